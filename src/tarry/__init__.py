@@ -1,0 +1,20 @@
+"""tarry: turn function calls and for-loops into a lazy task graph, run it in parallel.
+
+Examples
+--------
+>>> from tarry import delayed, compute
+>>> @delayed
+... def inc(x):
+...     return x + 1
+>>> total = delayed(sum)([inc(i) for i in range(4)])
+>>> total.compute()
+10
+"""
+
+from tarry import config
+from tarry._build.delayed import Delayed, DelayedFunction, delayed
+from tarry._build.keys import tokenize
+from tarry._compute import compute, persist
+
+__all__ = ["Delayed", "DelayedFunction", "compute", "config", "delayed", "persist", "tokenize"]
+__version__ = "0.1.0"

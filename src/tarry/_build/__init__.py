@@ -1,0 +1,1 @@
+"""Building graphs: the lazy proxy, keys and argument traversal."""

@@ -1,0 +1,568 @@
+"""The lazy proxy: :func:`delayed`, :class:`Delayed` and :class:`DelayedFunction`.
+
+Calling a delayed function, an operator, an attribute access or a method
+call on a :class:`Delayed` builds one :class:`~tarry._graph.Task` and wraps it
+in a new ``Delayed``. Nothing runs until :func:`tarry.compute`.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import operator
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, ParamSpec, TypeVar, overload
+
+from tarry._build.keys import new_key, tokenize
+from tarry._build.traverse import pack
+from tarry._graph import Lazy, Pack, Quote, Task, TaskGraph
+
+__all__ = ["Delayed", "DelayedFunction", "delayed"]
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_MISSING: Any = object()
+# dask's per-call keywords; taken as options only where the wrapped function
+# has no parameter of that name (dask takes them always, hiding the user's).
+_COMPAT_KEYWORDS = ("pure", "dask_key_name")
+
+
+def _check_nout(nout: int | None) -> None:
+    if nout is None:
+        return
+    if isinstance(nout, bool) or not isinstance(nout, int):
+        raise TypeError(f"nout must be a whole number or None, not {nout!r}")
+    if nout < 0:
+        raise ValueError(f"nout must be 0 or more, not {nout}")
+
+
+def _set(obj: object, name: str, value: Any) -> None:
+    object.__setattr__(obj, name, value)
+
+
+def _make_task(
+    func: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any] | None,
+    *,
+    name: str,
+    pure: bool,
+    key: str | None = None,
+    traverse: bool = True,
+) -> Task:
+    """One task for ``func(*args, **kwargs)``: the single place tasks are built."""
+    deps: dict[str, Task] = {}
+    if traverse:
+        packed = tuple([pack(a, deps) for a in args])
+        packed_kw = {k: pack(v, deps) for k, v in kwargs.items()} if kwargs else None
+    else:
+        packed = tuple([_shallow(a, deps) for a in args])
+        packed_kw = {k: _shallow(v, deps) for k, v in kwargs.items()} if kwargs else None
+    if key is None:
+        key = f"{name}-{tokenize(func, packed, packed_kw)}" if pure else new_key(name)
+    elif not isinstance(key, str):
+        raise TypeError(f"a task key must be a str, not {type(key).__name__}: {key!r}")
+    deep = packed_kw is not None or any(type(a) is Pack or type(a) is Quote for a in packed)
+    return Task(key, func, packed, packed_kw, tuple(deps.values()), name, deep)
+
+
+def _shallow(obj: Any, deps: dict[str, Task]) -> Any:
+    """``traverse=False``: only a lazy value itself is resolved, never its container."""
+    if isinstance(obj, Lazy):
+        task = obj._task
+        deps.setdefault(task.key, task)
+        return task
+    if type(obj) is Task:
+        return Quote(obj)
+    return obj
+
+
+def _funcname(func: Any) -> str:
+    name = getattr(func, "__name__", None)
+    if not isinstance(name, str):
+        name = type(func).__name__
+    return name
+
+
+class Delayed(Lazy, Generic[T_co]):
+    """A lazy value: the output of a task that has not run yet.
+
+    Build one with :func:`delayed`; combine them with ordinary Python
+    (operators, indexing, attribute access, method calls); get the value with
+    :meth:`compute` or :func:`tarry.compute`.
+
+    Examples
+    --------
+    >>> from tarry import delayed
+    >>> x = delayed(10, name="x")
+    >>> y = (x + 1) * 2
+    >>> y.compute(scheduler="sync")
+    22
+    >>> x
+    Delayed('x')
+    """
+
+    __slots__ = ("_length",)
+
+    def __init__(self, task: Task, length: int | None = None) -> None:
+        _set(self, "_task", task)
+        _set(self, "_length", length)
+
+    @property
+    def key(self) -> str:
+        """The key of the task whose output this is."""
+        return self._task.key
+
+    @property
+    def graph(self) -> TaskGraph:
+        """Read-only mapping ``key -> task`` of everything this value needs."""
+        return TaskGraph([self._task])
+
+    def __repr__(self) -> str:
+        return f"Delayed({self._task.key!r})"
+
+    def __hash__(self) -> int:
+        return hash(self._task.key)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Delayed, (self._task, self._length))
+
+    # -- immutability -------------------------------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise TypeError(
+            f"Delayed objects are immutable: cannot set attribute {name!r}. "
+            "Build a new value instead, e.g. delayed(setattr)(obj, name, value)."
+        )
+
+    def __delattr__(self, name: str) -> None:
+        raise TypeError(f"Delayed objects are immutable: cannot delete attribute {name!r}.")
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        raise TypeError(
+            "Delayed objects are immutable: item assignment is not supported. "
+            "Build a new value instead, e.g. delayed(operator.setitem)(obj, index, value)."
+        )
+
+    def __delitem__(self, index: Any) -> None:
+        raise TypeError("Delayed objects are immutable: item deletion is not supported.")
+
+    # -- things that need the value now ---------------------------------------
+    def __bool__(self) -> bool:
+        raise TypeError(
+            f"the truth value of {self!r} is not known until it is computed. "
+            "Call .compute() first to branch on it, or move the if/else into a "
+            "delayed function."
+        )
+
+    def __len__(self) -> int:
+        if self._length is None:
+            raise TypeError(
+                f"the length of {self!r} is not known before it is computed. "
+                "Pass nout= to delayed (e.g. @delayed(nout=2)), or compute() first."
+            )
+        return self._length
+
+    def __iter__(self) -> Iterator[Delayed[Any]]:
+        if self._length is None:
+            raise TypeError(
+                f"{self!r} cannot be iterated or unpacked: its length is not known "
+                "before it is computed. Pass nout= to delayed (e.g. @delayed(nout=2)), "
+                "index it (x[0], x[1]), or compute() first."
+            )
+        return (self[i] for i in range(self._length))
+
+    # -- lazy access ---------------------------------------------------------
+    def __getattr__(self, attr: str) -> DelayedAttr:
+        if attr.startswith("_"):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {attr!r}")
+        return DelayedAttr(self, attr)
+
+    def __getitem__(self, index: Any) -> Delayed[Any]:
+        return _operate(operator.getitem, self, index)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Delayed[Any]:
+        task = _make_task(_call, (self, *args), kwargs, name="call", pure=False)
+        return Delayed(task)
+
+    # -- running -------------------------------------------------------------
+    def compute(self, **options: Any) -> T_co:
+        """Run the graph and return this value; see :func:`tarry.compute`."""
+        from tarry._compute import compute
+
+        result: T_co = compute(self, **options)[0]
+        return result
+
+    def persist(self, **options: Any) -> Delayed[T_co]:
+        """Run the graph and return a ``Delayed`` holding the value; see :func:`tarry.persist`."""
+        from tarry._compute import persist
+
+        result: Delayed[T_co] = persist(self, **options)[0]
+        return result
+
+    def visualize(self, *args: Any, **kwargs: Any) -> Any:
+        """Draw the task graph (not available yet)."""
+        raise NotImplementedError(
+            "Delayed.visualize() is not available in this version of tarry; "
+            "inspect the graph with .graph in the meantime."
+        )
+
+    # Operators: filled in below by _install_operators.
+    __add__: Callable[..., Delayed[Any]]
+    __radd__: Callable[..., Delayed[Any]]
+    __sub__: Callable[..., Delayed[Any]]
+    __rsub__: Callable[..., Delayed[Any]]
+    __mul__: Callable[..., Delayed[Any]]
+    __rmul__: Callable[..., Delayed[Any]]
+    __matmul__: Callable[..., Delayed[Any]]
+    __rmatmul__: Callable[..., Delayed[Any]]
+    __truediv__: Callable[..., Delayed[Any]]
+    __rtruediv__: Callable[..., Delayed[Any]]
+    __floordiv__: Callable[..., Delayed[Any]]
+    __rfloordiv__: Callable[..., Delayed[Any]]
+    __mod__: Callable[..., Delayed[Any]]
+    __rmod__: Callable[..., Delayed[Any]]
+    __divmod__: Callable[..., Delayed[Any]]
+    __rdivmod__: Callable[..., Delayed[Any]]
+    __pow__: Callable[..., Delayed[Any]]
+    __rpow__: Callable[..., Delayed[Any]]
+    __lshift__: Callable[..., Delayed[Any]]
+    __rlshift__: Callable[..., Delayed[Any]]
+    __rshift__: Callable[..., Delayed[Any]]
+    __rrshift__: Callable[..., Delayed[Any]]
+    __and__: Callable[..., Delayed[Any]]
+    __rand__: Callable[..., Delayed[Any]]
+    __xor__: Callable[..., Delayed[Any]]
+    __rxor__: Callable[..., Delayed[Any]]
+    __or__: Callable[..., Delayed[Any]]
+    __ror__: Callable[..., Delayed[Any]]
+    __lt__: Callable[..., Delayed[Any]]
+    __le__: Callable[..., Delayed[Any]]
+    __gt__: Callable[..., Delayed[Any]]
+    __ge__: Callable[..., Delayed[Any]]
+    __neg__: Callable[..., Delayed[Any]]
+    __pos__: Callable[..., Delayed[Any]]
+    __invert__: Callable[..., Delayed[Any]]
+    __abs__: Callable[..., Delayed[Any]]
+
+    def __eq__(self, other: object) -> Delayed[Any]:  # type: ignore[override]
+        return _operate(operator.eq, self, other)
+
+    def __ne__(self, other: object) -> Delayed[Any]:  # type: ignore[override]
+        return _operate(operator.ne, self, other)
+
+
+class DelayedAttr(Delayed[Any]):
+    """``x.attr``: a lazy attribute that, when called, becomes ONE method-call task."""
+
+    __slots__ = ("_attr", "_owner")
+
+    def __init__(self, owner: Delayed[Any], attr: str) -> None:
+        task = _make_task(getattr, (owner, attr), None, name="getattr", pure=True)
+        super().__init__(task)
+        _set(self, "_owner", owner)
+        _set(self, "_attr", attr)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Delayed[Any]:
+        pure = bool(kwargs.pop("pure", False))
+        key = kwargs.pop("dask_key_name", None)
+        task = _make_task(
+            _call_method, (self._owner, self._attr, *args), kwargs, name=self._attr, pure=pure, key=key
+        )
+        return Delayed(task)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (DelayedAttr, (self._owner, self._attr))
+
+
+def _call(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    return func(*args, **kwargs)
+
+
+def _call_method(obj: Any, method: str, *args: Any, **kwargs: Any) -> Any:
+    return getattr(obj, method)(*args, **kwargs)
+
+
+def _operate(op: Callable[..., Any], *args: Any) -> Delayed[Any]:
+    return Delayed(_make_task(op, args, None, name=op.__name__.strip("_"), pure=True))
+
+
+def _install_operators() -> None:
+    binary = [
+        "add", "sub", "mul", "matmul", "truediv", "floordiv", "mod", "pow",
+        "lshift", "rshift", "and", "xor", "or",
+    ]  # fmt: skip
+    for name in binary:
+        op = getattr(operator, name + "_" if name in ("and", "or") else name)
+        setattr(Delayed, f"__{name}__", _forward(op))
+        setattr(Delayed, f"__r{name}__", _reflected(op))
+    setattr(Delayed, "__divmod__", _forward(divmod))
+    setattr(Delayed, "__rdivmod__", _reflected(divmod))
+    for name in ("lt", "le", "gt", "ge"):
+        setattr(Delayed, f"__{name}__", _forward(getattr(operator, name)))
+    for name in ("neg", "pos", "invert", "abs"):
+        setattr(Delayed, f"__{name}__", _unary(getattr(operator, name)))
+
+
+def _forward(op: Callable[..., Any]) -> Callable[[Delayed[Any], Any], Delayed[Any]]:
+    def method(self: Delayed[Any], other: Any) -> Delayed[Any]:
+        return _operate(op, self, other)
+
+    return method
+
+
+def _reflected(op: Callable[..., Any]) -> Callable[[Delayed[Any], Any], Delayed[Any]]:
+    def method(self: Delayed[Any], other: Any) -> Delayed[Any]:
+        return _operate(op, other, self)
+
+    return method
+
+
+def _unary(op: Callable[..., Any]) -> Callable[[Delayed[Any]], Delayed[Any]]:
+    def method(self: Delayed[Any]) -> Delayed[Any]:
+        return _operate(op, self)
+
+    return method
+
+
+_install_operators()
+
+
+class DelayedFunction(Generic[P, R]):
+    """A lazy function: calling it builds a task and returns a :class:`Delayed`.
+
+    Made by :func:`delayed`. Keeps the wrapped function's ``__name__``,
+    ``__doc__`` and ``__wrapped__``, and its parameter types for type checkers.
+
+    Examples
+    --------
+    >>> from tarry import delayed
+    >>> @delayed
+    ... def inc(x: int) -> int:
+    ...     return x + 1
+    >>> inc.__name__
+    'inc'
+    >>> inc.options(key="my-inc")(1)
+    Delayed('my-inc')
+    >>> inc(1).compute(scheduler="sync")
+    2
+    """
+
+    __wrapped__: Callable[P, R]
+
+    def __init__(
+        self,
+        func: Callable[P, R],
+        *,
+        pure: bool = False,
+        name: str | None = None,
+        nout: int | None = None,
+        traverse: bool = True,
+        key: str | None = None,
+    ) -> None:
+        _check_nout(nout)
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a str, not {type(name).__name__}")
+        functools.update_wrapper(self, func)  # type: ignore[arg-type]
+        self.__wrapped__ = func
+        # classmethod/staticmethod objects are not callable before binding
+        self._target: Callable[..., Any] = getattr(func, "__func__", func)
+        self._pure = pure
+        self._task_name = name or _funcname(self._target)
+        self._nout = nout
+        self._traverse = traverse
+        self._key = key
+        self._compat = _compat_keywords(self._target)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Delayed[R]:
+        pure, key = self._pure, self._key
+        if self._compat and kwargs:
+            if "pure" in self._compat and "pure" in kwargs:
+                pure = bool(kwargs.pop("pure"))
+            if "dask_key_name" in self._compat and "dask_key_name" in kwargs:
+                key = kwargs.pop("dask_key_name")  # type: ignore[assignment]
+        task = _make_task(
+            self._target, args, kwargs, name=self._task_name, pure=pure, key=key,
+            traverse=self._traverse,
+        )  # fmt: skip
+        return Delayed(task, self._nout)
+
+    def options(
+        self,
+        *,
+        key: str | None = _MISSING,
+        pure: bool = _MISSING,
+        nout: int | None = _MISSING,
+        name: str = _MISSING,
+    ) -> DelayedFunction[P, R]:
+        """The same lazy function with other settings, for one call or many.
+
+        Never collides with the wrapped function's own keywords.
+
+        Parameters
+        ----------
+        key
+            Exact key of the next task (give a fresh one per call).
+        pure
+            Key the task by the content of its function and arguments.
+        nout
+            Number of outputs, for unpacking.
+        name
+            Prefix of generated keys and label in pictures.
+        """
+        return DelayedFunction(
+            self.__wrapped__,
+            pure=self._pure if pure is _MISSING else pure,
+            name=self._task_name if name is _MISSING else name,
+            nout=self._nout if nout is _MISSING else nout,
+            traverse=self._traverse,
+            key=self._key if key is _MISSING else key,
+        )
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        # Methods: bind like the wrapped function would, and stay lazy.
+        wrapped: Any = self.__wrapped__
+        binder = getattr(wrapped, "__get__", None)
+        if binder is None or (instance is None and not isinstance(wrapped, classmethod)):
+            return self
+        return DelayedFunction(
+            binder(instance, owner),
+            pure=self._pure,
+            name=self._task_name,
+            nout=self._nout,
+            traverse=self._traverse,
+            key=self._key,
+        )
+
+    def __repr__(self) -> str:
+        return f"<delayed function {self._task_name}>"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_function, (self.__wrapped__, self._pure, self._task_name, self._nout,
+                                    self._traverse, self._key))  # fmt: skip
+
+
+def _rebuild_function(
+    func: Any, pure: bool, name: str, nout: int | None, traverse: bool, key: str | None
+) -> DelayedFunction[Any, Any]:
+    return DelayedFunction(func, pure=pure, name=name, nout=nout, traverse=traverse, key=key)
+
+
+def _compat_keywords(func: Callable[..., Any]) -> frozenset[str]:
+    """dask's per-call keywords that ``func`` does not itself declare."""
+    try:
+        params = inspect.signature(func).parameters
+    except (TypeError, ValueError):  # builtins without a signature
+        return frozenset(_COMPAT_KEYWORDS)
+    return frozenset(k for k in _COMPAT_KEYWORDS if k not in params)
+
+
+@overload
+def delayed(
+    obj: Callable[P, R],
+    *,
+    pure: bool = ...,
+    name: str | None = ...,
+    nout: int | None = ...,
+    traverse: bool = ...,
+) -> DelayedFunction[P, R]: ...
+@overload
+def delayed(
+    *,
+    pure: bool = ...,
+    name: str | None = ...,
+    nout: int | None = ...,
+    traverse: bool = ...,
+) -> Callable[[Callable[P, R]], DelayedFunction[P, R]]: ...
+@overload
+def delayed(
+    obj: T,
+    *,
+    pure: bool = ...,
+    name: str | None = ...,
+    nout: int | None = ...,
+    traverse: bool = ...,
+) -> Delayed[T]: ...
+def delayed(
+    obj: Any = _MISSING,
+    *,
+    pure: bool = False,
+    name: str | None = None,
+    nout: int | None = None,
+    traverse: bool = True,
+) -> Any:
+    """Make a function lazy, or wrap a value as a lazy leaf.
+
+    Parameters
+    ----------
+    obj
+        A callable (function, method, class, ...) to make lazy, or any other
+        value. Left out, ``delayed`` returns a decorator:
+        ``@delayed(pure=True)``.
+    pure
+        Key calls by the content of function and arguments, so equal calls
+        are one task (and keys agree across processes). Default: every call
+        is a new task.
+    name
+        For a function: the name in its tasks' keys and pictures. For a
+        value: the exact key.
+    nout
+        Number of outputs of each call (or of the value), so that ``len()``,
+        iteration and tuple unpacking work.
+    traverse
+        Look for lazy values inside list, tuple, set, dict, dataclass,
+        namedtuple, slice and generator arguments (default). ``False``
+        passes containers through untouched (faster for large ones).
+
+    Examples
+    --------
+    >>> from tarry import delayed
+    >>> def add(x, y):
+    ...     return x + y
+    >>> total = delayed(add)(1, delayed(2))
+    >>> total.compute(scheduler="sync")
+    3
+    >>> @delayed(nout=2)
+    ... def split(x):
+    ...     return x // 10, x % 10
+    >>> tens, ones = split(42)
+    >>> (tens * 10 + ones).compute(scheduler="sync")
+    42
+    """
+    _check_nout(nout)
+    if obj is _MISSING:
+        return functools.partial(delayed, pure=pure, name=name, nout=nout, traverse=traverse)
+    if isinstance(obj, Lazy):
+        if name is not None or nout is not None:
+            raise TypeError(
+                f"{obj!r} is already lazy: delayed() cannot rename it or change its nout. "
+                "Wrap the value before it becomes lazy, or use "
+                "delayed(func).options(key=...) when you build it."
+            )
+        return obj
+    if isinstance(obj, DelayedFunction):
+        return obj.options(pure=pure, nout=nout) if (pure or nout is not None) else obj
+    if callable(obj) or isinstance(obj, classmethod | staticmethod):
+        return DelayedFunction(obj, pure=pure, name=name, nout=nout, traverse=traverse)
+    return Delayed(_value_task(obj, name=name, pure=pure, traverse=traverse), nout)
+
+
+def _value_task(obj: Any, *, name: str | None, pure: bool, traverse: bool) -> Task:
+    label = type(obj).__name__
+    deps: dict[str, Task] = {}
+    packed = pack(obj, deps) if traverse else obj
+    if name is not None:
+        key = name
+    elif pure:
+        key = f"{label}-{tokenize(packed)}"
+    else:
+        key = new_key(label)
+    if not deps:
+        return Task.literal(key, obj)
+    return Task(key, _identity, (packed,), None, tuple(deps.values()), label, True)
+
+
+def _identity(x: T) -> T:
+    return x

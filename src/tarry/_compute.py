@@ -1,0 +1,115 @@
+"""``compute`` and ``persist``: the user's entry points to running a graph."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tarry import config
+from tarry._build.delayed import Delayed
+from tarry._build.traverse import pack
+from tarry._graph import Pack, Task, resolve
+from tarry._schedule import get_backend
+from tarry._schedule.core import Run
+
+__all__ = ["compute", "persist"]
+
+
+def _run(
+    objs: tuple[Any, ...], scheduler: str | None, num_workers: int | None
+) -> tuple[list[Any], dict[str, Any]]:
+    """Run everything lazy inside ``objs``; return them packed, and the targets' values."""
+    deps: dict[str, Task] = {}
+    packed = [pack(obj, deps) for obj in objs]
+    name = config.get("scheduler") if scheduler is None else scheduler
+    backend = get_backend(name)
+    workers = config.check_num_workers(
+        config.get("num_workers") if num_workers is None else num_workers
+    )
+    if not deps:
+        return packed, {}
+    run = Run(deps.values())
+    failure = backend(run, workers)
+    if failure is not None:
+        __tracebackhide__ = True
+        raise failure
+    return packed, run.results()
+
+
+def compute(
+    *objs: Any,
+    scheduler: str | None = None,
+    num_workers: int | None = None,
+    optimize_graph: bool = True,
+) -> tuple[Any, ...]:
+    """Compute lazy values together, sharing the work they have in common.
+
+    Parameters
+    ----------
+    *objs
+        ``Delayed`` values, or lists, tuples, sets, dicts, dataclasses and
+        namedtuples holding them; anything else is returned as it is.
+    scheduler
+        ``"threads"`` (default) or ``"sync"``; default from
+        :func:`tarry.config.set`.
+    num_workers
+        Threads to use (default: the usable CPUs).
+    optimize_graph
+        Allow backends to fuse linear chains of tasks into one unit of work
+        (keys stay visible to diagnostics). The in-process ``sync`` and
+        ``threads`` backends gain nothing from fusing and run tasks as they are.
+
+    Returns
+    -------
+    tuple
+        One result per argument, shaped like the argument.
+
+    Examples
+    --------
+    >>> from tarry import delayed, compute
+    >>> x = delayed(list)(range(10))
+    >>> compute(delayed(min)(x), {"max": delayed(max)(x)}, "plain", scheduler="sync")
+    (0, {'max': 9}, 'plain')
+    """
+    packed, values = _run(objs, scheduler, num_workers)
+    return tuple(resolve(p, values) for p in packed)
+
+
+def persist(
+    *objs: Any,
+    scheduler: str | None = None,
+    num_workers: int | None = None,
+    optimize_graph: bool = True,
+) -> tuple[Any, ...]:
+    """Compute lazy values now and keep them as lazy values with the same keys.
+
+    The results are held in memory; later computes that use them run none of
+    the work again. Takes the same options as :func:`compute`.
+
+    Examples
+    --------
+    >>> from tarry import delayed, persist
+    >>> from operator import add
+    >>> (kept,) = persist(delayed(tuple)([add, 1, 2]), scheduler="sync")
+    >>> kept.compute(scheduler="sync") == (add, 1, 2)  # a value, never run as a task
+    True
+    """
+    packed, values = _run(objs, scheduler, num_workers)
+    lengths = {o.key: o._length for o in objs if isinstance(o, Delayed)}
+    kept = {
+        t.key: Delayed(Task.literal(t.key, values[t.key], name=t.name), lengths.get(t.key))
+        for t in _tasks_in(packed)
+    }
+    return tuple(resolve(p, kept) for p in packed)
+
+
+def _tasks_in(packed: list[Any]) -> list[Task]:
+    """Tasks that stand directly or inside containers in packed arguments."""
+    found: list[Task] = []
+    stack = list(packed)
+    while stack:
+        item = stack.pop()
+        if type(item) is Task:
+            found.append(item)
+        elif type(item) is Pack:
+            stack.extend(item.items)
+    return found

@@ -1,0 +1,235 @@
+"""The task graph: tarry's one and only graph representation.
+
+A :class:`Task` is one node: a key, a function and its arguments. A
+dependency appears inside ``args``/``kwargs`` as the dependency's ``Task``
+object itself (or inside a :class:`Pack` when it sits in a container), so a
+graph is simply the set of tasks reachable from some targets. The same objects
+are built by :mod:`tarry._build`, run by :mod:`tarry._schedule` and drawn by
+:mod:`tarry._tools`; nothing is converted between representations.
+
+Building a task is O(number of its arguments): no task ever copies its
+ancestors, so chains and huge fan-ins build in linear time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+__all__ = ["Lazy", "Pack", "Quote", "Task", "TaskGraph", "call", "resolve", "walk"]
+
+
+class Lazy:
+    """Base of lazy proxies (:class:`tarry.Delayed`): anything standing for a task.
+
+    Argument traversal recognises a lazy value by this base class alone, so
+    the graph layer does not depend on the proxy that builds it.
+    """
+
+    __slots__ = ("_task",)
+
+    _task: Task
+
+
+class Pack:
+    """A container argument that holds task outputs somewhere inside.
+
+    ``build`` receives the resolved ``items`` (in order) and rebuilds the
+    container, so ``[x, {"a": y}]`` reaches the function as a plain list.
+
+    Examples
+    --------
+    >>> p = Pack(tuple, [1, 2])
+    >>> resolve(p, {})
+    (1, 2)
+    """
+
+    __slots__ = ("build", "items", "type_name")
+
+    def __init__(self, build: Callable[[list[Any]], Any], items: list[Any], type_name: str = "") -> None:
+        self.build = build
+        self.items = items
+        self.type_name = type_name
+
+    def __repr__(self) -> str:
+        return f"Pack({self.type_name or self.build!r}, {self.items!r})"
+
+
+class Quote:
+    """A user value that must reach the function untouched.
+
+    Used for values that would otherwise be mistaken for graph structure (a
+    :class:`Task` passed as plain data), so a stored value is never run.
+
+    Examples
+    --------
+    >>> t = Task.literal("five", 5)
+    >>> resolve(Quote(t), {}) is t
+    True
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"Quote({self.value!r})"
+
+
+class Task:
+    """One node of the graph: ``func(*args, **kwargs)`` stored under ``key``.
+
+    Parameters
+    ----------
+    key
+        Unique name of the task's output, ``"<funcname>-<token>"``.
+    func
+        The callable, or ``None`` for a literal whose value is ``args[0]``
+        (a wrapped value, or a result kept by :func:`tarry.persist`).
+    args, kwargs
+        Arguments; dependencies appear as ``Task`` objects, possibly inside
+        :class:`Pack` containers.
+    deps
+        The distinct tasks this one needs, in first-use order.
+    name
+        Short human label: the function's name, an operator symbol, ...
+
+    Examples
+    --------
+    >>> one = Task.literal("one", 1)
+    >>> two = Task("inc-1", lambda x: x + 1, (one,), None, (one,), "inc")
+    >>> two
+    Task('inc-1', inc, deps=['one'])
+    >>> sorted(TaskGraph([two]))
+    ['inc-1', 'one']
+    """
+
+    __slots__ = ("args", "deep", "deps", "func", "key", "kwargs", "name", "__weakref__")
+
+    def __init__(
+        self,
+        key: str,
+        func: Callable[..., Any] | None,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any] | None,
+        deps: tuple[Task, ...],
+        name: str,
+        deep: bool = False,
+    ) -> None:
+        self.key = key
+        self.func = func
+        self.args = args
+        self.kwargs = kwargs
+        self.deps = deps
+        self.name = name
+        # True when some argument is a Pack/Quote or there are kwargs: the
+        # runner then takes the general (slower) path to resolve arguments.
+        self.deep = deep
+
+    @classmethod
+    def literal(cls, key: str, value: Any, name: str | None = None) -> Task:
+        """A task whose output is ``value`` itself; it is never called."""
+        return cls(key, None, (value,), None, (), name or type(value).__name__)
+
+    @property
+    def is_literal(self) -> bool:
+        """True when the task holds a value rather than a call."""
+        return self.func is None
+
+    def __repr__(self) -> str:
+        if self.func is None:
+            return f"Task({self.key!r}, value={self.args[0]!r})"
+        return f"Task({self.key!r}, {self.name}, deps={[d.key for d in self.deps]!r})"
+
+
+def resolve(obj: Any, values: Mapping[str, Any]) -> Any:
+    """Replace tasks inside one argument by their computed values.
+
+    Examples
+    --------
+    >>> one = Task.literal("one", 1)
+    >>> resolve(Pack(list, [one, 2]), {"one": 1})
+    [1, 2]
+    """
+    kind = type(obj)
+    if kind is Task:
+        return values[obj.key]
+    if kind is Pack:
+        return obj.build([resolve(item, values) for item in obj.items])
+    if kind is Quote:
+        return obj.value
+    return obj
+
+
+def call(task: Task, values: Mapping[str, Any]) -> Any:
+    """Run one task, taking its dependencies' outputs from ``values``."""
+    func = task.func
+    if func is None:
+        return task.args[0]
+    if not task.deep:
+        return func(*[values[a.key] if type(a) is Task else a for a in task.args])
+    args = [resolve(a, values) for a in task.args]
+    kwargs = {k: resolve(v, values) for k, v in task.kwargs.items()} if task.kwargs else {}
+    return func(*args, **kwargs)
+
+
+def walk(targets: Iterable[Task]) -> Iterator[Task]:
+    """Every task reachable from ``targets``, each once, dependencies first.
+
+    Iterative, so a chain of a million tasks needs no recursion.
+
+    Examples
+    --------
+    >>> a = Task.literal("a", 1)
+    >>> b = Task("b", abs, (a,), None, (a,), "abs")
+    >>> [t.key for t in walk([b, a])]
+    ['a', 'b']
+    """
+    seen: set[str] = set()
+    stack: list[tuple[Task, int]] = [(t, 0) for t in reversed(list(targets))]
+    while stack:
+        task, i = stack.pop()
+        if i == 0 and task.key in seen:
+            continue
+        deps = task.deps
+        while i < len(deps) and deps[i].key in seen:
+            i += 1
+        if i < len(deps):
+            stack.append((task, i + 1))
+            stack.append((deps[i], 0))
+            continue
+        if task.key not in seen:
+            seen.add(task.key)
+            yield task
+
+
+class TaskGraph(Mapping[str, Task]):
+    """A read-only mapping ``key -> Task`` of everything some targets need.
+
+    Examples
+    --------
+    >>> a = Task.literal("a", 1)
+    >>> g = TaskGraph([Task("b", abs, (a,), None, (a,), "abs")])
+    >>> len(g), list(g)
+    (2, ['a', 'b'])
+    >>> g["a"]
+    Task('a', value=1)
+    """
+
+    __slots__ = ("_tasks",)
+
+    def __init__(self, targets: Iterable[Task]) -> None:
+        self._tasks = {t.key: t for t in walk(targets)}
+
+    def __getitem__(self, key: str) -> Task:
+        return self._tasks[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tasks)
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def __repr__(self) -> str:
+        return f"<TaskGraph with {len(self)} tasks>"

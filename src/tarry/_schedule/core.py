@@ -1,0 +1,127 @@
+"""The executor-agnostic core of every scheduler: the state of one run.
+
+A :class:`Run` knows which tasks are ready, which wait for what, and which
+results are still needed. It does no locking and starts nothing: a backend
+(:mod:`~tarry._schedule.sync`, :mod:`~tarry._schedule.threads`, ...) drives
+it with :meth:`Run.pop` and :meth:`Run.finish`, and serialises those calls
+itself if it uses several threads.
+
+Ready tasks form a stack: a task made ready by the one that just finished
+runs next, so a branch is finished before a new one is opened and memory
+follows the graph's live frontier. Each result is dropped as soon as its last
+dependent has run (targets are kept for the caller).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from tarry._graph import Task, walk
+
+__all__ = ["Run"]
+
+
+class Run:
+    """Bookkeeping for computing ``targets`` once.
+
+    Examples
+    --------
+    >>> one = Task.literal("one", 1)
+    >>> inc = Task("inc", lambda x: x + 1, (one,), None, (one,), "inc")
+    >>> run = Run([inc])
+    >>> task = run.pop()
+    >>> task.key, run.pop()
+    ('inc', None)
+    >>> run.finish(task, 2)
+    >>> run.remaining, run.values
+    (0, {'inc': 2})
+    """
+
+    __slots__ = ("dependents", "ready", "refs", "remaining", "targets", "tasks", "values", "waiting")
+
+    def __init__(self, targets: Iterable[Task]) -> None:
+        self.targets: list[Task] = list(targets)
+        #: outputs computed and still needed, by key
+        self.values: dict[str, Any] = {}
+        #: per key, how many of its dependencies have not finished yet
+        self.waiting: dict[str, int] = {}
+        #: per key, the tasks that take it as input
+        self.dependents: dict[str, list[Task]] = {}
+        #: per key, how many unfinished tasks (or the caller) still need it
+        self.refs: dict[str, int] = {}
+        #: every task of the run, by key, dependencies first
+        self.tasks: dict[str, Task] = {}
+        #: ready tasks; the last one runs next
+        self.ready: list[Task] = []
+        #: tasks not finished yet
+        self.remaining = 0
+        self._plan()
+
+    def _plan(self) -> None:
+        values, waiting, dependents, refs = self.values, self.waiting, self.dependents, self.refs
+        tasks = self.tasks
+        initial: list[Task] = []
+        for task in walk(self.targets):
+            key = task.key
+            tasks[key] = task
+            refs[key] = 0
+            if task.func is None:
+                values[key] = task.args[0]
+                continue
+            unfinished = 0
+            for dep in task.deps:
+                dkey = dep.key
+                refs[dkey] += 1
+                if dkey in values:
+                    continue
+                unfinished += 1
+                if dkey in dependents:
+                    dependents[dkey].append(task)
+                else:
+                    dependents[dkey] = [task]
+            if unfinished:
+                waiting[key] = unfinished
+            else:
+                initial.append(task)
+        for target in self.targets:
+            refs[target.key] += 1
+        self.remaining = len(tasks) - len(values)
+        initial.reverse()
+        self.ready = initial
+
+    def pop(self) -> Task | None:
+        """The next task to run, or None when nothing is ready right now."""
+        ready = self.ready
+        return ready.pop() if ready else None
+
+    def finish(self, task: Task, value: Any) -> None:
+        """Record ``task``'s output, release inputs no one needs, wake dependents."""
+        key = task.key
+        values, refs = self.values, self.refs
+        self.remaining -= 1
+        if refs[key]:
+            values[key] = value
+        for dep in task.deps:
+            dkey = dep.key
+            left = refs[dkey] - 1
+            refs[dkey] = left
+            if not left:
+                del values[dkey]
+        followers = self.dependents.pop(key, None)
+        if followers is not None:
+            waiting, ready = self.waiting, self.ready
+            # reversed: the first dependent ends on top of the stack
+            for follower in reversed(followers):
+                fkey = follower.key
+                left = waiting[fkey] - 1
+                if left:
+                    waiting[fkey] = left
+                else:
+                    del waiting[fkey]
+                    ready.append(follower)
+
+    def results(self) -> dict[str, Any]:
+        """The targets' outputs, by key, once ``remaining`` is 0."""
+        values = self.values
+        return {t.key: values[t.key] for t in self.targets}

@@ -1,0 +1,47 @@
+"""How a task's exception reaches the caller: same object, readable traceback.
+
+The exception raised by the user's function is re-raised as it is (same type,
+message and cause), with tarry's own frames cut from the front of its
+traceback and a note naming the task, so the first frame the user reads is
+their own function.
+"""
+
+from __future__ import annotations
+
+import os
+from types import TracebackType
+
+from tarry._graph import Task
+
+__all__ = ["annotate", "is_internal"]
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def is_internal(filename: str) -> bool:
+    """True for a frame of tarry's own code (not of the user's functions)."""
+    return filename.startswith(_PACKAGE_DIR) and "/tests/" not in filename
+
+
+def annotate(exc: BaseException, task: Task) -> BaseException:
+    """Trim tarry's leading frames from ``exc`` and add a note naming ``task``.
+
+    Examples
+    --------
+    >>> err = annotate(ValueError("bad"), Task.literal("x-1", 0))
+    >>> err.__notes__
+    ["tarry: raised by task 'x-1' (int)"]
+    """
+    note = f"tarry: raised by task {task.key!r} ({task.name})"
+    if note not in getattr(exc, "__notes__", ()):
+        exc.add_note(note)
+    exc.__traceback__ = _trim(exc.__traceback__)
+    return exc
+
+
+def _trim(tb: TracebackType | None) -> TracebackType | None:
+    start = tb
+    while start is not None and is_internal(start.tb_frame.f_code.co_filename):
+        start = start.tb_next
+    # An error raised by tarry itself (no user frame at all) keeps everything.
+    return start if start is not None else tb

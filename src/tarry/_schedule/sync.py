@@ -1,0 +1,28 @@
+"""The ``"sync"`` backend: every task in the calling thread, in a fixed order.
+
+Deterministic and debugger friendly: ``pdb.pm()`` after a failure lands in
+the user's function.
+"""
+
+from __future__ import annotations
+
+from tarry._graph import call
+from tarry._schedule.core import Run
+from tarry._schedule.errors import annotate
+
+__all__ = ["run_sync"]
+
+
+def run_sync(run: Run, num_workers: int | None = None) -> BaseException | None:
+    """Run every task of ``run`` here; return the first task error, if any.
+
+    ``num_workers`` is accepted for a uniform backend signature and ignored.
+    """
+    values, pop, finish = run.values, run.pop, run.finish
+    while (task := pop()) is not None:
+        try:
+            value = call(task, values)
+        except Exception as exc:
+            return annotate(exc, task)
+        finish(task, value)
+    return None

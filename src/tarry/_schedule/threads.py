@@ -1,0 +1,253 @@
+"""The ``"threads"`` backend: the caller and pool threads share one run.
+
+Who runs what:
+
+* the thread that called ``compute()`` runs tasks itself, and waits only when
+  nothing is ready; so a one-task graph costs no thread hop, a ``compute()``
+  nested in a task always makes progress (no deadlock), and Ctrl-C lands in
+  the caller at once;
+* up to ``num_workers - 1`` *helpers* from a :class:`WorkerPool` join in
+  while more tasks are ready than threads are running. A helper takes ready
+  tasks until none is left, then returns to the pool.
+
+Lifetimes: one process-wide default pool is started on first use; its daemon
+threads retire after ``idle_timeout`` seconds without work, and
+:func:`shutdown_default_pool` (also run at exit) stops them at once. Nested and
+concurrent computes share it, so nesting never starts a new pool.
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import queue
+import threading
+from collections.abc import Callable
+
+from tarry._graph import Task, call
+from tarry._schedule.core import Run
+from tarry._schedule.cpus import usable_cpus
+from tarry._schedule.errors import annotate
+from tarry._schedule.sync import run_sync
+
+__all__ = ["WorkerPool", "default_pool", "run_threads", "shutdown_default_pool"]
+
+# How long the waiting caller sleeps between checks; bounds Ctrl-C latency
+# on platforms where a signal does not interrupt a lock wait.
+_WAIT_SLICE = 0.2
+
+
+class WorkerPool:
+    """Daemon threads that run submitted jobs; started on demand, retired when idle.
+
+    Parameters
+    ----------
+    max_threads
+        Upper bound on live threads; further jobs queue up.
+    idle_timeout
+        Seconds a thread waits for a job before it exits.
+
+    Examples
+    --------
+    >>> pool = WorkerPool(max_threads=2)
+    >>> done = threading.Event()
+    >>> pool.submit(done.set)
+    >>> done.wait(5)
+    True
+    >>> pool.shutdown()
+    >>> pool.thread_count()
+    0
+    """
+
+    def __init__(self, max_threads: int, idle_timeout: float = 5.0) -> None:
+        self.max_threads = max_threads
+        self.idle_timeout = idle_timeout
+        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        # one token per idle thread: a submitter that takes one knows a
+        # thread will pick its job up; otherwise it starts a thread.
+        self._idle = threading.Semaphore(0)
+        self._lock = threading.Lock()
+        self._threads: set[threading.Thread] = set()
+        self._names = itertools.count()
+        self._closed = False
+
+    def submit(self, job: Callable[[], None]) -> None:
+        """Run ``job()`` on a pool thread. ``job`` must not raise."""
+        if self._closed:
+            raise RuntimeError("this WorkerPool has been shut down")
+        self._jobs.put(job)
+        if self._idle.acquire(blocking=False):
+            return
+        with self._lock:
+            if len(self._threads) < self.max_threads:
+                thread = threading.Thread(
+                    target=self._work, name=f"tarry-worker-{next(self._names)}", daemon=True
+                )
+                self._threads.add(thread)
+                thread.start()
+
+    def thread_count(self) -> int:
+        """Number of live pool threads."""
+        with self._lock:
+            return len(self._threads)
+
+    def _work(self) -> None:
+        try:
+            while True:
+                try:
+                    job = self._jobs.get(timeout=self.idle_timeout)
+                except queue.Empty:
+                    if self._idle.acquire(blocking=False):
+                        return
+                    continue  # a submitter took our token: its job is on the way
+                if job is None:
+                    return
+                job()
+                self._idle.release()
+        finally:
+            with self._lock:
+                self._threads.discard(threading.current_thread())
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop every thread once its current job is done (waits up to ``timeout``)."""
+        self._closed = True
+        with self._lock:
+            threads = list(self._threads)
+        for _ in threads:
+            self._jobs.put(None)
+        for thread in threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout)
+
+
+_default: WorkerPool | None = None
+_default_lock = threading.Lock()
+
+
+def default_pool() -> WorkerPool:
+    """The process-wide pool shared by every threaded compute (started lazily)."""
+    global _default
+    with _default_lock:
+        if _default is None or _default._closed:
+            _default = WorkerPool(max_threads=max(32, 4 * usable_cpus()))
+        return _default
+
+
+def shutdown_default_pool() -> None:
+    """Stop the default pool's threads now; the next compute starts a new pool."""
+    global _default
+    with _default_lock:
+        pool, _default = _default, None
+    if pool is not None:
+        pool.shutdown()
+
+
+atexit.register(shutdown_default_pool)
+
+
+def run_threads(run: Run, num_workers: int | None = None) -> BaseException | None:
+    """Run ``run`` on the caller plus pool threads; return the first task error."""
+    workers = num_workers or usable_cpus()
+    if workers == 1 or run.remaining <= 1:
+        return run_sync(run)
+    return _SharedRun(run, default_pool(), workers - 1).drive()
+
+
+class _SharedRun:
+    """One run worked on by its caller and by helpers, under one lock."""
+
+    def __init__(self, run: Run, pool: WorkerPool, max_helpers: int) -> None:
+        self.run = run
+        self.pool = pool
+        self.max_helpers = max_helpers
+        self.lock = threading.Lock()
+        self.changed = threading.Condition(self.lock)
+        self.helpers = 0
+        self.caller_waiting = False
+        self.stopped = False
+        self.error: BaseException | None = None
+
+    def _claim_helpers(self) -> int:
+        """Helpers to start for the tasks now ready (called under the lock)."""
+        wanted = min(len(self.run.ready), self.max_helpers - self.helpers)
+        if wanted <= 0:
+            return 0
+        self.helpers += wanted
+        return wanted
+
+    def _start_helpers(self, count: int) -> None:
+        for _ in range(count):
+            self.pool.submit(self.help)
+
+    def _fail(self, exc: BaseException, task: Task) -> None:
+        """Record the first failure and stop handing out tasks (under the lock)."""
+        if self.error is None:
+            self.error = annotate(exc, task)
+        self.stopped = True
+        self.changed.notify_all()
+
+    def drive(self) -> BaseException | None:
+        """The caller's loop: run tasks, wait when none is ready, return at the end."""
+        run, lock = self.run, self.lock
+        values = run.values
+        task: Task | None = None
+        value: object = None
+        try:
+            while True:
+                with lock:
+                    if task is not None:
+                        run.finish(task, value)
+                    while True:
+                        if self.stopped:
+                            return self.error
+                        if not run.remaining:
+                            return None
+                        task = run.pop()
+                        if task is not None:
+                            break
+                        self.caller_waiting = True
+                        self.changed.wait(_WAIT_SLICE)
+                        self.caller_waiting = False
+                    spawn = self._claim_helpers()
+                if spawn:
+                    self._start_helpers(spawn)
+                try:
+                    value = call(task, values)
+                except Exception as exc:
+                    with lock:
+                        self._fail(exc, task)
+                        return self.error
+        except BaseException:
+            # KeyboardInterrupt or SystemExit in the caller: start nothing more.
+            with lock:
+                self.stopped = True
+            raise
+
+    def help(self) -> None:
+        """A helper's loop, run on a pool thread: take ready tasks until none is left."""
+        run, lock = self.run, self.lock
+        values = run.values
+        task: Task | None = None
+        value: object = None
+        while True:
+            with lock:
+                if task is not None:
+                    run.finish(task, value)
+                task = None if self.stopped else run.pop()
+                if task is None:
+                    self.helpers -= 1
+                    if self.caller_waiting and not run.remaining:
+                        self.changed.notify()
+                    return
+                if self.caller_waiting and (run.ready or not run.remaining):
+                    self.changed.notify()
+                spawn = self._claim_helpers()
+            if spawn:
+                self._start_helpers(spawn)
+            try:
+                value = call(task, values)
+            except BaseException as exc:
+                with lock:
+                    self._fail(exc, task)
+                    self.helpers -= 1
+                return

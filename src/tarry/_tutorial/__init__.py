@@ -1,0 +1,1 @@
+"""Helpers that prepare example data sets for the tarry tutorial."""

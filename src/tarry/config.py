@@ -1,0 +1,86 @@
+"""Settings that apply to every compute unless a call says otherwise.
+
+Use :func:`set` as a plain call (the setting stays) or as a context manager
+(the previous value comes back on exit). A keyword given to ``compute()``
+wins over both.
+
+Examples
+--------
+>>> import tarry
+>>> with tarry.config.set(scheduler="sync"):
+...     tarry.config.get("scheduler")
+'sync'
+>>> tarry.config.get("scheduler")
+'threads'
+"""
+
+from __future__ import annotations
+
+import builtins
+import threading
+from types import TracebackType
+from typing import Any
+
+from tarry._schedule import check_scheduler
+
+__all__ = ["get", "set"]
+
+_DEFAULTS: dict[str, Any] = {"scheduler": "threads", "num_workers": None}
+_settings: dict[str, Any] = dict(_DEFAULTS)
+_lock = threading.Lock()
+
+
+def check_num_workers(value: object) -> int | None:
+    """Return ``value`` if it is a valid worker count (or None), else raise."""
+    if value is None:
+        return None
+    if isinstance(value, builtins.bool) or not isinstance(value, int):
+        raise TypeError(f"num_workers must be a whole number or None, not {value!r}")
+    if value < 1:
+        raise ValueError(f"num_workers must be at least 1, not {value}")
+    return value
+
+
+_CHECKS = {"scheduler": check_scheduler, "num_workers": check_num_workers}
+
+
+def get(name: str) -> Any:
+    """The current value of setting ``name``."""
+    if name not in _settings:
+        raise KeyError(f"unknown setting {name!r}; known settings: {', '.join(_settings)}")
+    return _settings[name]
+
+
+class set:  # noqa: N801 - mirrors dask.config.set, used as a function
+    """Change settings now; as a context manager, restore them on exit.
+
+    Parameters
+    ----------
+    scheduler
+        Default scheduler name: ``"threads"`` or ``"sync"``.
+    num_workers
+        Default number of workers (None: the usable CPUs).
+    """
+
+    def __init__(self, **settings: Any) -> None:
+        unknown = builtins.set(settings) - builtins.set(_DEFAULTS)
+        if unknown:
+            raise TypeError(
+                f"unknown setting(s) {sorted(unknown)}; known settings: {', '.join(_DEFAULTS)}"
+            )
+        checked = {name: _CHECKS[name](value) for name, value in settings.items()}
+        with _lock:
+            self._previous = {name: _settings[name] for name in checked}
+            _settings.update(checked)
+
+    def __enter__(self) -> set:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        with _lock:
+            _settings.update(self._previous)
