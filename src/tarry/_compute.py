@@ -11,13 +11,18 @@ from tarry._graph import Pack, Task, resolve
 from tarry._schedule import get_backend
 from tarry._schedule.core import Run
 
-__all__ = ["compute", "persist"]
+__all__ = ["compute", "persist", "run_graph"]
 
 
-def _run(
+def run_graph(
     objs: tuple[Any, ...], scheduler: str | None, num_workers: int | None
-) -> tuple[list[Any], dict[str, Any]]:
-    """Run everything lazy inside ``objs``; return them packed, and the targets' values."""
+) -> tuple[list[Any], dict[str, Any], BaseException | None]:
+    """Run everything lazy inside ``objs``.
+
+    Returns ``objs`` packed, the targets' values, and the first task error.
+    The error is returned, not raised, so that the public function the user
+    called raises it: its traceback then shows one tarry frame, not several.
+    """
     deps: dict[str, Task] = {}
     packed = [pack(obj, deps) for obj in objs]
     name = config.get("scheduler") if scheduler is None else scheduler
@@ -26,13 +31,12 @@ def _run(
         config.get("num_workers") if num_workers is None else num_workers
     )
     if not deps:
-        return packed, {}
+        return packed, {}, None
     run = Run(deps.values())
     failure = backend(run, workers)
     if failure is not None:
-        __tracebackhide__ = True
-        raise failure
-    return packed, run.results()
+        return packed, {}, failure
+    return packed, run.results(), None
 
 
 def compute(
@@ -70,7 +74,9 @@ def compute(
     >>> compute(delayed(min)(x), {"max": delayed(max)(x)}, "plain", scheduler="sync")
     (0, {'max': 9}, 'plain')
     """
-    packed, values = _run(objs, scheduler, num_workers)
+    packed, values, failure = run_graph(objs, scheduler, num_workers)
+    if failure is not None:
+        raise failure
     return tuple(resolve(p, values) for p in packed)
 
 
@@ -93,9 +99,11 @@ def persist(
     >>> kept.compute(scheduler="sync") == (add, 1, 2)  # a value, never run as a task
     True
     """
-    packed, values = _run(objs, scheduler, num_workers)
+    packed, values, failure = run_graph(objs, scheduler, num_workers)
+    if failure is not None:
+        raise failure
     lengths = {o.key: o._length for o in objs if isinstance(o, Delayed)}
-    kept = {
+    kept: dict[str, Delayed[Any]] = {
         t.key: Delayed(Task.literal(t.key, values[t.key], name=t.name), lengths.get(t.key))
         for t in _tasks_in(packed)
     }

@@ -46,7 +46,9 @@ class Pack:
 
     __slots__ = ("build", "items", "type_name")
 
-    def __init__(self, build: Callable[[list[Any]], Any], items: list[Any], type_name: str = "") -> None:
+    def __init__(
+        self, build: Callable[[list[Any]], Any], items: list[Any], type_name: str = ""
+    ) -> None:
         self.build = build
         self.items = items
         self.type_name = type_name
@@ -105,7 +107,7 @@ class Task:
     ['inc-1', 'one']
     """
 
-    __slots__ = ("args", "deep", "deps", "func", "key", "kwargs", "name", "__weakref__")
+    __slots__ = ("args", "deep", "deps", "func", "key", "kwargs", "name")
 
     def __init__(
         self,

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from tarry._build.keys import new_key, tokenize
+from tarry._build.traverse import ATOMIC as _ATOMIC
 from tarry._build.traverse import pack
 from tarry._graph import Lazy, Pack, Quote, Task, TaskGraph
 
@@ -47,26 +48,36 @@ def _make_task(
     func: Callable[..., Any],
     args: tuple[Any, ...],
     kwargs: dict[str, Any] | None,
-    *,
     name: str,
-    pure: bool,
+    pure: bool = False,
     key: str | None = None,
     traverse: bool = True,
 ) -> Task:
     """One task for ``func(*args, **kwargs)``: the single place tasks are built."""
     deps: dict[str, Task] = {}
-    if traverse:
-        packed = tuple([pack(a, deps) for a in args])
-        packed_kw = {k: pack(v, deps) for k, v in kwargs.items()} if kwargs else None
-    else:
-        packed = tuple([_shallow(a, deps) for a in args])
-        packed_kw = {k: _shallow(v, deps) for k, v in kwargs.items()} if kwargs else None
+    wrap = pack if traverse else _shallow
+    packed = []
+    deep = False
+    # The loop inlines pack()'s two commonest cases: this is the hot path of
+    # graph building.
+    for arg in args:
+        if isinstance(arg, Lazy):
+            task = arg._task
+            deps[task.key] = task
+            packed.append(task)
+        elif type(arg) in _ATOMIC:
+            packed.append(arg)
+        else:
+            arg = wrap(arg, deps)
+            deep = deep or type(arg) is Pack or type(arg) is Quote
+            packed.append(arg)
+    packed_kw = {k: wrap(v, deps) for k, v in kwargs.items()} if kwargs else None
     if key is None:
         key = f"{name}-{tokenize(func, packed, packed_kw)}" if pure else new_key(name)
     elif not isinstance(key, str):
         raise TypeError(f"a task key must be a str, not {type(key).__name__}: {key!r}")
-    deep = packed_kw is not None or any(type(a) is Pack or type(a) is Quote for a in packed)
-    return Task(key, func, packed, packed_kw, tuple(deps.values()), name, deep)
+    return Task(key, func, tuple(packed), packed_kw, tuple(deps.values()), name,
+                deep or packed_kw is not None)  # fmt: skip
 
 
 def _shallow(obj: Any, deps: dict[str, Task]) -> Any:
@@ -107,9 +118,11 @@ class Delayed(Lazy, Generic[T_co]):
 
     __slots__ = ("_length",)
 
+    _length: int | None
+
     def __init__(self, task: Task, length: int | None = None) -> None:
-        _set(self, "_task", task)
-        _set(self, "_length", length)
+        _set_task(self, task)
+        _set_length(self, length)
 
     @property
     def key(self) -> str:
@@ -188,18 +201,38 @@ class Delayed(Lazy, Generic[T_co]):
         return Delayed(task)
 
     # -- running -------------------------------------------------------------
-    def compute(self, **options: Any) -> T_co:
-        """Run the graph and return this value; see :func:`tarry.compute`."""
-        from tarry._compute import compute
+    def compute(
+        self,
+        *,
+        scheduler: str | None = None,
+        num_workers: int | None = None,
+        optimize_graph: bool = True,
+    ) -> T_co:
+        """Run the graph and return this value; options as in :func:`tarry.compute`."""
+        from tarry._compute import run_graph
 
-        result: T_co = compute(self, **options)[0]
+        _, values, failure = run_graph((self,), scheduler, num_workers)
+        if failure is not None:
+            raise failure
+        result: T_co = values[self._task.key]
         return result
 
-    def persist(self, **options: Any) -> Delayed[T_co]:
-        """Run the graph and return a ``Delayed`` holding the value; see :func:`tarry.persist`."""
+    def persist(
+        self,
+        *,
+        scheduler: str | None = None,
+        num_workers: int | None = None,
+        optimize_graph: bool = True,
+    ) -> Delayed[T_co]:
+        """Run the graph now and return a ``Delayed`` that holds the value.
+
+        Options as in :func:`tarry.persist`.
+        """
         from tarry._compute import persist
 
-        result: Delayed[T_co] = persist(self, **options)[0]
+        result: Delayed[T_co] = persist(
+            self, scheduler=scheduler, num_workers=num_workers, optimize_graph=optimize_graph
+        )[0]
         return result
 
     def visualize(self, *args: Any, **kwargs: Any) -> Any:
@@ -254,10 +287,18 @@ class Delayed(Lazy, Generic[T_co]):
         return _operate(operator.ne, self, other)
 
 
+# Slot setters, bypassing the __setattr__ that makes Delayed immutable.
+_set_task = Lazy.__dict__["_task"].__set__
+_set_length = Delayed.__dict__["_length"].__set__
+
+
 class DelayedAttr(Delayed[Any]):
     """``x.attr``: a lazy attribute that, when called, becomes ONE method-call task."""
 
     __slots__ = ("_attr", "_owner")
+
+    _attr: str
+    _owner: Delayed[Any]
 
     def __init__(self, owner: Delayed[Any], attr: str) -> None:
         task = _make_task(getattr, (owner, attr), None, name="getattr", pure=True)
@@ -365,10 +406,13 @@ class DelayedFunction(Generic[P, R]):
         _check_nout(nout)
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str, not {type(name).__name__}")
-        functools.update_wrapper(self, func)  # type: ignore[arg-type]
+        functools.update_wrapper(self, func)
         self.__wrapped__ = func
         # classmethod/staticmethod objects are not callable before binding
-        self._target: Callable[..., Any] = getattr(func, "__func__", func)
+        wrapped: Any = func
+        if isinstance(wrapped, classmethod | staticmethod):
+            wrapped = wrapped.__func__
+        self._target: Callable[..., Any] = wrapped
         self._pure = pure
         self._task_name = name or _funcname(self._target)
         self._nout = nout
@@ -378,15 +422,12 @@ class DelayedFunction(Generic[P, R]):
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Delayed[R]:
         pure, key = self._pure, self._key
-        if self._compat and kwargs:
+        if kwargs and self._compat:
             if "pure" in self._compat and "pure" in kwargs:
                 pure = bool(kwargs.pop("pure"))
             if "dask_key_name" in self._compat and "dask_key_name" in kwargs:
                 key = kwargs.pop("dask_key_name")  # type: ignore[assignment]
-        task = _make_task(
-            self._target, args, kwargs, name=self._task_name, pure=pure, key=key,
-            traverse=self._traverse,
-        )  # fmt: skip
+        task = _make_task(self._target, args, kwargs, self._task_name, pure, key, self._traverse)
         return Delayed(task, self._nout)
 
     def options(
@@ -460,7 +501,7 @@ def _compat_keywords(func: Callable[..., Any]) -> frozenset[str]:
 
 
 @overload
-def delayed(
+def delayed(  # type: ignore[overload-overlap]
     obj: Callable[P, R],
     *,
     pure: bool = ...,

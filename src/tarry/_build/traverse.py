@@ -20,14 +20,15 @@ from typing import Any
 
 from tarry._graph import Lazy, Pack, Quote, Task
 
-__all__ = ["pack"]
+__all__ = ["ATOMIC", "pack"]
 
-_ATOMIC = frozenset({int, float, str, bytes, bool, type(None), complex, range, type(Ellipsis)})
+ATOMIC = frozenset({int, float, str, bytes, bool, type(None), complex, range, type(Ellipsis)})
+_EMPTY_ITERABLES: tuple[Any, ...] = ([], (), set(), {}, {}.values(), {}.items(), range(0), "")
 # Iterators that are safe to exhaust while building: they hold no external
 # resource (a file object is an iterator too, and must not be read here).
 _ONE_SHOT = frozenset(
     {types.GeneratorType, map, filter, zip, enumerate, reversed}
-    | {type(iter(x)) for x in ([], (), set(), {}, {}.values(), {}.items(), range(0), "")}
+    | {type(iter(x)) for x in _EMPTY_ITERABLES}
     | {
         itertools.chain,
         itertools.islice,
@@ -59,7 +60,7 @@ def pack(obj: Any, deps: dict[str, Task]) -> Any:
     Quote(Task('t', value=5))
     """
     kind = type(obj)
-    if kind in _ATOMIC:
+    if kind in ATOMIC:
         return obj
     if isinstance(obj, Lazy):
         task = obj._task

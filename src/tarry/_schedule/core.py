@@ -38,7 +38,16 @@ class Run:
     (0, {'inc': 2})
     """
 
-    __slots__ = ("dependents", "ready", "refs", "remaining", "targets", "tasks", "values", "waiting")
+    __slots__ = (
+        "dependents",
+        "ready",
+        "refs",
+        "remaining",
+        "targets",
+        "tasks",
+        "values",
+        "waiting",
+    )
 
     def __init__(self, targets: Iterable[Task]) -> None:
         self.targets: list[Task] = list(targets)
