@@ -14,12 +14,48 @@ dependent has run (targets are kept for the caller).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from tarry._graph import Task, walk
+from tarry._graph import Task, call, walk
 
-__all__ = ["Run"]
+__all__ = ["Run", "TaskEvent", "timed_call", "worker_name"]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskEvent:
+    """What one task did: measured where it ran, not where it was scheduled.
+
+    ``start`` and ``end`` are :func:`time.perf_counter` readings (one clock
+    for all processes of a Linux machine); ``cpu`` is the thread CPU time the
+    task used, in seconds.
+    """
+
+    key: str
+    name: str
+    worker: str
+    start: float
+    end: float
+    cpu: float
+
+
+def worker_name() -> str:
+    """How events name the thread and process that ran a task."""
+    import os
+
+    return f"{os.getpid()}:{threading.current_thread().name}"
+
+
+def timed_call(task: Task, values: dict[str, Any]) -> tuple[Any, float, float, float]:
+    """``call(task, values)`` plus its start, end and CPU time, for profiling."""
+    cpu = time.thread_time()
+    start = time.perf_counter()
+    value = call(task, values)
+    end = time.perf_counter()
+    return value, start, end, time.thread_time() - cpu
 
 
 class Run:
@@ -39,15 +75,9 @@ class Run:
     """
 
     __slots__ = (
-        "dependents",
-        "ready",
-        "refs",
-        "remaining",
-        "targets",
-        "tasks",
-        "values",
-        "waiting",
-    )
+        "dependents", "events", "failed", "ready", "refs", "remaining", "targets", "tasks",
+        "values", "waiting",
+    )  # fmt: skip
 
     def __init__(self, targets: Iterable[Task]) -> None:
         self.targets: list[Task] = list(targets)
@@ -65,6 +95,11 @@ class Run:
         self.ready: list[Task] = []
         #: tasks not finished yet
         self.remaining = 0
+        #: per-task timings; None (the default) means nobody asked, and
+        #: backends then skip timing altogether
+        self.events: list[TaskEvent] | None = None
+        #: key of the task whose error ended the run, if any
+        self.failed: str | None = None
         self._plan()
 
     def _plan(self) -> None:
@@ -129,6 +164,23 @@ class Run:
                 else:
                     del waiting[fkey]
                     ready.append(follower)
+
+    def runner(self) -> Callable[[Task, dict[str, Any]], Any]:
+        """The function a local backend runs each task with: plain, or timed."""
+        return call if self.events is None else self._timed
+
+    def _timed(self, task: Task, values: dict[str, Any]) -> Any:
+        cpu = time.thread_time()
+        start = time.perf_counter()
+        try:
+            return call(task, values)
+        finally:
+            self.record(task, worker_name(), start, time.perf_counter(), time.thread_time() - cpu)
+
+    def record(self, task: Task, worker: str, start: float, end: float, cpu: float) -> None:
+        """Keep the timing of one finished (or failed) task, if timings are wanted."""
+        if self.events is not None:
+            self.events.append(TaskEvent(task.key, task.name, worker, start, end, cpu))
 
     def results(self) -> dict[str, Any]:
         """The targets' outputs, by key, once ``remaining`` is 0."""

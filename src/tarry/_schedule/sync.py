@@ -6,7 +6,6 @@ the user's function.
 
 from __future__ import annotations
 
-from tarry._graph import call
 from tarry._schedule.core import Run
 from tarry._schedule.errors import annotate
 
@@ -18,11 +17,12 @@ def run_sync(run: Run, num_workers: int | None = None) -> BaseException | None:
 
     ``num_workers`` is accepted for a uniform backend signature and ignored.
     """
-    values, pop, finish = run.values, run.pop, run.finish
+    values, pop, finish, call = run.values, run.pop, run.finish, run.runner()
     while (task := pop()) is not None:
         try:
             value = call(task, values)
         except Exception as exc:
+            run.failed = task.key
             return annotate(exc, task)
         finish(task, value)
     return None

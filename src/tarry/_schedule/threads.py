@@ -24,7 +24,7 @@ import queue
 import threading
 from collections.abc import Callable
 
-from tarry._graph import Task, call
+from tarry._graph import Task
 from tarry._schedule.core import Run
 from tarry._schedule.cpus import usable_cpus
 from tarry._schedule.errors import annotate
@@ -183,13 +183,14 @@ class _SharedRun:
         """Record the first failure and stop handing out tasks (under the lock)."""
         if self.error is None:
             self.error = annotate(exc, task)
+            self.run.failed = task.key
         self.stopped = True
         self.changed.notify_all()
 
     def drive(self) -> BaseException | None:
         """The caller's loop: run tasks, wait when none is ready, return at the end."""
         run, lock = self.run, self.lock
-        values = run.values
+        values, call = run.values, run.runner()
         task: Task | None = None
         value: object = None
         try:
@@ -226,7 +227,7 @@ class _SharedRun:
     def help(self) -> None:
         """A helper's loop, run on a pool thread: take ready tasks until none is left."""
         run, lock = self.run, self.lock
-        values = run.values
+        values, call = run.values, run.runner()
         task: Task | None = None
         value: object = None
         while True:
