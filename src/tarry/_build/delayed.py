@@ -310,7 +310,12 @@ class DelayedAttr(Delayed[Any]):
         pure = bool(kwargs.pop("pure", False))
         key = kwargs.pop("dask_key_name", None)
         task = _make_task(
-            _call_method, (self._owner, self._attr, *args), kwargs, name=self._attr, pure=pure, key=key
+            _call_method,
+            (self._owner, self._attr, *args),
+            kwargs,
+            name=self._attr,
+            pure=pure,
+            key=key,
         )
         return Delayed(task)
 
@@ -339,8 +344,8 @@ def _install_operators() -> None:
         op = getattr(operator, name + "_" if name in ("and", "or") else name)
         setattr(Delayed, f"__{name}__", _forward(op))
         setattr(Delayed, f"__r{name}__", _reflected(op))
-    setattr(Delayed, "__divmod__", _forward(divmod))
-    setattr(Delayed, "__rdivmod__", _reflected(divmod))
+    Delayed.__divmod__ = _forward(divmod)
+    Delayed.__rdivmod__ = _reflected(divmod)
     for name in ("lt", "le", "gt", "ge"):
         setattr(Delayed, f"__{name}__", _forward(getattr(operator, name)))
     for name in ("neg", "pos", "invert", "abs"):
@@ -392,6 +397,8 @@ class DelayedFunction(Generic[P, R]):
     """
 
     __wrapped__: Callable[P, R]
+    __name__: str
+    __qualname__: str
 
     def __init__(
         self,
@@ -420,13 +427,16 @@ class DelayedFunction(Generic[P, R]):
         self._key = key
         self._compat = _compat_keywords(self._target)
 
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Delayed[R]:
+    # Arguments are Any, not P: any argument may be lazy (a Delayed[int]
+    # where an int is expected), which ParamSpec cannot express. The return
+    # type is kept, so ``inc(1)`` is a ``Delayed[int]`` to type checkers.
+    def __call__(self, *args: Any, **kwargs: Any) -> Delayed[R]:
         pure, key = self._pure, self._key
         if kwargs and self._compat:
             if "pure" in self._compat and "pure" in kwargs:
                 pure = bool(kwargs.pop("pure"))
             if "dask_key_name" in self._compat and "dask_key_name" in kwargs:
-                key = kwargs.pop("dask_key_name")  # type: ignore[assignment]
+                key = kwargs.pop("dask_key_name")
         task = _make_task(self._target, args, kwargs, self._task_name, pure, key, self._traverse)
         return Delayed(task, self._nout)
 
@@ -500,6 +510,15 @@ def _compat_keywords(func: Callable[..., Any]) -> frozenset[str]:
     return frozenset(k for k in _COMPAT_KEYWORDS if k not in params)
 
 
+@overload
+def delayed(  # type: ignore[overload-overlap]
+    obj: Delayed[T],
+    *,
+    pure: bool = ...,
+    name: str | None = ...,
+    nout: int | None = ...,
+    traverse: bool = ...,
+) -> Delayed[T]: ...
 @overload
 def delayed(  # type: ignore[overload-overlap]
     obj: Callable[P, R],

@@ -1,0 +1,148 @@
+"""The threads backend: parallelism, first-failure stop, nesting, Ctrl-C, lifetimes."""
+
+from __future__ import annotations
+
+import _thread
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from tarry import compute, delayed
+from tarry._schedule.threads import WorkerPool, default_pool, shutdown_default_pool
+
+
+def sleepy(x: int, seconds: float = 0.2) -> int:
+    time.sleep(seconds)
+    return x
+
+
+def test_independent_sleeps_overlap() -> None:
+    parts = [delayed(sleepy)(i) for i in range(4)]
+    start = time.perf_counter()
+    assert compute(parts, scheduler="threads", num_workers=4) == ([0, 1, 2, 3],)
+    assert time.perf_counter() - start < 0.6  # 4 x 0.2 s serially
+
+
+def test_num_workers_bounds_concurrency() -> None:
+    running = 0
+    peak = 0
+    lock = threading.Lock()
+
+    def track(i: int) -> int:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        time.sleep(0.02)
+        with lock:
+            running -= 1
+        return i
+
+    parts = [delayed(track)(i) for i in range(20)]
+    compute(parts, scheduler="threads", num_workers=3)
+    assert peak == 3
+
+
+def test_first_failure_stops_new_tasks_and_raises_at_once() -> None:
+    started: list[int] = []
+
+    def slow(i: int) -> int:
+        started.append(i)
+        time.sleep(0.1)
+        return i
+
+    def boom() -> int:
+        raise RuntimeError("boom")
+
+    parts = [delayed(boom)()] + [delayed(slow)(i) for i in range(40)]
+    begin = time.perf_counter()
+    with pytest.raises(RuntimeError, match="boom"):
+        compute(parts, scheduler="threads", num_workers=2)
+    elapsed = time.perf_counter() - begin
+    time.sleep(0.3)  # let any task already running end
+    assert len(started) <= 2
+    assert elapsed < 1.0
+
+
+def test_compute_inside_a_task_does_not_deadlock_or_multiply_pools() -> None:
+    def inner(i: int) -> int:
+        parts = [delayed(sleepy)(j, 0.01) for j in range(4)]
+        return int(sum(compute(parts, scheduler="threads", num_workers=2)[0])) + i
+
+    outer = [delayed(inner)(i) for i in range(6)]
+    pool = default_pool()
+    result = compute(outer, scheduler="threads", num_workers=2)[0]
+    assert result == [6 + i for i in range(6)]
+    assert default_pool() is pool
+    assert pool.thread_count() <= 6
+
+
+def test_concurrent_callers_each_get_their_own_result() -> None:
+    results: dict[int, Any] = {}
+
+    def caller(n: int) -> None:
+        parts = [delayed(sleepy)(n * 100 + i, 0.01) for i in range(10)]
+        results[n] = compute(delayed(sum)(parts), scheduler="threads")[0]
+
+    threads = [threading.Thread(target=caller, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert results == {n: sum(n * 100 + i for i in range(10)) for n in range(6)}
+
+
+def test_ctrl_c_returns_quickly_and_starts_nothing_new() -> None:
+    started: list[int] = []
+
+    def slow(i: int) -> int:
+        started.append(i)
+        time.sleep(0.3)
+        return i
+
+    timer = threading.Timer(0.45, _thread.interrupt_main)
+    parts = [delayed(slow)(i) for i in range(20)]
+    begin = time.perf_counter()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        compute(parts, scheduler="threads", num_workers=2)
+    elapsed = time.perf_counter() - begin
+    count = len(started)
+    time.sleep(0.7)
+    assert elapsed < 1.6
+    assert len(started) <= count + 1  # a helper may finish its running task, no new ones
+
+
+def test_pool_threads_retire_when_idle_and_stop_on_shutdown() -> None:
+    pool = WorkerPool(max_threads=4, idle_timeout=0.2)
+    done = threading.Barrier(4)
+
+    def meet() -> None:
+        done.wait(5)
+
+    for _ in range(3):
+        pool.submit(meet)
+    done.wait(5)
+    assert pool.thread_count() == 3
+    deadline = time.monotonic() + 5
+    while pool.thread_count() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert pool.thread_count() == 0
+    pool.shutdown()
+    with pytest.raises(RuntimeError, match="shut down"):
+        pool.submit(lambda: None)
+
+
+def test_shutdown_default_pool_leaves_no_thread_behind() -> None:
+    compute([delayed(sleepy)(i, 0.01) for i in range(8)], scheduler="threads", num_workers=2)
+    shutdown_default_pool()
+    assert not [t for t in threading.enumerate() if t.name.startswith("tarry-worker")]
+    # and the next compute starts a fresh pool
+    assert compute(delayed(sleepy)(1, 0.0) + 1, scheduler="threads") == (2,)
+
+
+def test_single_task_runs_in_the_calling_thread() -> None:
+    where = delayed(lambda: threading.current_thread().name)()
+    assert where.compute(scheduler="threads") == threading.current_thread().name
