@@ -289,11 +289,16 @@ class Delayed(Lazy, Generic[T_co]):
 
 # Slot setters, bypassing the __setattr__ that makes Delayed immutable.
 _set_task = Lazy.__dict__["_task"].__set__
+_get_task = Lazy.__dict__["_task"].__get__
 _set_length = Delayed.__dict__["_length"].__set__
 
 
 class DelayedAttr(Delayed[Any]):
-    """``x.attr``: a lazy attribute that, when called, becomes ONE method-call task."""
+    """``x.attr``: a lazy attribute that, when called, becomes ONE method-call task.
+
+    Its own ``getattr`` task is made only if the attribute is used as a value,
+    so ``x.method(...)`` costs one task and no wasted key hashing.
+    """
 
     __slots__ = ("_attr", "_owner")
 
@@ -301,10 +306,18 @@ class DelayedAttr(Delayed[Any]):
     _owner: Delayed[Any]
 
     def __init__(self, owner: Delayed[Any], attr: str) -> None:
-        task = _make_task(getattr, (owner, attr), None, name="getattr", pure=True)
-        super().__init__(task)
+        _set_length(self, None)
         _set(self, "_owner", owner)
         _set(self, "_attr", attr)
+
+    @property  # type: ignore[override,unused-ignore]
+    def _task(self) -> Task:  # type: ignore[override]
+        try:
+            task: Task = _get_task(self)
+        except AttributeError:
+            task = _make_task(getattr, (self._owner, self._attr), None, "getattr", True)
+            _set_task(self, task)
+        return task
 
     def __call__(self, *args: Any, **kwargs: Any) -> Delayed[Any]:
         pure = bool(kwargs.pop("pure", False))
@@ -425,14 +438,18 @@ class DelayedFunction(Generic[P, R]):
         self._nout = nout
         self._traverse = traverse
         self._key = key
-        self._compat = _compat_keywords(self._target)
+        # dask's per-call keywords this function leaves to us; found on the
+        # first call with keywords (inspect.signature is slow)
+        self._compat: frozenset[str] | None = None
 
     # Arguments are Any, not P: any argument may be lazy (a Delayed[int]
     # where an int is expected), which ParamSpec cannot express. The return
     # type is kept, so ``inc(1)`` is a ``Delayed[int]`` to type checkers.
     def __call__(self, *args: Any, **kwargs: Any) -> Delayed[R]:
         pure, key = self._pure, self._key
-        if kwargs and self._compat:
+        if kwargs and ("pure" in kwargs or "dask_key_name" in kwargs):
+            if self._compat is None:
+                self._compat = _compat_keywords(self._target)
             if "pure" in self._compat and "pure" in kwargs:
                 pure = bool(kwargs.pop("pure"))
             if "dask_key_name" in self._compat and "dask_key_name" in kwargs:

@@ -16,7 +16,6 @@ import pickle
 import sys
 import types
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from tarry._graph import Pack, Quote, Task
@@ -69,72 +68,87 @@ def tokenize(*parts: Any) -> str:
     >>> tokenize(1) == tokenize(1.0)
     False
     """
-    digest = hashlib.blake2b(digest_size=16)
+    out: list[str] = []
     for part in parts:
-        _feed(digest, part)
-    return digest.hexdigest()
+        _describe(part, out)
+    return hashlib.blake2b("\x1f".join(out).encode(), digest_size=16).hexdigest()
 
 
-_SCALARS = (type(None), bool, int, float, complex, str, bytes, range, slice, type(Ellipsis))
+_SCALARS = frozenset(
+    {type(None), bool, int, float, complex, str, bytes, range, slice, type(Ellipsis)}
+)
+_BUILTINS = frozenset({types.BuiltinFunctionType, types.BuiltinMethodType})
 
 
-def _feed(digest: Any, obj: Any) -> None:
-    update: Callable[[bytes], None] = digest.update
+def _describe(obj: Any, out: list[str]) -> None:
+    """Append strings that describe ``obj``'s content to ``out``."""
     kind = type(obj)
     if kind in _SCALARS:
-        update(f"{kind.__name__}:{obj!r};".encode())
+        out.append(f"{kind.__name__}:{obj!r}")
     elif kind is Task:
-        update(f"task:{obj.key};".encode())
+        out.append(f"task:{obj.key}")
     elif kind is Pack:
-        update(f"pack:{obj.type_name}[".encode())
+        out.append(f"pack:{obj.type_name}[")
         for item in obj.items:
-            _feed(digest, item)
-        update(b"]")
+            _describe(item, out)
+        out.append("]")
     elif kind is Quote:
-        update(b"quote:")
-        _feed(digest, obj.value)
-    elif kind in (list, tuple):
-        update(f"{kind.__name__}[".encode())
+        out.append("quote:")
+        _describe(obj.value, out)
+    elif kind is list or kind is tuple:
+        out.append(f"{kind.__name__}[")
         for item in obj:
-            _feed(digest, item)
-        update(b"]")
-    elif kind in (set, frozenset):
-        update(f"{kind.__name__}{{".encode())
-        for token in sorted(tokenize(item) for item in obj):
-            update(token.encode())
-        update(b"}")
+            _describe(item, out)
+        out.append("]")
+    elif kind is set or kind is frozenset:
+        out.append(f"{kind.__name__}{{")
+        out.extend(sorted(tokenize(item) for item in obj))
+        out.append("}")
     elif kind is dict:
-        update(b"dict{")
-        for token in sorted(tokenize(k, v) for k, v in obj.items()):
-            update(token.encode())
-        update(b"}")
+        out.append("dict{")
+        out.extend(sorted(tokenize(k, v) for k, v in obj.items()))
+        out.append("}")
+    elif kind in _BUILTINS:
+        out.append(f"builtin:{obj.__module__}.{obj.__qualname__}")
     elif kind is types.MethodType:
-        update(b"method:")
-        _feed(digest, obj.__self__)
-        _feed(digest, obj.__func__)
+        out.append("method:")
+        _describe(obj.__self__, out)
+        _describe(obj.__func__, out)
     elif kind is types.FunctionType:
-        _feed_function(digest, obj)
+        if obj.__closure__:
+            out.append(_describe_code(obj))
+            for cell in obj.__closure__:
+                try:
+                    _describe(cell.cell_contents, out)
+                except ValueError:  # an empty cell: the variable is not bound yet
+                    out.append("empty-cell")
+        else:
+            out.append(_describe_code(obj))
     elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        update(f"dataclass:{kind.__module__}.{kind.__qualname__}(".encode())
+        out.append(f"dataclass:{kind.__module__}.{kind.__qualname__}(")
         for field in dataclasses.fields(obj):
-            update(field.name.encode())
-            _feed(digest, getattr(obj, field.name))
-        update(b")")
+            out.append(field.name)
+            _describe(getattr(obj, field.name), out)
+        out.append(")")
     else:
-        update(_describe_other(obj))
+        out.append(_describe_other(obj).hex())
 
 
-def _feed_function(digest: Any, func: Any) -> None:
-    code = func.__code__
-    digest.update(f"func:{func.__module__}.{func.__qualname__}:".encode())
-    digest.update(code.co_code)
-    _feed(digest, code.co_consts)
-    if func.__closure__:
-        for cell in func.__closure__:
-            try:
-                _feed(digest, cell.cell_contents)
-            except ValueError:  # an empty cell: the variable is not bound yet
-                digest.update(b"empty-cell")
+def _describe_code(func: types.FunctionType) -> str:
+    body = hashlib.blake2b(_code_bytes(func.__code__), digest_size=16)
+    return f"func:{func.__module__}.{func.__qualname__}:{body.hexdigest()}"
+
+
+def _code_bytes(code: types.CodeType) -> bytes:
+    # Nested code objects (lambdas, comprehensions) repr with their memory
+    # address, so they are described by their own bytecode instead.
+    parts = [code.co_code]
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            parts.append(_code_bytes(const))
+        else:
+            parts.append(repr(const).encode())
+    return b"\x1f".join(parts)
 
 
 def _describe_other(obj: Any) -> bytes:

@@ -1,0 +1,208 @@
+"""tarry vs dask.delayed, side by side in one process, on the same graphs.
+
+Prints µs per node to build and µs per task to compute (sync and threads) for
+the graph shapes of the core issue, with the dask/tarry ratio, plus tarry's
+fixed cost per compute() and memory per pending task. Every figure is the
+median of several repeats; the machine is shared and noisy, so read ratios.
+
+Run: ``python benchmarks/bench_core.py`` (``--quick`` for a smoke run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+import tarry
+
+
+def inc(x: int) -> int:
+    return x + 1
+
+
+def add(x: int, y: int) -> int:
+    return x + y
+
+
+def total(values: list[int]) -> int:
+    return sum(values)
+
+
+# -- graph shapes, written once against either library's `delayed` ------------
+
+
+def fan_in(delayed: Any, n: int) -> Any:
+    """n independent calls feeding one reducer that takes them as a list."""
+    lazy_inc = delayed(inc)
+    return delayed(total)([lazy_inc(i) for i in range(n)])
+
+
+def tree(delayed: Any, n: int) -> Any:
+    """n leaves combined pairwise."""
+    lazy_inc, lazy_add = delayed(inc), delayed(add)
+    level = [lazy_inc(i) for i in range(n)]
+    while len(level) > 1:
+        paired = [lazy_add(a, b) for a, b in zip(level[::2], level[1::2], strict=False)]
+        level = paired + ([level[-1]] if len(level) % 2 else [])
+    return level[0]
+
+
+def chain(delayed: Any, n: int) -> Any:
+    """n calls, each taking the previous one's output."""
+    lazy_inc = delayed(inc)
+    value = lazy_inc(0)
+    for _ in range(n - 1):
+        value = lazy_inc(value)
+    return value
+
+
+def groupby(delayed: Any, n: int) -> Any:
+    """The seed's pattern: per file a chain of method calls, then sums and a division."""
+    sums, counts = [], []
+    for i in range(n):
+        frame = delayed(dict.fromkeys)(["EWR", "JFK", "LGA"], i)
+        sums.append(frame.get("EWR"))
+        counts.append(frame.get("JFK"))
+    return delayed(sum)(sums) / delayed(max)(delayed(sum)(counts), 1)
+
+
+SHAPES: dict[str, Callable[[Any, int], Any]] = {
+    "fan-in": fan_in,
+    "tree": tree,
+    "chain": chain,
+    "groupby": groupby,
+}
+
+
+def count_tasks(lib: str, obj: Any) -> int:
+    if lib == "tarry":
+        return len(obj.graph)
+    return len(obj.__dask_graph__())
+
+
+def median_time(func: Callable[[], Any], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        gc.collect()
+        start = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def measure(lib: str, shape: str, n: int, repeats: int) -> dict[str, float]:
+    if lib == "tarry":
+        delayed: Any = tarry.delayed
+
+        def compute(obj: Any, scheduler: str) -> Any:
+            return tarry.compute(obj, scheduler=scheduler)
+    else:
+        import dask
+
+        delayed = dask.delayed
+
+        def compute(obj: Any, scheduler: str) -> Any:
+            return dask.compute(obj, scheduler=scheduler)
+
+    build = SHAPES[shape]
+    obj = build(delayed, n)
+    tasks = count_tasks(lib, obj)
+    row = {"tasks": float(tasks)}
+    row["build"] = median_time(lambda: build(delayed, n), repeats) / tasks * 1e6
+    for scheduler in ("sync", "threads"):
+        row[scheduler] = median_time(lambda s=scheduler: compute(obj, s), repeats) / tasks * 1e6
+    return row
+
+
+def fixed_cost(repeats: int) -> tuple[float, float]:
+    """µs per compute() of a one-task graph, tarry and dask (threads)."""
+    import dask
+
+    out = []
+    for delayed, compute in ((tarry.delayed, tarry.compute), (dask.delayed, dask.compute)):
+        obj = delayed(inc)(1)
+        for _ in range(50):
+            compute(obj, scheduler="threads")
+        n = 2000
+
+        def many(obj: Any = obj, compute: Any = compute) -> None:
+            for _ in range(n):
+                compute(obj, scheduler="threads")
+
+        out.append(median_time(many, repeats) / n * 1e6)
+    return out[0], out[1]
+
+
+def memory_per_task(n: int) -> float:
+    """Bytes per task held by a built n-task tree plus its planned run."""
+    from tarry._schedule.core import Run
+
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    obj = tree(tarry.delayed, n // 2)
+    run = Run([obj._task])
+    used = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    tasks = run.remaining
+    del obj, run
+    return used / tasks
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, one repeat")
+    parser.add_argument("--repeats", type=int, default=5, help="repeats per figure (median)")
+    args = parser.parse_args(argv)
+    repeats = 1 if args.quick else args.repeats
+    both = {"fan-in": 5_000, "tree": 10_000, "chain": 2_000, "groupby": 1_000}
+    big = {"fan-in": 100_000, "tree": 100_000, "chain": 100_000, "groupby": 20_000}
+    if args.quick:
+        both = {k: v // 10 for k, v in both.items()}
+        big = {k: v // 10 for k, v in big.items()}
+
+    print(f"python {sys.version.split()[0]}, tarry {tarry.__version__}", end="")
+    import dask
+
+    print(f", dask {dask.__version__}; medians of {repeats}")
+    header = (
+        "| shape | tasks | build µs/node tarry | dask | ratio "
+        "| sync µs/task tarry | dask | ratio | threads µs/task tarry | dask | ratio |"
+    )
+    print(header)
+    print("|" + "---|" * 12)
+    for shape, n in both.items():
+        t = measure("tarry", shape, n, repeats)
+        d = measure("dask", shape, n, repeats)
+        cells = [shape, f"{int(t['tasks']):,}"]
+        for col in ("build", "sync", "threads"):
+            cells += [f"{t[col]:.2f}", f"{d[col]:.1f}", f"{d[col] / t[col]:.0f}x"]
+        print("| " + " | ".join(cells) + " |")
+    for shape, n in big.items():
+        t = measure("tarry", shape, n, max(1, repeats // 2))
+        cells = [shape, f"{int(t['tasks']):,}"]
+        for col in ("build", "sync", "threads"):
+            cells += [f"{t[col]:.2f}", "–", "–"]
+        print("| " + " | ".join(cells) + " |")
+
+    mine, theirs = fixed_cost(repeats)
+    print(f"\nfixed cost of compute() on a one-task graph (threads): tarry {mine:.1f} µs, "
+          f"dask {theirs:.0f} µs, ratio {theirs / mine:.0f}x")  # fmt: skip
+    if not args.quick:
+        small = measure("tarry", "tree", 1_000, repeats)["build"]
+        large = measure("tarry", "tree", 1_000_000, 1)
+        print(f"linearity: build µs/node at 1M {large['build']:.2f} vs at 1k {small:.2f} "
+              f"({large['build'] / small:.2f}x); compute at 1M: sync {large['sync']:.2f}, "
+              f"threads {large['threads']:.2f} µs/task")  # fmt: skip
+        print(f"memory per pending task (1M-task tree + its run state): "
+              f"{memory_per_task(1_000_000):.0f} bytes")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
