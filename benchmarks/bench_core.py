@@ -12,14 +12,21 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib
 import statistics
 import sys
 import time
 import tracemalloc
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import tarry
+
+
+def _dask() -> Any:
+    """dask, untyped: the benchmark calls it like a user would."""
+    return importlib.import_module("dask")
 
 
 def inc(x: int) -> int:
@@ -103,8 +110,7 @@ def measure(lib: str, shape: str, n: int, repeats: int) -> dict[str, float]:
         def compute(obj: Any, scheduler: str) -> Any:
             return tarry.compute(obj, scheduler=scheduler)
     else:
-        import dask
-
+        dask = _dask()
         delayed = dask.delayed
 
         def compute(obj: Any, scheduler: str) -> Any:
@@ -116,14 +122,13 @@ def measure(lib: str, shape: str, n: int, repeats: int) -> dict[str, float]:
     row = {"tasks": float(tasks)}
     row["build"] = median_time(lambda: build(delayed, n), repeats) / tasks * 1e6
     for scheduler in ("sync", "threads"):
-        row[scheduler] = median_time(lambda s=scheduler: compute(obj, s), repeats) / tasks * 1e6
+        row[scheduler] = median_time(partial(compute, obj, scheduler), repeats) / tasks * 1e6
     return row
 
 
 def fixed_cost(repeats: int) -> tuple[float, float]:
     """µs per compute() of a one-task graph, tarry and dask (threads)."""
-    import dask
-
+    dask = _dask()
     out = []
     for delayed, compute in ((tarry.delayed, tarry.compute), (dask.delayed, dask.compute)):
         obj = delayed(inc)(1)
@@ -131,7 +136,7 @@ def fixed_cost(repeats: int) -> tuple[float, float]:
             compute(obj, scheduler="threads")
         n = 2000
 
-        def many(obj: Any = obj, compute: Any = compute) -> None:
+        def many(obj: Any = obj, compute: Any = compute, n: int = n) -> None:
             for _ in range(n):
                 compute(obj, scheduler="threads")
 
@@ -168,9 +173,7 @@ def main(argv: list[str] | None = None) -> None:
         big = {k: v // 10 for k, v in big.items()}
 
     print(f"python {sys.version.split()[0]}, tarry {tarry.__version__}", end="")
-    import dask
-
-    print(f", dask {dask.__version__}; medians of {repeats}")
+    print(f", dask {_dask().__version__}; medians of {repeats}")
     header = (
         "| shape | tasks | build µs/node tarry | dask | ratio "
         "| sync µs/task tarry | dask | ratio | threads µs/task tarry | dask | ratio |"
@@ -188,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
         t = measure("tarry", shape, n, max(1, repeats // 2))
         cells = [shape, f"{int(t['tasks']):,}"]
         for col in ("build", "sync", "threads"):
-            cells += [f"{t[col]:.2f}", "–", "–"]
+            cells += [f"{t[col]:.2f}", "-", "-"]
         print("| " + " | ".join(cells) + " |")
 
     mine, theirs = fixed_cost(repeats)
