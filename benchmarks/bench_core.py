@@ -198,11 +198,18 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nfixed cost of compute() on a one-task graph (threads): tarry {mine:.1f} µs, "
           f"dask {theirs:.0f} µs, ratio {theirs / mine:.0f}x")  # fmt: skip
     if not args.quick:
-        small = measure("tarry", "tree", 1_000, repeats)["build"]
-        large = measure("tarry", "tree", 1_000_000, 1)
-        print(f"linearity: build µs/node at 1M {large['build']:.2f} vs at 1k {small:.2f} "
-              f"({large['build'] / small:.2f}x); compute at 1M: sync {large['sync']:.2f}, "
-              f"threads {large['threads']:.2f} µs/task")  # fmt: skip
+        small = measure("tarry", "tree", 500, repeats)
+        large = measure("tarry", "tree", 500_000, 1)
+        gc.disable()  # how much of the growth is CPython's cyclic garbage collector
+        try:
+            small_nogc = measure("tarry", "tree", 500, repeats)
+            large_nogc = measure("tarry", "tree", 500_000, 1)
+        finally:
+            gc.enable()
+        for label, lo, hi in (("gc on", small, large), ("gc off", small_nogc, large_nogc)):
+            print(f"linearity ({label}): tree of 1M vs 1k tasks: "
+                  + ", ".join(f"{col} {hi[col]:.2f} vs {lo[col]:.2f} µs ({hi[col] / lo[col]:.2f}x)"
+                              for col in ("build", "sync", "threads")))  # fmt: skip
         print(f"memory per pending task (1M-task tree + its run state): "
               f"{memory_per_task(1_000_000):.0f} bytes")  # fmt: skip
 
