@@ -146,3 +146,58 @@ def test_shutdown_default_pool_leaves_no_thread_behind() -> None:
 def test_single_task_runs_in_the_calling_thread() -> None:
     where = delayed(lambda: threading.current_thread().name)()
     assert where.compute(scheduler="threads") == threading.current_thread().name
+
+
+def _peak_concurrency(work: Any, count: int, **options: Any) -> tuple[int, float]:
+    """Run ``count`` tasks doing ``work``; return the most running at once, and the time."""
+    running = 0
+    peak = 0
+    lock = threading.Lock()
+
+    def task(i: int) -> int:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        work()
+        with lock:
+            running -= 1
+        return i
+
+    start = time.perf_counter()
+    compute([delayed(task)(i) for i in range(count)], scheduler="threads", **options)
+    return peak, time.perf_counter() - start
+
+
+def test_waiting_tasks_get_more_threads_by_default() -> None:
+    peak, elapsed = _peak_concurrency(lambda: time.sleep(0.3), 8)
+    assert peak == 8
+    assert elapsed < 0.3 * 1.5  # about one sleep, not 8 / cores of them
+
+
+def test_growth_respects_max_threads_and_explicit_num_workers() -> None:
+    import tarry
+
+    with tarry.config.set(max_threads=4):
+        peak, _ = _peak_concurrency(lambda: time.sleep(0.1), 8)
+    assert peak == 4
+    peak, _ = _peak_concurrency(lambda: time.sleep(0.1), 8, num_workers=2)
+    assert peak == 2
+
+
+def test_computing_tasks_do_not_get_more_threads() -> None:
+    from tarry._schedule.cpus import usable_cpus
+
+    def spin() -> None:
+        end = time.thread_time() + 0.05
+        while time.thread_time() < end:
+            pass
+
+    peak, _ = _peak_concurrency(spin, 16)
+    assert peak <= usable_cpus() + 1
+
+
+def test_grower_thread_ends_with_the_run() -> None:
+    _peak_concurrency(lambda: time.sleep(0.05), 8)
+    time.sleep(0.1)
+    assert not [t for t in threading.enumerate() if t.name == "tarry-grower"]

@@ -25,7 +25,8 @@ from tarry._schedule import check_scheduler
 
 __all__ = ["get", "set"]
 
-_DEFAULTS: dict[str, Any] = {"scheduler": "threads", "num_workers": None}
+_DEFAULTS: dict[str, Any] = {"scheduler": "threads", "num_workers": None, "progress": False,
+             "max_threads": 32}  # fmt: skip
 _settings: dict[str, Any] = dict(_DEFAULTS)
 _lock = threading.Lock()
 
@@ -41,7 +42,26 @@ def check_num_workers(value: object) -> int | None:
     return value
 
 
-_CHECKS = {"scheduler": check_scheduler, "num_workers": check_num_workers}
+def check_progress(value: object) -> bool:
+    """Return ``value`` if it is True or False, else raise."""
+    if not isinstance(value, builtins.bool):
+        raise TypeError(f"progress must be True or False, not {value!r}")
+    return value
+
+
+def check_max_threads(value: object) -> int:
+    """Return ``value`` if it is a valid thread cap, else raise."""
+    if isinstance(value, builtins.bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"max_threads must be a whole number of at least 1, not {value!r}")
+    return value
+
+
+_CHECKS = {
+    "scheduler": check_scheduler,
+    "num_workers": check_num_workers,
+    "progress": check_progress,
+    "max_threads": check_max_threads,
+}
 
 
 def get(name: str) -> Any:
@@ -60,6 +80,9 @@ class set:  # noqa: N801 - mirrors dask.config.set, used as a function
         Default scheduler name: ``"threads"`` or ``"sync"``.
     num_workers
         Default number of workers (None: the usable CPUs).
+    progress
+        Show a progress bar for every compute that lasts more than a second
+        (default False).
     """
 
     def __init__(self, **settings: Any) -> None:

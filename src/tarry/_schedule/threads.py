@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import atexit
 import itertools
+import os
 import queue
 import threading
+import time
 from collections.abc import Callable
 
 from tarry._graph import Task
@@ -146,20 +148,111 @@ atexit.register(shutdown_default_pool)
 
 
 def run_threads(run: Run, num_workers: int | None = None) -> BaseException | None:
-    """Run ``run`` on the caller plus pool threads; return the first task error."""
-    workers = num_workers or usable_cpus()
-    if workers == 1 or run.remaining <= 1:
+    """Run ``run`` on the caller plus pool threads; return the first task error.
+
+    With ``num_workers`` given, exactly that many threads work on the run.
+    Without it, the run starts with one thread per usable CPU and grows while
+    its threads mostly wait (sleep, I/O, C code without the GIL) and ready
+    tasks queue up, up to ``max_threads`` (see :class:`_Grower`).
+    """
+    adaptive = num_workers is None
+    workers = usable_cpus() if num_workers is None else num_workers
+    if run.remaining <= 1 or (workers == 1 and not adaptive):
         return run_sync(run)
-    return _SharedRun(run, default_pool(), workers - 1).drive()
+    cap = max(workers, config_max_threads()) if adaptive else workers
+    return _SharedRun(run, default_pool(), workers - 1, cap - 1).drive()
+
+
+def config_max_threads() -> int:
+    """The ``max_threads`` setting: the most threads one adaptive run may use."""
+    from tarry import config
+
+    value: int = config.get("max_threads")
+    return value
+
+
+class _Grower:
+    """One daemon thread that adds threads to runs whose threads mostly wait.
+
+    Every ``interval`` seconds it counts this process's threads that want a
+    CPU (state ``R`` in ``/proc``: running or runnable). A thread blocked in
+    ``sleep``, I/O or a lock, or waiting for the GIL, does not count, so the
+    count is the CPU demand whatever else the machine runs. A run gets more
+    helpers when ready tasks queue up while its busy threads demand less
+    than half a CPU each and a quarter of a core is free: tasks that wait
+    overlap, tasks that compute (GIL held, or every core busy) never trigger
+    growth. The thread exits when no run needs watching.
+    """
+
+    interval = 0.01
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs: set[_SharedRun] = set()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, shared: _SharedRun) -> None:
+        with self._lock:
+            self._runs.add(shared)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="tarry-grower", daemon=True)
+                self._thread.start()
+
+    def unwatch(self, shared: _SharedRun) -> None:
+        with self._lock:
+            self._runs.discard(shared)
+
+    def _loop(self) -> None:
+        cores = usable_cpus()
+        own = threading.get_native_id()
+        demand = _cpu_demand(own)
+        while True:
+            time.sleep(self.interval)
+            with self._lock:
+                if not self._runs:
+                    self._thread = None
+                    return
+                runs = list(self._runs)
+            # smoothed: one sample may catch the GIL between two holders
+            demand = 0.5 * demand + 0.5 * _cpu_demand(own)
+            if demand < cores - 0.25:
+                for shared in runs:
+                    shared.grow_if_waiting(demand)
+
+
+def _cpu_demand(own_tid: int) -> float:
+    """Threads of this process (but ``own_tid``) that are running or runnable."""
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:  # no /proc: assume busy, so never grow
+        return float("inf")
+    count = 0
+    for tid in tids:
+        if tid == str(own_tid):
+            continue
+        try:
+            with open(f"/proc/self/task/{tid}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:  # the thread ended meanwhile
+            continue
+        if stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3] == b"R":
+            count += 1
+    return float(count)
+
+
+_grower = _Grower()
 
 
 class _SharedRun:
     """One run worked on by its caller and by helpers, under one lock."""
 
-    def __init__(self, run: Run, pool: WorkerPool, max_helpers: int) -> None:
+    def __init__(self, run: Run, pool: WorkerPool, max_helpers: int, cap: int) -> None:
         self.run = run
         self.pool = pool
         self.max_helpers = max_helpers
+        #: the most helpers growth may reach (== max_helpers: no growth)
+        self.cap = cap
+        self.caller_busy = False
         self.lock = threading.Lock()
         self.changed = threading.Condition(self.lock)
         self.helpers = 0
@@ -174,6 +267,20 @@ class _SharedRun:
             return 0
         self.helpers += wanted
         return wanted
+
+    def grow_if_waiting(self, demand: float) -> None:
+        """Add helpers if tasks queue up while the busy threads mostly wait."""
+        with self.lock:
+            busy = self.helpers + self.caller_busy
+            if self.stopped or not self.run.ready or self.max_helpers >= self.cap:
+                return
+            if demand >= 0.5 * busy:
+                return
+            # double the threads at most: fast to reach a loop's width, and a
+            # step back is never needed since idle helpers simply leave
+            self.max_helpers = min(self.cap, self.max_helpers + max(1, busy))
+            spawn = self._claim_helpers()
+        self._start_helpers(spawn)
 
     def _start_helpers(self, count: int) -> None:
         for _ in range(count):
@@ -193,9 +300,11 @@ class _SharedRun:
         values, call = run.values, run.runner()
         task: Task | None = None
         value: object = None
+        watched = False
         try:
             while True:
                 with lock:
+                    self.caller_busy = False
                     if task is not None:
                         run.finish(task, value)
                     while True:
@@ -209,9 +318,14 @@ class _SharedRun:
                         self.caller_waiting = True
                         self.changed.wait(_WAIT_SLICE)
                         self.caller_waiting = False
+                    self.caller_busy = True
                     spawn = self._claim_helpers()
+                    backlog = bool(run.ready)
                 if spawn:
                     self._start_helpers(spawn)
+                if backlog and not watched and self.cap > self.max_helpers:
+                    _grower.watch(self)
+                    watched = True
                 try:
                     value = call(task, values)
                 except Exception as exc:
@@ -223,6 +337,9 @@ class _SharedRun:
             with lock:
                 self.stopped = True
             raise
+        finally:
+            if watched:
+                _grower.unwatch(self)
 
     def help(self) -> None:
         """A helper's loop, run on a pool thread: take ready tasks until none is left."""
