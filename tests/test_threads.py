@@ -200,4 +200,4 @@ def test_computing_tasks_do_not_get_more_threads() -> None:
 def test_grower_thread_ends_with_the_run() -> None:
     _peak_concurrency(lambda: time.sleep(0.05), 8)
     time.sleep(0.1)
-    assert not [t for t in threading.enumerate() if t.name == "tarry-grower"]
+    assert not [t for t in threading.enumerate() if t.name == "tarry-recruiter"]

@@ -76,8 +76,10 @@ def _make_task(
         key = f"{name}-{tokenize(func, packed, packed_kw)}" if pure else new_key(name)
     elif not isinstance(key, str):
         raise TypeError(f"a task key must be a str, not {type(key).__name__}: {key!r}")
-    return Task(key, func, tuple(packed), packed_kw, tuple(deps.values()), name,
-                deep or packed_kw is not None)  # fmt: skip
+    args_t, deps_t = tuple(packed), tuple(deps.values())
+    if args_t == deps_t:  # add(x, y): one tuple serves both, one object less to track
+        deps_t = args_t
+    return Task(key, func, args_t, packed_kw, deps_t, name, deep or packed_kw is not None)
 
 
 def _shallow(obj: Any, deps: dict[str, Task]) -> Any:

@@ -6,9 +6,12 @@ Who runs what:
   nothing is ready; so a one-task graph costs no thread hop, a ``compute()``
   nested in a task always makes progress (no deadlock), and Ctrl-C lands in
   the caller at once;
-* up to ``num_workers - 1`` *helpers* from a :class:`WorkerPool` join in
-  while more tasks are ready than threads are running. A helper takes ready
-  tasks until none is left, then returns to the pool.
+* *helpers* from a :class:`WorkerPool` join in when tasks queue up and are
+  not tiny (see :class:`_Recruiter`): first up to ``num_workers - 1``, then,
+  without an explicit ``num_workers``, more while the threads mostly wait. A
+  helper takes ready tasks until none is left, then returns to the pool.
+  Tiny tasks stay on the caller alone: under the GIL a second thread would
+  only add lock traffic.
 
 Lifetimes: one process-wide default pool is started on first use; its daemon
 threads retire after ``idle_timeout`` seconds without work, and
@@ -150,10 +153,10 @@ atexit.register(shutdown_default_pool)
 def run_threads(run: Run, num_workers: int | None = None) -> BaseException | None:
     """Run ``run`` on the caller plus pool threads; return the first task error.
 
-    With ``num_workers`` given, exactly that many threads work on the run.
-    Without it, the run starts with one thread per usable CPU and grows while
-    its threads mostly wait (sleep, I/O, C code without the GIL) and ready
-    tasks queue up, up to ``max_threads`` (see :class:`_Grower`).
+    With ``num_workers`` given, at most that many threads work on the run.
+    Without it, up to one thread per usable CPU, and more while the threads
+    mostly wait (sleep, I/O, C code without the GIL) and ready tasks queue up,
+    up to ``max_threads``. See :class:`_Recruiter` for when helpers join.
     """
     adaptive = num_workers is None
     workers = usable_cpus() if num_workers is None else num_workers
@@ -171,17 +174,23 @@ def config_max_threads() -> int:
     return value
 
 
-class _Grower:
-    """One daemon thread that adds threads to runs whose threads mostly wait.
+class _Recruiter:
+    """One daemon thread that brings helpers to runs that can use them.
 
-    Every ``interval`` seconds it counts this process's threads that want a
-    CPU (state ``R`` in ``/proc``: running or runnable). A thread blocked in
-    ``sleep``, I/O or a lock, or waiting for the GIL, does not count, so the
-    count is the CPU demand whatever else the machine runs. A run gets more
-    helpers when ready tasks queue up while its busy threads demand less
-    than half a CPU each and a quarter of a core is free: tasks that wait
-    overlap, tasks that compute (GIL held, or every core busy) never trigger
-    growth. The thread exits when no run needs watching.
+    Every ``interval`` seconds it looks at each run with ready tasks waiting:
+
+    * if its busy threads finished fewer than ``_TINY`` tasks each since the
+      last look, tasks are not tiny: the run gets helpers up to its base
+      number (``num_workers - 1``). Tiny tasks stay on one thread, where
+      they run fastest under the GIL;
+    * beyond the base, a run grows (up to its cap) while its busy threads
+      demand less than half a CPU each and a quarter of a core is free. CPU
+      demand counts this process's threads that are running or runnable
+      (state ``R`` in ``/proc``); a thread blocked in sleep, I/O, a lock or
+      waiting for the GIL does not count, whatever else the machine runs. So
+      tasks that wait overlap, and tasks that compute never trigger growth.
+
+    The thread exits when no run needs watching, so nothing lingers.
     """
 
     interval = 0.01
@@ -195,7 +204,9 @@ class _Grower:
         with self._lock:
             self._runs.add(shared)
             if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="tarry-grower", daemon=True)
+                self._thread = threading.Thread(
+                    target=self._loop, name="tarry-recruiter", daemon=True
+                )
                 self._thread.start()
 
     def unwatch(self, shared: _SharedRun) -> None:
@@ -215,9 +226,13 @@ class _Grower:
                 runs = list(self._runs)
             # smoothed: one sample may catch the GIL between two holders
             demand = 0.5 * demand + 0.5 * _cpu_demand(own)
-            if demand < cores - 0.25:
-                for shared in runs:
-                    shared.grow_if_waiting(demand)
+            for shared in runs:
+                shared.recruit(demand, cores)
+
+
+# Tasks per busy thread and look (10 ms) above which tasks count as tiny
+# (shorter than about 1 ms each).
+_TINY = 10
 
 
 def _cpu_demand(own_tid: int) -> float:
@@ -240,19 +255,23 @@ def _cpu_demand(own_tid: int) -> float:
     return float(count)
 
 
-_grower = _Grower()
+_recruiter = _Recruiter()
 
 
 class _SharedRun:
     """One run worked on by its caller and by helpers, under one lock."""
 
-    def __init__(self, run: Run, pool: WorkerPool, max_helpers: int, cap: int) -> None:
+    def __init__(self, run: Run, pool: WorkerPool, base: int, cap: int) -> None:
         self.run = run
         self.pool = pool
-        self.max_helpers = max_helpers
-        #: the most helpers growth may reach (== max_helpers: no growth)
+        #: helpers allowed now; raised by the recruiter
+        self.max_helpers = 0
+        #: helpers allowed once tasks prove not tiny (num_workers - 1)
+        self.base = base
+        #: the most helpers growth may reach (== base: no growth)
         self.cap = cap
         self.caller_busy = False
+        self.last_remaining = run.remaining
         self.lock = threading.Lock()
         self.changed = threading.Condition(self.lock)
         self.helpers = 0
@@ -268,17 +287,21 @@ class _SharedRun:
         self.helpers += wanted
         return wanted
 
-    def grow_if_waiting(self, demand: float) -> None:
-        """Add helpers if tasks queue up while the busy threads mostly wait."""
+    def recruit(self, demand: float, cores: int) -> None:
+        """Allow and start helpers as :class:`_Recruiter` explains."""
         with self.lock:
+            run = self.run
+            finished = self.last_remaining - run.remaining
+            self.last_remaining = run.remaining
             busy = self.helpers + self.caller_busy
-            if self.stopped or not self.run.ready or self.max_helpers >= self.cap:
+            if self.stopped or not run.ready or finished >= _TINY * max(1, busy):
                 return
-            if demand >= 0.5 * busy:
-                return
-            # double the threads at most: fast to reach a loop's width, and a
-            # step back is never needed since idle helpers simply leave
-            self.max_helpers = min(self.cap, self.max_helpers + max(1, busy))
+            if self.max_helpers < self.base:
+                self.max_helpers = self.base
+            elif self.max_helpers < self.cap and demand < 0.5 * busy and demand < cores - 0.25:
+                # double at most: fast to reach a loop's width; no step back
+                # is needed since idle helpers simply leave
+                self.max_helpers = min(self.cap, self.max_helpers + max(1, busy))
             spawn = self._claim_helpers()
         self._start_helpers(spawn)
 
@@ -323,8 +346,8 @@ class _SharedRun:
                     backlog = bool(run.ready)
                 if spawn:
                     self._start_helpers(spawn)
-                if backlog and not watched and self.cap > self.max_helpers:
-                    _grower.watch(self)
+                if backlog and not watched and self.cap:
+                    _recruiter.watch(self)
                     watched = True
                 try:
                     value = call(task, values)
@@ -339,7 +362,7 @@ class _SharedRun:
             raise
         finally:
             if watched:
-                _grower.unwatch(self)
+                _recruiter.unwatch(self)
 
     def help(self) -> None:
         """A helper's loop, run on a pool thread: take ready tasks until none is left."""
