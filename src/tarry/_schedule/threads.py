@@ -216,7 +216,6 @@ class _Recruiter:
     def _loop(self) -> None:
         cores = usable_cpus()
         own = threading.get_native_id()
-        demand = _cpu_demand(own)
         while True:
             time.sleep(self.interval)
             with self._lock:
@@ -224,8 +223,10 @@ class _Recruiter:
                     self._thread = None
                     return
                 runs = list(self._runs)
-            # smoothed: one sample may catch the GIL between two holders
-            demand = 0.5 * demand + 0.5 * _cpu_demand(own)
+            # two samples: one alone may catch the GIL between two holders
+            demand = _cpu_demand(own)
+            time.sleep(0.002)
+            demand = (demand + _cpu_demand(own)) / 2
             for shared in runs:
                 shared.recruit(demand, cores)
 
@@ -296,12 +297,13 @@ class _SharedRun:
             busy = self.helpers + self.caller_busy
             if self.stopped or not run.ready or finished >= _TINY * max(1, busy):
                 return
-            if self.max_helpers < self.base:
-                self.max_helpers = self.base
-            elif self.max_helpers < self.cap and demand < 0.5 * busy and demand < cores - 0.25:
-                # double at most: fast to reach a loop's width; no step back
-                # is needed since idle helpers simply leave
-                self.max_helpers = min(self.cap, self.max_helpers + max(1, busy))
+            self.max_helpers = max(self.max_helpers, self.base)
+            if self.max_helpers < self.cap and demand < 0.5 * busy and demand < cores - 0.25:
+                # threads that all wait: a thread for every ready task at
+                # once; some computing: double at most. No step back is
+                # needed since idle helpers simply leave.
+                step = len(run.ready) if demand < 0.25 else max(1, busy)
+                self.max_helpers = min(self.cap, self.max_helpers + step)
             spawn = self._claim_helpers()
         self._start_helpers(spawn)
 

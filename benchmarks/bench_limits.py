@@ -1,0 +1,288 @@
+"""At the physical limit? tarry vs dask (and joblib) on the cases of issue 7.
+
+1. The tutorial's sleep exercises with default settings, against their
+   critical path (inc/add: 2 sleeps; the loops: 1 sleep).
+2. Tiny tasks: 100,000 trivial calls as map + reduce and as a chain, against
+   a plain Python loop making the same calls.
+3. Memory: 20 chunks of 50 MB reduced pairwise; peak memory above the
+   baseline, in chunks.
+4. Scale: a 1,000,000-task map + tree reduction, build + compute time and
+   peak memory.
+
+Run: ``python benchmarks/bench_limits.py [--quick] [--only NAME ...]``. Each case runs in
+a fresh subprocess so peak-memory figures do not leak between cases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+
+def _lib(name: str) -> Any:
+    """tarry, dask or joblib, untyped: called the way a user would."""
+    return importlib.import_module(name)
+
+
+# -- 1. sleep exercises -------------------------------------------------------------
+
+
+def sleep_cases(lib: str, seconds: float) -> dict[str, float]:
+    delayed = _lib(lib).delayed
+
+    def inc(x: int) -> int:
+        time.sleep(seconds)
+        return x + 1
+
+    def add(x: int, y: int) -> int:
+        time.sleep(seconds)
+        return x + y
+
+    def double(x: int) -> int:
+        time.sleep(seconds)
+        return 2 * x
+
+    graphs: dict[str, Callable[[], Any]] = {
+        "inc/add": lambda: delayed(add)(delayed(inc)(1), delayed(inc)(2)),
+        "loop of 8": lambda: delayed(sum)([delayed(inc)(x) for x in range(1, 9)]),
+        "control flow": lambda: delayed(sum)(
+            [delayed(double)(x) if x % 2 == 0 else delayed(inc)(x) for x in range(1, 11)]
+        ),
+    }
+    out = {}
+    for name, build in graphs.items():
+        obj = build()
+        start = time.perf_counter()
+        obj.compute()
+        out[name] = time.perf_counter() - start
+    return out
+
+
+# -- 2. tiny tasks ------------------------------------------------------------------
+
+
+def trivial(x: int) -> int:
+    return x + 1
+
+
+def combine(x: int, y: int) -> int:
+    return x + y
+
+
+def tiny_plain(n: int, shape: str) -> float:
+    start = time.perf_counter()
+    if shape == "map+reduce":
+        values = [trivial(i) for i in range(n)]
+        while len(values) > 1:
+            paired = [combine(a, b) for a, b in zip(values[::2], values[1::2], strict=False)]
+            values = paired + ([values[-1]] if len(values) % 2 else [])
+    else:
+        value = 0
+        for _ in range(n):
+            value = trivial(value)
+    return time.perf_counter() - start
+
+
+def tiny_lazy(lib: str, n: int, shape: str, scheduler: str) -> float:
+    module = _lib(lib)
+    delayed = module.delayed
+    start = time.perf_counter()
+    if shape == "map+reduce":
+        lazy_trivial, lazy_combine = delayed(trivial), delayed(combine)
+        level = [lazy_trivial(i) for i in range(n)]
+        while len(level) > 1:
+            paired = [lazy_combine(a, b) for a, b in zip(level[::2], level[1::2], strict=False)]
+            level = paired + ([level[-1]] if len(level) % 2 else [])
+        obj = level[0]
+    else:
+        lazy_trivial = delayed(trivial)
+        obj = lazy_trivial(0)
+        for _ in range(n - 1):
+            obj = lazy_trivial(obj)
+    module.compute(obj, scheduler=scheduler)
+    return time.perf_counter() - start
+
+
+def tiny_joblib(n: int) -> float:
+    joblib = _lib("joblib")
+    start = time.perf_counter()
+    joblib.Parallel(n_jobs=2, backend="threading", batch_size="auto")(
+        joblib.delayed(trivial)(i) for i in range(n)
+    )
+    return time.perf_counter() - start
+
+
+# -- 3. memory ----------------------------------------------------------------------
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+class _PeakSampler:
+    """Samples RSS every millisecond on a thread; peak above the start value."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.base = _rss_mb()
+        self.peak = self.base
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.001):
+            self.peak = max(self.peak, _rss_mb())
+
+    def __enter__(self) -> _PeakSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+CHUNK_MB = 50
+
+
+def load_chunk(i: int) -> bytearray:
+    chunk = bytearray(CHUNK_MB * 2**20)
+    chunk[::4096] = bytes([i % 256]) * len(chunk[::4096])  # touch every page
+    time.sleep(0.02)  # a read from disk takes a while
+    return chunk
+
+
+def merge_chunks(a: bytearray, b: bytearray) -> bytearray:
+    out = bytearray(a)  # a new chunk, as a real reduction would make
+    out[0] = (a[0] + b[0]) % 256
+    return out
+
+
+def memory_case(lib: str, scheduler: str, chunks: int) -> dict[str, float]:
+    module = _lib(lib)
+    delayed = module.delayed
+    level = [delayed(load_chunk)(i) for i in range(chunks)]
+    while len(level) > 1:
+        paired = [
+            delayed(merge_chunks)(a, b) for a, b in zip(level[::2], level[1::2], strict=False)
+        ]
+        level = paired + ([level[-1]] if len(level) % 2 else [])
+    obj = delayed(len)(level[0])
+    with _PeakSampler() as sampler:
+        module.compute(obj, scheduler=scheduler, num_workers=2)
+    return {"peak_chunks": (sampler.peak - sampler.base) / CHUNK_MB}
+
+
+# -- 4. scale -----------------------------------------------------------------------
+
+
+def scale_case(n_tasks: int) -> dict[str, float]:
+    tarry = _lib("tarry")
+    base = _rss_mb()
+    start = time.perf_counter()
+    lazy_trivial, lazy_combine = tarry.delayed(trivial), tarry.delayed(combine)
+    level = [lazy_trivial(i) for i in range(n_tasks // 2)]
+    while len(level) > 1:
+        paired = [lazy_combine(a, b) for a, b in zip(level[::2], level[1::2], strict=False)]
+        level = paired + ([level[-1]] if len(level) % 2 else [])
+    built = time.perf_counter()
+    tarry.compute(level[0], scheduler="threads")
+    done = time.perf_counter()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"build_s": built - start, "compute_s": done - built, "total_s": done - start,
+            "peak_mb_above_start": peak - base}  # fmt: skip
+
+
+# -- driver -------------------------------------------------------------------------
+
+
+def _in_subprocess(call: str) -> Any:
+    """Run ``call`` (an expression in this module) in a fresh interpreter; its JSON result."""
+    code = f"import json, sys; sys.path.insert(0, {sys.path[0]!r}); import bench_limits as b; "
+    code += f"print(json.dumps({call}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _median(call: Callable[[], float], repeats: int) -> float:
+    return statistics.median(call() for _ in range(repeats))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="shorter sleeps, smaller sizes")
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        choices=["sleep", "tiny", "memory", "scale"],
+        help="run only these cases (default: all)",
+    )
+    args = parser.parse_args(argv)
+    cases = set(args.only or ["sleep", "tiny", "memory", "scale"])
+    seconds = 0.2 if args.quick else 1.0
+
+    if "sleep" in cases:
+        print(f"## 1. tutorial sleep exercises, default settings, sleep = {seconds} s")
+        print("| exercise | critical path | tarry | dask | tarry / critical path |")
+        print("|---|---|---|---|---|")
+        mine = _in_subprocess(f"b.sleep_cases('tarry', {seconds})")
+        theirs = _in_subprocess(f"b.sleep_cases('dask', {seconds})")
+        for name, value in mine.items():
+            path = (2 if name == "inc/add" else 1) * seconds
+            print(f"| {name} | {path:.1f} s | {value:.2f} s | {theirs[name]:.2f} s "
+                  f"| {value / path:.2f} |")  # fmt: skip
+
+    if "tiny" in cases:
+        n = 10_000 if args.quick else 100_000
+        repeats = 3
+        print(f"\n## 2. {n:,} trivial tasks vs a plain loop making the same calls "
+              f"(medians of {repeats})")  # fmt: skip
+        print("| shape | plain loop | tarry sync | tarry threads | dask threads | tarry / loop |")
+        print("|---|---|---|---|---|---|")
+        for shape in ("map+reduce", "chain"):
+            plain = _median(partial(tiny_plain, n, shape), repeats)
+            sync = _median(partial(tiny_lazy, "tarry", n, shape, "sync"), repeats)
+            threads = _median(partial(tiny_lazy, "tarry", n, shape, "threads"), repeats)
+            dn = n if shape == "map+reduce" else min(n, 2_000)  # dask's chain is quadratic
+            dask = _median(partial(tiny_lazy, "dask", dn, shape, "threads"), 1) * n / dn
+            print(f"| {shape} | {plain * 1e3:.1f} ms | {sync * 1e3:.0f} ms | "
+                  f"{threads * 1e3:.0f} ms | {dask * 1e3:.0f} ms{'*' if dn != n else ''} | "
+                  f"{threads / plain:.0f}x |")  # fmt: skip
+        print(f"joblib threading, {n:,} flat calls: {tiny_joblib(n) * 1e3:.0f} ms")
+        print("(* dask's chain measured at 2,000 tasks and scaled linearly: it is quadratic)")
+
+    if "memory" in cases:
+        chunks = 8 if args.quick else 20
+        print(f"\n## 3. {chunks} chunks of {CHUNK_MB} MB reduced pairwise, 2 workers: "
+              "peak above baseline, in chunks (target: workers + 2 = 4)")  # fmt: skip
+        print("| scheduler | tarry | dask |")
+        print("|---|---|---|")
+        for scheduler in ("sync", "threads"):
+            call = f"b.memory_case('{{}}', '{scheduler}', {chunks})"
+            mine = _in_subprocess(call.format("tarry"))["peak_chunks"]
+            theirs = _in_subprocess(call.format("dask"))["peak_chunks"]
+            print(f"| {scheduler} | {mine:.1f} | {theirs:.1f} |")
+
+    if "scale" in cases:
+        n = 100_000 if args.quick else 1_000_000
+        result = _in_subprocess(f"b.scale_case({n})")
+        print(f"\n## 4. {n:,}-task map + tree reduction on threads: build "
+              f"{result['build_s']:.1f} s + compute {result['compute_s']:.1f} s = "
+              f"{result['total_s']:.1f} s (target < 10 s); peak memory "
+              f"{result['peak_mb_above_start']:.0f} MB above start "
+              "(target < 1,500 MB)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
