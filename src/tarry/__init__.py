@@ -15,6 +15,23 @@ from tarry import config
 from tarry._build.delayed import Delayed, DelayedFunction, delayed
 from tarry._build.keys import tokenize
 from tarry._compute import compute, persist
+from tarry._tools.explain import explain
+from tarry._tools.profile import profile
+from tarry._tools.progress import progress
+from tarry._tools.visualize import to_dot, visualize
 
-__all__ = ["Delayed", "DelayedFunction", "compute", "config", "delayed", "persist", "tokenize"]
+__all__ = [
+    "Delayed",
+    "DelayedFunction",
+    "compute",
+    "config",
+    "delayed",
+    "explain",
+    "persist",
+    "profile",
+    "progress",
+    "to_dot",
+    "tokenize",
+    "visualize",
+]
 __version__ = "0.1.0"

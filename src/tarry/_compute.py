@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tarry import config
 from tarry._build.delayed import Delayed
@@ -10,18 +10,27 @@ from tarry._build.traverse import pack
 from tarry._graph import Pack, Task, resolve
 from tarry._schedule import get_backend
 from tarry._schedule.core import Run
+from tarry._tools import observe
+from tarry._tools.last_run import remember
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
 
 __all__ = ["compute", "persist", "run_graph"]
 
 
 def run_graph(
-    objs: tuple[Any, ...], scheduler: str | None, num_workers: int | None
+    objs: tuple[Any, ...],
+    scheduler: str | Executor | None,
+    num_workers: int | None,
+    progress: bool | None = None,
 ) -> tuple[list[Any], dict[str, Any], BaseException | None]:
     """Run everything lazy inside ``objs``.
 
     Returns ``objs`` packed, the targets' values, and the first task error.
     The error is returned, not raised, so that the public function the user
     called raises it: its traceback then shows one tarry frame, not several.
+    Active observers (:mod:`tarry._tools.observe`) are told about the run.
     """
     deps: dict[str, Task] = {}
     packed = [pack(obj, deps) for obj in objs]
@@ -30,10 +39,15 @@ def run_graph(
     workers = config.check_num_workers(
         config.get("num_workers") if num_workers is None else num_workers
     )
+    show = config.check_progress(config.get("progress") if progress is None else progress)
     if not deps:
         return packed, {}, None
     run = Run(deps.values())
-    failure = backend(run, workers)
+    if show or observe.active:
+        failure = observe.run_observed(run, backend, name, workers, show)
+    else:
+        failure = backend(run, workers)
+    remember(run, failure)
     if failure is not None:
         return packed, {}, failure
     return packed, run.results(), None
@@ -41,9 +55,10 @@ def run_graph(
 
 def compute(
     *objs: Any,
-    scheduler: str | None = None,
+    scheduler: str | Executor | None = None,
     num_workers: int | None = None,
     optimize_graph: bool = True,
+    progress: bool | None = None,
 ) -> tuple[Any, ...]:
     """Compute lazy values together, sharing the work they have in common.
 
@@ -53,14 +68,19 @@ def compute(
         ``Delayed`` values, or lists, tuples, sets, dicts, dataclasses and
         namedtuples holding them; anything else is returned as it is.
     scheduler
-        ``"threads"`` (default) or ``"sync"``; default from
-        :func:`tarry.config.set`.
+        ``"threads"`` (default), ``"sync"``, ``"processes"``, ``"ray"``,
+        ``"dask"``, or a ``concurrent.futures.Executor`` to run the tasks on;
+        default from :func:`tarry.config.set`.
     num_workers
-        Threads to use (default: the usable CPUs).
+        Threads or processes to use (default: the usable CPUs).
     optimize_graph
         Allow backends to fuse linear chains of tasks into one unit of work
         (keys stay visible to diagnostics). The in-process ``sync`` and
         ``threads`` backends gain nothing from fusing and run tasks as they are.
+    progress
+        Show a progress bar (tasks done/total, elapsed, time left) if the run
+        lasts more than a second; default from :func:`tarry.config.set`. See
+        :func:`tarry.progress` for a block of computes.
 
     Returns
     -------
@@ -74,7 +94,7 @@ def compute(
     >>> compute(delayed(min)(x), {"max": delayed(max)(x)}, "plain", scheduler="sync")
     (0, {'max': 9}, 'plain')
     """
-    packed, values, failure = run_graph(objs, scheduler, num_workers)
+    packed, values, failure = run_graph(objs, scheduler, num_workers, progress)
     if failure is not None:
         raise failure
     return tuple(resolve(p, values) for p in packed)
@@ -82,9 +102,10 @@ def compute(
 
 def persist(
     *objs: Any,
-    scheduler: str | None = None,
+    scheduler: str | Executor | None = None,
     num_workers: int | None = None,
     optimize_graph: bool = True,
+    progress: bool | None = None,
 ) -> tuple[Any, ...]:
     """Compute lazy values now and keep them as lazy values with the same keys.
 
@@ -99,7 +120,7 @@ def persist(
     >>> kept.compute(scheduler="sync") == (add, 1, 2)  # a value, never run as a task
     True
     """
-    packed, values, failure = run_graph(objs, scheduler, num_workers)
+    packed, values, failure = run_graph(objs, scheduler, num_workers, progress)
     if failure is not None:
         raise failure
     lengths = {o.key: o._length for o in objs if isinstance(o, Delayed)}

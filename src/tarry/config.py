@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import builtins
 import threading
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -26,7 +27,7 @@ from tarry._schedule import check_scheduler
 __all__ = ["get", "set"]
 
 _DEFAULTS: dict[str, Any] = {"scheduler": "threads", "num_workers": None, "progress": False,
-             "max_threads": 32}  # fmt: skip
+             "max_threads": 32, "ray_address": None, "dask_client": None}  # fmt: skip
 _settings: dict[str, Any] = dict(_DEFAULTS)
 _lock = threading.Lock()
 
@@ -56,11 +57,28 @@ def check_max_threads(value: object) -> int:
     return value
 
 
-_CHECKS = {
+def check_ray_address(value: object) -> str | None:
+    """Return ``value`` if it is a Ray cluster address (or None), else raise."""
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"ray_address must be a str such as 'ray://host:10001', not {value!r}")
+    return value
+
+
+def check_dask_client(value: object) -> object:
+    """Return ``value`` if it looks like a ``distributed.Client`` (or is None), else raise."""
+    looks_right = callable(getattr(value, "get", None)) and callable(getattr(value, "gather", None))
+    if value is not None and not looks_right:
+        raise TypeError(f"dask_client must be a distributed.Client or None, not {value!r}")
+    return value
+
+
+_CHECKS: dict[str, Callable[[object], Any]] = {
     "scheduler": check_scheduler,
     "num_workers": check_num_workers,
     "progress": check_progress,
     "max_threads": check_max_threads,
+    "ray_address": check_ray_address,
+    "dask_client": check_dask_client,
 }
 
 
@@ -77,12 +95,20 @@ class set:  # noqa: N801 - mirrors dask.config.set, used as a function
     Parameters
     ----------
     scheduler
-        Default scheduler name: ``"threads"`` or ``"sync"``.
+        Default scheduler: ``"threads"``, ``"sync"``, ``"processes"``, ``"ray"``,
+        ``"dask"``, or a ``concurrent.futures.Executor``.
     num_workers
         Default number of workers (None: the usable CPUs).
     progress
         Show a progress bar for every compute that lasts more than a second
         (default False).
+    ray_address
+        Address of the Ray cluster the ``"ray"`` scheduler connects to (read
+        at the first Ray compute of the process); None: ``RAY_ADDRESS``, else
+        a local cluster.
+    dask_client
+        The ``distributed.Client`` the ``"dask"`` scheduler runs on; None:
+        the current default client.
     """
 
     def __init__(self, **settings: Any) -> None:

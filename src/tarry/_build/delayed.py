@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import operator
+import os
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
@@ -209,11 +210,12 @@ class Delayed(Lazy, Generic[T_co]):
         scheduler: str | None = None,
         num_workers: int | None = None,
         optimize_graph: bool = True,
+        progress: bool | None = None,
     ) -> T_co:
         """Run the graph and return this value; options as in :func:`tarry.compute`."""
         from tarry._compute import run_graph
 
-        _, values, failure = run_graph((self,), scheduler, num_workers)
+        _, values, failure = run_graph((self,), scheduler, num_workers, progress)
         if failure is not None:
             raise failure
         result: T_co = values[self._task.key]
@@ -225,6 +227,7 @@ class Delayed(Lazy, Generic[T_co]):
         scheduler: str | None = None,
         num_workers: int | None = None,
         optimize_graph: bool = True,
+        progress: bool | None = None,
     ) -> Delayed[T_co]:
         """Run the graph now and return a ``Delayed`` that holds the value.
 
@@ -233,16 +236,39 @@ class Delayed(Lazy, Generic[T_co]):
         from tarry._compute import persist
 
         result: Delayed[T_co] = persist(
-            self, scheduler=scheduler, num_workers=num_workers, optimize_graph=optimize_graph
+            self,
+            scheduler=scheduler,
+            num_workers=num_workers,
+            optimize_graph=optimize_graph,
+            progress=progress,
         )[0]
         return result
 
-    def visualize(self, *args: Any, **kwargs: Any) -> Any:
-        """Draw the task graph (not available yet)."""
-        raise NotImplementedError(
-            "Delayed.visualize() is not available in this version of tarry; "
-            "inspect the graph with .graph in the meantime."
-        )
+    def visualize(
+        self,
+        filename: str | os.PathLike[str] | None = None,
+        format: str | None = None,
+        **options: Any,
+    ) -> Any:
+        """Draw this value's task graph with Graphviz; options as in :func:`tarry.visualize`.
+
+        Returns an image that Jupyter shows inline; writes ``filename`` too when given.
+
+        Examples
+        --------
+        >>> from tarry import delayed
+        >>> delayed(abs)(-1).visualize(format="dot").data.startswith("digraph tarry {")
+        True
+        """
+        from tarry._tools.visualize import visualize
+
+        return visualize(self, filename=filename, format=format, **options)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: key, task count, functions, and a picture of small graphs."""
+        from tarry._tools.visualize import html_repr
+
+        return html_repr(self)
 
     # Operators: filled in below by _install_operators.
     __add__: Callable[..., Delayed[Any]]

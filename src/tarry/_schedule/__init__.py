@@ -9,9 +9,14 @@ stays light.
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING, overload
 
 from tarry._schedule.core import Run
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
 
 __all__ = ["Backend", "SCHEDULERS", "get_backend"]
 
@@ -21,26 +26,58 @@ Backend = Callable[[Run, int | None], BaseException | None]
 SCHEDULERS: dict[str, str] = {
     "sync": "tarry._schedule.sync:run_sync",
     "threads": "tarry._schedule.threads:run_threads",
+    "processes": "tarry._schedule.processes:run_processes",
+    "ray": "tarry._schedule.ray:run_ray",
+    "dask": "tarry._schedule.dask:run_dask",
 }
 
 
-def check_scheduler(name: object) -> str:
-    """Return ``name`` if it names a scheduler, else raise a helpful error."""
+def _executor_type() -> type[Executor] | None:
+    # Whoever holds an Executor has imported concurrent.futures already, so
+    # looking it up costs ``import tarry`` nothing.
+    module = sys.modules.get("concurrent.futures")
+    return None if module is None else module.Executor
+
+
+@overload
+def check_scheduler(name: str) -> str: ...
+@overload
+def check_scheduler(name: object) -> str | Executor: ...
+def check_scheduler(name: object) -> str | Executor:
+    """Return ``name`` if it names a scheduler or is an Executor, else raise a helpful error."""
+    executor = _executor_type()
+    if executor is not None and isinstance(name, executor):
+        return name
     if not isinstance(name, str):
-        raise TypeError(f"scheduler must be one of {sorted(SCHEDULERS)}, not {name!r}")
+        raise TypeError(
+            f"scheduler must be one of {sorted(SCHEDULERS)} or a concurrent.futures.Executor, "
+            f"not {name!r}"
+        )
     if name not in SCHEDULERS:
-        raise ValueError(f"unknown scheduler {name!r}; valid names are: {', '.join(SCHEDULERS)}")
+        raise ValueError(
+            f"unknown scheduler {name!r}; valid names are: {', '.join(SCHEDULERS)}; "
+            "or pass a concurrent.futures.Executor instance"
+        )
     return name
 
 
 def get_backend(name: object) -> Backend:
-    """The backend function registered under ``name``.
+    """The backend function registered under ``name``, or one bound to an Executor.
 
     Examples
     --------
     >>> get_backend("sync").__name__
     'run_sync'
+    >>> from concurrent.futures import ThreadPoolExecutor
+    >>> with ThreadPoolExecutor(1) as pool:
+    ...     get_backend(pool).__name__
+    'run_on_executor'
     """
-    module, _, func = SCHEDULERS[check_scheduler(name)].partition(":")
+    checked = check_scheduler(name)
+    if not isinstance(checked, str):
+        from tarry._schedule.executor import executor_backend
+
+        return executor_backend(checked)
+    module, _, func = SCHEDULERS[checked].partition(":")
     backend: Backend = getattr(importlib.import_module(module), func)
     return backend

@@ -1,0 +1,256 @@
+"""Per-task overhead of tarry's out-of-process backends next to what they compete with.
+
+Run ``python benchmarks/bench_backends.py`` (``--quick`` for fewer, smaller
+runs). Printed side by side, each the median of several runs, measured in
+one process, alternating the two contenders of a pair:
+
+* tree reduction and chain of trivial tasks, in µs per task:
+  tarry ``"processes"`` vs dask's processes scheduler; tarry ``"ray"`` vs the
+  same graph written with ``@ray.remote``; tarry ``"dask"`` vs
+  ``dask.delayed`` on the same ``distributed.Client``;
+* 8 pure-Python tasks of about 0.1 s each: serial Python vs tarry
+  ``"processes"`` on warm workers.
+
+Graphs are built before the clock starts (for native Ray, submitting is
+building, so it is timed). Needs the ``ray`` and ``dask`` extras; a pair
+whose library is missing is skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import tarry
+from tarry import delayed
+from tarry._schedule.cpus import usable_cpus
+
+
+def optional(name: str) -> Any:
+    """The module ``name``, or None when it is not installed."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+def inc(x: int) -> int:
+    return x + 1
+
+
+def add(x: int, y: int) -> int:
+    return x + y
+
+
+def burn(n: int) -> int:
+    """Pure-Python CPU work: holds the GIL all the time."""
+    total = 0
+    for i in range(n):
+        total += i * i % 7
+    return total
+
+
+# -- graphs, the same shape for every library -----------------------------------------
+
+
+def tarry_tree(leaves: int) -> Any:
+    level = [delayed(inc)(i) for i in range(leaves)]
+    while len(level) > 1:
+        level = [delayed(add)(level[i], level[i + 1]) for i in range(0, len(level), 2)]
+    return level[0]
+
+
+def tarry_chain(length: int) -> Any:
+    value: Any = delayed(0)
+    for _ in range(length):
+        value = delayed(inc)(value)
+    return value
+
+
+def dask_tree(leaves: int) -> Any:
+    dask = importlib.import_module("dask")
+    level = [dask.delayed(inc)(i) for i in range(leaves)]
+    while len(level) > 1:
+        level = [dask.delayed(add)(level[i], level[i + 1]) for i in range(0, len(level), 2)]
+    return level[0]
+
+
+def dask_chain(length: int) -> Any:
+    dask = importlib.import_module("dask")
+    value: Any = 0
+    for _ in range(length):
+        value = dask.delayed(inc)(value)
+    return value
+
+
+def tasks_in_tree(leaves: int) -> int:
+    return 2 * leaves - 1
+
+
+# -- measuring ------------------------------------------------------------------------
+
+
+def race(a: Callable[[], object], b: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """Median seconds of ``a`` and of ``b``, run alternately after one warm-up each."""
+    a(), b()
+    times_a: list[float] = []
+    times_b: list[float] = []
+    for _ in range(repeats):
+        for fn, times in ((a, times_a), (b, times_b)):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+    return statistics.median(times_a), statistics.median(times_b)
+
+
+Row = tuple[str, str, int, float, float, str]
+rows: list[Row] = []
+
+
+def record(pair: str, graph: str, tasks: int, ours: float, theirs: float, target: str) -> None:
+    rows.append((pair, graph, tasks, ours / tasks * 1e6, theirs / tasks * 1e6, target))
+    print(f"  measured {pair} {graph}", flush=True)
+
+
+def check(result: object, expected: object) -> None:
+    if result != expected:
+        raise AssertionError(f"wrong result {result!r}, expected {expected!r}")
+
+
+def bench_processes(leaves: int, length: int, repeats: int) -> None:
+    dask = optional("dask")
+    if dask is None:
+        print("  dask not installed: skipping tarry-processes vs dask processes")
+        return
+    tree, chain = tarry_tree(leaves), tarry_chain(length)
+    dtree, dchain = dask_tree(leaves), dask_chain(length)
+    expect_tree = sum(range(1, leaves + 1))
+    ours, theirs = race(
+        lambda: check(tree.compute(scheduler="processes"), expect_tree),
+        lambda: check(dask.compute(dtree, scheduler="processes")[0], expect_tree),
+        repeats,
+    )
+    record("processes | dask processes", "tree", tasks_in_tree(leaves), ours, theirs, "")
+    ours, theirs = race(
+        lambda: check(chain.compute(scheduler="processes"), length),
+        lambda: check(dask.compute(dchain, scheduler="processes")[0], length),
+        repeats,
+    )
+    record("processes | dask processes", "chain", length, ours, theirs, "")
+
+
+def bench_ray(leaves: int, length: int, repeats: int) -> None:
+    ray = optional("ray")
+    if ray is None:
+        print("  ray not installed: skipping tarry-ray vs @ray.remote")
+        return
+    from tarry._schedule.ray import connect
+
+    connect()
+    remote_inc, remote_add = ray.remote(inc), ray.remote(add)
+
+    def native_tree() -> int:
+        level = [remote_inc.remote(i) for i in range(leaves)]
+        while len(level) > 1:
+            level = [remote_add.remote(level[i], level[i + 1]) for i in range(0, len(level), 2)]
+        result: int = ray.get(level[0])
+        return result
+
+    def native_chain() -> int:
+        value = remote_inc.remote(0)
+        for _ in range(length - 1):
+            value = remote_inc.remote(value)
+        result: int = ray.get(value)
+        return result
+
+    tree, chain = tarry_tree(leaves), tarry_chain(length)
+    expect_tree = sum(range(1, leaves + 1))
+    ours, theirs = race(
+        lambda: check(tree.compute(scheduler="ray"), expect_tree),
+        lambda: check(native_tree(), expect_tree),
+        repeats,
+    )
+    record("ray | @ray.remote", "tree", tasks_in_tree(leaves), ours, theirs, "<= 1.1")
+    ours, theirs = race(
+        lambda: check(chain.compute(scheduler="ray"), length),
+        lambda: check(native_chain(), length),
+        repeats,
+    )
+    record("ray | @ray.remote", "chain", length, ours, theirs, "<= 1.1")
+
+
+def bench_dask(leaves: int, length: int, repeats: int) -> None:
+    dask, distributed = optional("dask"), optional("distributed")
+    if distributed is None:
+        print("  distributed not installed: skipping tarry-dask vs dask.delayed")
+        return
+    workers = usable_cpus()
+    with (
+        distributed.LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster) as client,
+        tarry.config.set(dask_client=client),
+    ):
+        tree, chain = tarry_tree(leaves), tarry_chain(length)
+        dtree, dchain = dask_tree(leaves), dask_chain(length)
+        expect_tree = sum(range(1, leaves + 1))
+        ours, theirs = race(
+            lambda: check(tree.compute(scheduler="dask"), expect_tree),
+            lambda: check(dask.compute(dtree)[0], expect_tree),
+            repeats,
+        )
+        record("dask | dask.delayed", "tree", tasks_in_tree(leaves), ours, theirs, "<= 1.1")
+        ours, theirs = race(
+            lambda: check(chain.compute(scheduler="dask"), length),
+            lambda: check(dask.compute(dchain)[0], length),
+            repeats,
+        )
+        record("dask | dask.delayed", "chain", length, ours, theirs, "<= 1.1")
+
+
+def bench_cpu(repeats: int) -> tuple[float, float]:
+    """Serial seconds and tarry-processes seconds for 8 pure-Python tasks of ~0.1 s."""
+    n = 200_000
+    start = time.perf_counter()
+    burn(n)
+    n = int(n * 0.1 / (time.perf_counter() - start))
+    tasks = [delayed(burn)(n + i) for i in range(8)]  # distinct calls, no shared work
+
+    def serial() -> None:
+        for i in range(8):
+            burn(n + i)
+
+    return race(serial, lambda: tarry.compute(tasks, scheduler="processes"), repeats)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer and smaller runs")
+    quick = parser.parse_args().quick
+    leaves, length, repeats = (128, 128, 3) if quick else (512, 500, 5)
+    print(f"{usable_cpus()} usable CPUs; tree of {tasks_in_tree(leaves)} tasks, chain of "
+          f"{length}; medians of {repeats} runs")  # fmt: skip
+    bench_processes(leaves, length, repeats)
+    bench_ray(leaves, length, repeats)
+    bench_dask(leaves, length, repeats)
+    serial, parallel = bench_cpu(repeats)
+
+    print()
+    print(f"{'tarry backend | compared with':30} {'graph':6} {'tasks':>6} "
+          f"{'tarry µs/task':>14} {'other µs/task':>14} {'ratio':>7} {'target':>7}")  # fmt: skip
+    for pair, graph, tasks, ours, theirs, target in rows:
+        print(f"{pair:30} {graph:6} {tasks:>6} {ours:>14.0f} {theirs:>14.0f} "
+              f"{ours / theirs:>7.2f} {target:>7}")  # fmt: skip
+    print()
+    print(f"8 pure-Python tasks of ~0.1 s: serial {serial:.2f} s, tarry processes "
+          f"{parallel:.2f} s on {usable_cpus()} CPUs: {parallel / serial:.2f}x "
+          "(target < 0.6x)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

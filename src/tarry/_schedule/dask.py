@@ -1,0 +1,287 @@
+"""The ``"dask"`` backend: run the graph on a dask.distributed cluster (extra ``tarry[dask]``).
+
+The graph is translated into a dask task graph and sent to the scheduler in
+one message through an existing :class:`distributed.Client`: the one given
+with ``tarry.config.set(dask_client=client)``, else the current default
+client (the last one created). Dask's scheduler places the tasks, moves data
+between workers and sends back only the results the caller asked for.
+tarry must be installed on the workers.
+
+A task's exception comes back with its type, message and traceback and a
+note naming the task; a task whose worker died (once more often than the
+scheduler's ``allowed-failures``) gives
+:class:`~tarry._schedule.executor.WorkerDiedError` naming it; Ctrl-C cancels
+the compute on the cluster. Timings asked for in ``run.events`` are taken in
+the workers and collected at the end; ``Run`` counts the tasks as finished
+when the results arrive, not one by one.
+
+The same translation lets tarry's lazy values take part in ``dask.compute``
+(the dask collection protocol), with :func:`dask_graph`, :func:`dask_keys`,
+:func:`dask_postcompute`, :func:`dask_tokenize` and :func:`dask_scheduler`.
+
+Examples
+--------
+>>> from tarry import delayed
+>>> x = delayed(sum)([delayed(abs)(-1), 2])
+>>> dsk = dask_graph(x)
+>>> len(dsk), dask_keys(x) == [x.key]
+(2, True)
+>>> dask_scheduler()(dsk, dask_keys(x))
+(3,)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from tarry import config
+from tarry._build.traverse import ATOMIC
+from tarry._graph import Lazy, Quote, Task, call, walk
+from tarry._schedule.core import Run, worker_name
+from tarry._schedule.errors import annotate
+from tarry._schedule.executor import (
+    TaskFailedError,
+    UnpicklableTaskError,
+    WorkerDiedError,
+    pack_error,
+    scan_payload,
+    slim,
+    unpack_error,
+)
+
+__all__ = [
+    "dask_graph",
+    "dask_keys",
+    "dask_postcompute",
+    "dask_scheduler",
+    "dask_tokenize",
+    "run_dask",
+    "to_dask",
+]
+
+#: an object shared by several tasks becomes one graph node from this size on
+_SHARE_BYTES = 100_000
+# Values dask would read as graph structure (a string naming a key, a tuple
+# starting with a callable, containers of those) travel inside a Quote.
+_PLAIN = ATOMIC - {str}
+
+
+# -- what runs on the workers ---------------------------------------------------
+
+
+def _value(quoted: Quote) -> Any:
+    """A literal node: its value."""
+    return quoted.value
+
+
+#: in a worker: timings of the tasks run here, by key, until the caller takes them
+_timings: dict[str, tuple[str, float, float, float]] = {}
+
+
+def _call(label: Quote, func: Callable[..., Any], *args: Any) -> Any:
+    """A task of plain arguments; ``label`` holds ``(key, name, raw, timed)``."""
+    return _timed(label, func, [a.value if type(a) is Quote else a for a in args])
+
+
+def _call_task(label: Quote, task: Task, *values: Any) -> Any:
+    """A task with containers or keyword arguments: the slim task and its inputs."""
+    return _timed(label, call, [task, {d.key: v for d, v in zip(task.deps, values, strict=True)}])
+
+
+def _timed(label: Quote, func: Callable[..., Any], args: list[Any]) -> Any:
+    timed = label.value[3]
+    cpu = time.thread_time() if timed else 0.0
+    start = time.perf_counter()
+    try:
+        value = func(*args)
+    except Exception as exc:
+        raise _failure(exc, label) from None
+    if timed:
+        end = time.perf_counter()
+        _timings[label.value[0]] = (worker_name(), start, end, time.thread_time() - cpu)
+    return value
+
+
+def _take_timings(keys: list[str]) -> dict[str, tuple[str, float, float, float]]:
+    """Run on each worker by the caller: the timings of ``keys`` taken there."""
+    return {key: _timings.pop(key) for key in keys if key in _timings}
+
+
+def _failure(exc: Exception, label: Quote) -> Exception:
+    key, name, raw, _ = label.value
+    if raw:  # for dask.compute: the user's exception itself, as dask users expect
+        note = f"tarry: raised by task {key!r} ({name})"
+        if note not in getattr(exc, "__notes__", ()):
+            exc.add_note(note)
+        return exc
+    return TaskFailedError(pack_error(exc, key))
+
+
+# -- translation ------------------------------------------------------------------
+
+
+def to_dask(
+    tasks: Iterable[Task],
+    raw: bool = False,
+    shared: dict[int, Any] | None = None,
+    timed: bool = False,
+) -> dict[str, Any]:
+    """A dask task graph (``key -> task tuple``) that computes the same values as ``tasks``.
+
+    ``raw`` makes tasks raise the user's exceptions as they are (for
+    ``dask.compute``) instead of wrapping them for :func:`run_dask`. Objects
+    whose ``id`` is in ``shared`` become graph nodes of their own, so that
+    dask sends each of them once. ``timed`` makes tasks keep their timings
+    in the worker, for :func:`_take_timings`.
+
+    Examples
+    --------
+    >>> one = Task.literal("one", 1)
+    >>> two = Task("two", abs, (one,), None, (one,), "abs")
+    >>> dsk = to_dask([one, two])
+    >>> sorted(dsk), dsk["two"][2:]
+    (['one', 'two'], (<built-in function abs>, 'one'))
+    """
+    shared = shared or {}
+    names = {ident: f"object-{ident:x}" for ident in shared}
+    swap = {ident: Task(key, None, (None,), None, (), "object") for ident, key in names.items()}
+    dsk: dict[str, Any] = {key: (_value, Quote(shared[ident])) for ident, key in names.items()}
+    stubs: dict[str, Task] = {}
+    for task in tasks:
+        key, func = task.key, task.func
+        if func is None:
+            dsk[key] = (_value, Quote(task.args[0]))
+            continue
+        label = Quote((key, task.name, raw, timed))
+        if task.deep:
+            small = slim(task, stubs, swap)
+            dsk[key] = (_call_task, label, small, *[d.key for d in small.deps])
+            continue
+        args: list[Any] = []
+        for arg in task.args:
+            if type(arg) is Task:
+                args.append(arg.key)
+            elif id(arg) in names:
+                args.append(names[id(arg)])
+            else:
+                args.append(arg if type(arg) in _PLAIN else Quote(arg))
+        dsk[key] = (_call, label, func, *args)
+    return dsk
+
+
+# -- the dask collection protocol ------------------------------------------------------
+
+
+def dask_graph(obj: Lazy) -> dict[str, Any]:
+    """``obj.__dask_graph__()``: the dask graph of everything ``obj`` needs."""
+    return to_dask(walk([obj._task]), raw=True)
+
+
+def dask_keys(obj: Lazy) -> list[str]:
+    """``obj.__dask_keys__()``: the one key whose value ``obj`` stands for."""
+    return [obj._task.key]
+
+
+def _first(results: Any) -> Any:
+    return results[0]
+
+
+def dask_postcompute(obj: Lazy) -> tuple[Callable[[Any], Any], tuple[()]]:
+    """``obj.__dask_postcompute__()``: take the single result out of dask's list."""
+    return _first, ()
+
+
+def dask_tokenize(obj: Lazy) -> str:
+    """``obj.__dask_tokenize__()``: keys are unique already."""
+    return obj._task.key
+
+
+def dask_scheduler(obj: Lazy | None = None) -> Callable[..., Any]:
+    """``obj.__dask_scheduler__`` (a property): dask's threaded scheduler.
+
+    The same function as ``dask.delayed``'s, so that both mix in one
+    ``dask.compute`` call; imported only when dask asks for it.
+    """
+    from dask.threaded import get
+
+    return get
+
+
+# -- the backend ---------------------------------------------------------------------
+
+
+def client() -> Any:
+    """The client to run on: the configured one, else distributed's default client."""
+    configured = config.get("dask_client")
+    if configured is not None:
+        return configured
+    from distributed import default_client
+
+    try:
+        return default_client()  # type: ignore[no-untyped-call]
+    except ValueError:
+        raise RuntimeError(
+            "scheduler='dask' runs on a dask.distributed cluster, and there is no Client: "
+            "create one first (from distributed import Client; client = Client()) or pass "
+            "one with tarry.config.set(dask_client=client)"
+        ) from None
+
+
+def run_dask(run: Run, num_workers: int | None = None) -> BaseException | None:
+    """Run ``run`` on the current dask.distributed client; return the first task error.
+
+    ``num_workers`` is ignored: the cluster's workers decide.
+    """
+    if not run.remaining:
+        return None
+    dask_client = client()
+    try:
+        payload = scan_payload(run.tasks.values())
+    except UnpicklableTaskError as err:
+        run.failed = err.task.key
+        return annotate(err, err.task)
+    timed = run.events is not None
+    dsk = to_dask(run.tasks.values(), shared=payload.shared(_SHARE_BYTES), timed=timed)
+    keys = [t.key for t in run.targets if t.func is not None]
+    futures = dask_client.get(dsk, keys, sync=False)
+    try:
+        values = dask_client.gather(futures)
+    except TaskFailedError as failure:
+        task = run.tasks[failure.packet.key]
+        run.failed = task.key
+        return annotate(unpack_error(failure.packet), task)
+    except Exception as exc:
+        return _system_error(run, exc, dask_client, futures)
+    except BaseException:  # Ctrl-C
+        dask_client.cancel(futures)
+        raise
+    results = dict(zip(keys, values, strict=True))
+    for task in run.tasks.values():
+        if task.func is not None:
+            run.finish(task, results.get(task.key))
+    run.ready.clear()
+    if timed:
+        computed = [key for key, task in run.tasks.items() if task.func is not None]
+        for found in dask_client.run(_take_timings, computed).values():
+            for key, timing in found.items():
+                run.record(run.tasks[key], *timing)
+    return None
+
+
+def _system_error(run: Run, exc: Exception, dask_client: Any, futures: Any) -> BaseException:
+    """An error of the cluster rather than of a task: name the task concerned."""
+    dask_client.cancel(futures)
+    key = getattr(exc, "task", None)  # distributed's KilledWorker names it
+    task = run.tasks.get(key) if isinstance(key, str) else None
+    if task is None:
+        task = run.targets[0]
+        error: BaseException = exc
+    else:
+        error = WorkerDiedError(
+            f"dask workers died while running task {task.key!r} ({task.name}): {exc}"
+        )
+        error.__cause__ = exc
+    run.failed = task.key
+    return annotate(error, task)

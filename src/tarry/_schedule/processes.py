@@ -1,0 +1,594 @@
+"""The ``"processes"`` backend: a warm pool of worker processes, for pure-Python CPU work.
+
+Threads share one GIL; worker processes do not. The pool is loky's reusable
+executor: started on first use, kept between computes (idle workers retire
+after five minutes), replaced after a worker dies. Functions and values go
+through cloudpickle, so lambdas, closures and functions defined in
+``__main__`` (a script without a ``__main__`` guard, a notebook) work, and the
+parent's environment variables are left alone.
+
+What travels, and how often:
+
+* **Units.** Before the run, tasks are grouped into units, each run by one
+  worker in one go: a linear chain is one unit, and so is a task together
+  with the exclusive branch below it (inputs no other task uses), as long as
+  merging several branches leaves enough units to keep every worker busy.
+  Results inside a unit never leave the worker; only a unit's last task
+  sends its result back.
+* **Batches.** Several ready units go to a worker per round trip when their
+  tasks are known (from earlier runs of functions of the same name) to be
+  short; a unit of unknown or long duration goes alone, so long tasks spread
+  over the workers.
+* **Resident bytes.** A result sent back for other tasks stays pickled in the
+  parent and is forwarded as it is; only the caller's results are unpickled.
+
+Failures: a task's exception comes back with its type, message and
+traceback, and a note naming the task; a task that cannot be pickled fails
+before anything runs; a worker that dies gives a :class:`WorkerDiedError`
+naming the task it was running (each worker notes its current task key in a
+small file, read only after a death). Ctrl-C cancels queued work and stops
+the workers that run this compute's tasks (the next compute starts new ones).
+
+A compute nested in a task runs with the ``"sync"`` scheduler inside that
+worker when it asks for ``"processes"``: every worker already has a CPU of
+its own, and a pool inside each worker would only oversubscribe them.
+
+Examples
+--------
+>>> from tarry import delayed
+>>> total = delayed(sum)([delayed(pow)(i, 2) for i in range(4)])
+>>> total.compute(scheduler="processes", num_workers=1)
+14
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import math
+import os
+import pickle
+import re
+import shutil
+import signal
+import struct
+import tempfile
+import threading
+import time
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from tarry._graph import Task, call
+from tarry._schedule.core import Run, worker_name
+from tarry._schedule.cpus import usable_cpus
+from tarry._schedule.errors import annotate
+from tarry._schedule.executor import (
+    ErrorPacket,
+    FutureDriver,
+    UnpicklableTaskError,
+    WorkerDiedError,
+    dumps,
+    pack_error,
+    scan_payload,
+    slim,
+    unpack_error,
+)
+from tarry._schedule.sync import run_sync
+
+__all__ = ["run_processes", "shutdown_pool"]
+
+#: seconds an idle worker waits for work before it exits
+_IDLE_TIMEOUT = 300.0
+#: a batch holds ready units up to this many seconds of estimated work
+_BATCH_SECONDS = 0.02
+
+# -- the pool -------------------------------------------------------------------
+
+_pool_lock = threading.Lock()
+_pool: Any = None
+_pool_size = 0
+
+
+def _get_pool(workers: int) -> tuple[Any, int]:
+    """The shared pool, with at least ``workers`` processes, and its size.
+
+    loky keeps one reusable executor per thread; tarry keeps one per process
+    (computes from any thread share it), so it holds it here.
+    """
+    global _pool, _pool_size
+    import loky
+
+    with _pool_lock:
+        pool = _pool
+        if pool is not None and _pool_size >= workers and not _broken(pool):
+            return pool, _pool_size
+        size = max(workers, _pool_size if pool is not None and not _broken(pool) else 0)
+        fresh = loky.get_reusable_executor(
+            max_workers=size, timeout=_IDLE_TIMEOUT, initializer=_init_worker
+        )
+        if pool is not None and fresh is not pool:
+            # made in another thread: loky would keep both alive
+            pool.shutdown(wait=False)
+        _pool, _pool_size = fresh, size
+        return fresh, size
+
+
+def _broken(pool: Any) -> bool:
+    flags = getattr(pool, "_flags", None)
+    return flags is not None and bool(flags.broken or flags.shutdown)
+
+
+def _forget_pool(pool: Any, kill: bool = False) -> None:
+    """Drop ``pool`` (broken, or to be killed) so the next compute starts a new one."""
+    global _pool, _pool_size
+    with _pool_lock:
+        if _pool is pool:
+            _pool, _pool_size = None, 0
+    if kill:
+        pool.shutdown(wait=False, kill_workers=True)
+
+
+def shutdown_pool() -> None:
+    """Stop the worker processes now; the next ``"processes"`` compute starts new ones.
+
+    Examples
+    --------
+    >>> shutdown_pool()
+    """
+    global _pool, _pool_size
+    with _pool_lock:
+        pool, _pool, _pool_size = _pool, None, 0
+    if pool is not None:
+        pool.shutdown(wait=True)
+
+
+# -- markers: which task each worker is running ------------------------------
+
+_marker_dir: str | None = None
+
+
+def _markers() -> str:
+    """The directory where workers note their current task (made on first use)."""
+    global _marker_dir
+    with _pool_lock:
+        if _marker_dir is None:
+            shm = "/dev/shm"
+            base = shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
+            _marker_dir = tempfile.mkdtemp(prefix="tarry-workers-", dir=base)
+            atexit.register(shutil.rmtree, _marker_dir, True)
+        return _marker_dir
+
+
+def _dead_workers_tasks(directory: str) -> list[str]:
+    """Keys noted by worker processes that are dead now (their notes are removed)."""
+    keys: list[str] = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return keys
+    for name in names:
+        if not name.isdigit() or not _is_dead(int(name)):
+            continue
+        path = os.path.join(directory, name)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+            os.unlink(path)
+        except OSError:
+            continue
+        if len(data) >= 4:
+            (size,) = struct.unpack_from("<I", data)
+            if size:
+                keys.append(data[4 : 4 + size].decode("utf-8", "replace"))
+    return keys
+
+
+def _is_dead(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rpartition(b")")[2].split()[0]
+        return state in (b"Z", b"X")  # a zombie is dead, just not reaped yet
+    except FileNotFoundError:
+        return True
+    except (OSError, IndexError):
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass
+    return False
+
+
+# -- the worker side ------------------------------------------------------------
+
+#: True in a worker process of the pool
+_in_worker = False
+#: this worker's marker file: (directory, descriptor); descriptor -1 when unusable
+_marker: tuple[str, int] | None = None
+_IDLE = struct.pack("<I", 0)
+
+
+def _init_worker() -> None:
+    """Run once in each new worker process."""
+    global _in_worker
+    _in_worker = True
+    # Ctrl-C in a terminal reaches the whole process group; the parent decides
+    # what stops (and stops workers itself), so a worker never dies of it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _open_marker(directory: str) -> int:
+    global _marker
+    if _marker is None or _marker[0] != directory:
+        try:
+            fd = os.open(os.path.join(directory, str(os.getpid())), os.O_WRONLY | os.O_CREAT, 0o600)
+        except OSError:
+            fd = -1
+        _marker = (directory, fd)
+    return _marker[1]
+
+
+def _note(fd: int, key: str | None) -> None:
+    if fd >= 0:
+        data = key.encode() if key is not None else b""
+        with contextlib.suppress(OSError):
+            os.pwrite(fd, struct.pack("<I", len(data)) + data, 0)
+
+
+def _dumps(value: Any) -> bytes:
+    try:
+        return pickle.dumps(value, protocol=5)
+    except Exception:
+        # lambdas, and classes or functions rebuilt here from the parent's __main__
+        return dumps(value)
+
+
+#: one unit's outcome: (True, result bytes, timings) or (False, error, timings)
+Outcome = tuple[bool, Any, list[float]]
+
+
+def _run_batch(
+    markers: str, code: bytes, inputs: dict[str, bytes], timed: bool
+) -> tuple[str, list[Outcome]]:
+    """In a worker: run the units of one batch, stop at the first error.
+
+    ``code`` is the pickled list of units, each a list of slim tasks in
+    dependency order; ``inputs`` the pickled values of what they need from
+    outside. Returns the worker's name and, per unit run, its outcome with
+    the start, end (and CPU time, if ``timed``) of each task run.
+    """
+    units: list[list[Task]] = pickle.loads(code)
+    fd = _open_marker(markers)
+    clock, cpu_clock = time.perf_counter, time.thread_time
+    values: dict[str, Any] = {}
+    outcomes: list[Outcome] = []
+    try:
+        for tasks in units:
+            own = {t.key for t in tasks} if len(tasks) > 1 else None
+            times: list[float] = []
+            for task in tasks:
+                for dep in task.deps:
+                    if dep.key not in values:
+                        values[dep.key] = pickle.loads(inputs[dep.key])
+                _note(fd, task.key)
+                cpu = cpu_clock() if timed else 0.0
+                start = clock()
+                try:
+                    value = call(task, values)
+                except BaseException as exc:  # SystemExit too: the task failed, not the worker
+                    outcomes.append((False, pack_error(exc, task.key), times))
+                    return worker_name(), outcomes
+                times.append(start)
+                times.append(clock())
+                if timed:
+                    times.append(cpu_clock() - cpu)
+                if own is not None:
+                    # a result inside a unit has exactly one reader: this task
+                    for dep in task.deps:
+                        if dep.key in own:
+                            del values[dep.key]
+                values[task.key] = value
+            root = tasks[-1]
+            try:
+                blob = _dumps(values.pop(root.key))
+            except Exception as exc:
+                err = TypeError(
+                    f"the result of task {root.key!r} ({root.name}) cannot be pickled to send "
+                    f"it back from the worker process: {exc}"
+                )
+                outcomes.append((False, pack_error(err, root.key), times))
+                return worker_name(), outcomes
+            outcomes.append((True, blob, times))
+    finally:
+        _note(fd, None)
+    return worker_name(), outcomes
+
+
+# -- planning units -------------------------------------------------------------
+
+#: per task name, the running estimate of its duration in seconds (kept
+#: between computes: functions keep their names)
+_estimates: dict[str, float] = {}
+
+
+class _Unit:
+    """Tasks that run together in one worker; the last one's result leaves it."""
+
+    __slots__ = ("entries", "tasks")
+
+    def __init__(self, tasks: list[Task], entries: int) -> None:
+        #: dependencies first, the root last
+        self.tasks = tasks
+        #: tasks of the unit Run has still to hand out before the unit can go
+        self.entries = entries
+
+    def cost(self) -> float | None:
+        """Estimated seconds of work, or None if some task has never been timed."""
+        total = 0.0
+        for task in self.tasks:
+            seconds = _estimates.get(task.name)
+            if seconds is None:
+                return None
+            total += seconds
+        return total
+
+
+def _plan_units(run: Run, workers: int) -> dict[str, _Unit]:
+    """Group the run's tasks into units; returns the unit of every computed task.
+
+    A task takes in the units of its computed inputs when each of those has
+    it as only reader (and is not a target). One such input (a chain) is
+    always taken in: nothing could run beside it anyway. Several are taken
+    in only while the unit stays below ``cap`` tasks, so that a wide branch
+    still splits into enough units for all workers. A task is never merged
+    with some of its inputs but not others: a unit is ready exactly when
+    Run has handed out all its first tasks.
+    """
+    dependents, refs = run.dependents, run.refs
+    computed = [t for t in run.tasks.values() if t.func is not None]
+    cap = max(2, math.ceil(len(computed) / (4 * workers)))
+    members: dict[str, list[Task]] = {}
+    entries: dict[str, int] = {}
+    for task in computed:
+        inner = [d for d in task.deps if d.func is not None]
+        take = bool(inner) and all(refs[d.key] == 1 and len(dependents[d.key]) == 1 for d in inner)
+        if take and len(inner) > 1:
+            take = 1 + sum(len(members[d.key]) for d in inner) <= cap
+        if take:
+            inner.sort(key=lambda d: len(members[d.key]), reverse=True)
+            tasks = members.pop(inner[0].key)
+            count = entries.pop(inner[0].key)
+            for dep in inner[1:]:
+                tasks.extend(members.pop(dep.key))
+                count += entries.pop(dep.key)
+            tasks.append(task)
+        else:
+            tasks, count = [task], 1
+        members[task.key] = tasks
+        entries[task.key] = count
+    units: dict[str, _Unit] = {}
+    for root, tasks in members.items():
+        unit = _Unit(tasks, entries[root])
+        for task in tasks:
+            units[task.key] = unit
+    return units
+
+
+# -- the driver -----------------------------------------------------------------
+
+
+class _Resident:
+    """A result kept pickled in the parent: forwarded to workers as it is."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+class _ProcessDriver(FutureDriver):
+    def __init__(self, run: Run, pool: Any, workers: int, pool_size: int) -> None:
+        super().__init__(run)
+        self.pool = pool
+        # keep a batch queued behind each running one, so a worker never
+        # waits for a round trip; not when the pool is bigger than asked for
+        self.slots = 2 * workers if pool_size == workers else workers
+        self.units = _plan_units(run, workers)
+        self.ready_units: list[_Unit] = []
+        self.targets = {t.key for t in run.targets}
+        self.stubs: dict[str, Task] = {}
+        #: pickled inputs that are not resident results (literals, targets)
+        self.blobs: dict[str, bytes] = {}
+        self.timed = run.events is not None
+        self.markers = _markers()
+
+    def submit_ready(self) -> BaseException | None:
+        run, units, ready = self.run, self.units, self.ready_units
+        popped: list[Task] = []
+        while (task := run.pop()) is not None:
+            popped.append(task)
+        for task in reversed(popped):  # the task Run gave first ends on top
+            unit = units[task.key]
+            unit.entries -= 1
+            if not unit.entries:
+                ready.append(unit)
+        free = self.slots - len(self.in_flight)
+        while free > 0 and ready:
+            share = -(-len(ready) // free)  # spread what is ready over the free slots
+            batch = [ready.pop()]
+            cost = batch[0].cost()
+            while ready and cost is not None and len(batch) < share:
+                more = ready[-1].cost()
+                if more is None or cost + more > _BATCH_SECONDS:
+                    break
+                batch.append(ready.pop())
+                cost += more
+            error = self._ship(batch)
+            if error is not None:
+                return error
+            free -= 1
+        return None
+
+    def _ship(self, batch: list[_Unit]) -> BaseException | None:
+        units, stubs = self.units, self.stubs
+        code_units = [[slim(t, stubs) for t in unit.tasks] for unit in batch]
+        inputs: dict[str, bytes] = {}
+        for unit in batch:
+            for task in unit.tasks:
+                for dep in task.deps:
+                    if units.get(dep.key) is not unit and dep.key not in inputs:
+                        inputs[dep.key] = self._blob(dep.key)
+        try:
+            code = dumps(code_units)
+        except Exception as exc:
+            return self._unpicklable(batch, exc)
+        try:
+            future = self.pool.submit(_run_batch, self.markers, code, inputs, self.timed)
+        except Exception as exc:  # the pool broke between two computes
+            _forget_pool(self.pool)
+            task = batch[0].tasks[0]
+            self.run.failed = task.key
+            return annotate(exc, task)
+        self.track(future, batch)
+        return None
+
+    def _blob(self, key: str) -> bytes:
+        value = self.run.values[key]
+        if type(value) is _Resident:
+            return value.data
+        blob = self.blobs.get(key)
+        if blob is None:
+            blob = dumps(value)
+            if self.run.refs[key] > 1:  # more readers to come
+                self.blobs[key] = blob
+        return blob
+
+    def _unpicklable(self, batch: list[_Unit], exc: BaseException) -> BaseException:
+        # scan_payload found nothing, yet the batch does not pickle (an object
+        # that pickles alone but not with others): name the first task that fails
+        for unit in batch:
+            try:
+                scan_payload(unit.tasks)
+            except UnpicklableTaskError as found:
+                self.run.failed = found.task.key
+                return annotate(found, found.task)
+        task = batch[0].tasks[-1]
+        err = UnpicklableTaskError(
+            f"tasks {[t.key for u in batch for t in u.tasks]!r} cannot be sent to a worker "
+            f"process: {type(exc).__name__}: {exc}",
+            task,
+        )
+        self.run.failed = task.key
+        return annotate(err, task)
+
+    def complete(self, work: Any, future: Future[Any]) -> BaseException | None:
+        batch: list[_Unit] = work
+        try:
+            worker, outcomes = future.result()
+        except BaseException as exc:  # the pool broke, or the batch was cancelled
+            return self._lost(batch, exc)
+        run = self.run
+        for unit, (ok, payload, times) in zip(batch, outcomes, strict=False):
+            self._learn(unit, times, worker)
+            if not ok:
+                packet: ErrorPacket = payload
+                task = run.tasks[packet.key]
+                run.failed = task.key
+                return annotate(unpack_error(packet), task)
+            self._finish(unit, payload)
+        return None
+
+    def _learn(self, unit: _Unit, times: list[float], worker: str) -> None:
+        """Update duration estimates, and keep timings if they are wanted."""
+        step = 3 if self.timed else 2
+        record = self.run.record
+        for i, task in enumerate(unit.tasks[: len(times) // step]):
+            start, end = times[i * step], times[i * step + 1]
+            seconds = end - start
+            old = _estimates.get(task.name)
+            _estimates[task.name] = seconds if old is None else 0.7 * old + 0.3 * seconds
+            if self.timed:
+                record(task, worker, start, end, times[i * step + 2])
+
+    def _finish(self, unit: _Unit, blob: bytes) -> None:
+        run, tasks = self.run, unit.tasks
+        if len(tasks) > 1:
+            ready = run.ready
+            before = len(ready)
+            # inside a unit the results stayed in the worker; each of these
+            # has its single reader in the unit, which has already run
+            for task in tasks[:-1]:
+                run.finish(task, None)
+            del ready[before:]
+        root = tasks[-1]
+        value: Any
+        if root.key in self.targets:
+            value = pickle.loads(blob)
+            if run.refs[root.key] > 1:
+                self.blobs[root.key] = blob
+        else:
+            value = _Resident(blob)
+        run.finish(root, value)
+        for task in tasks:
+            for dep in task.deps:
+                if dep.key not in run.values:
+                    self.blobs.pop(dep.key, None)
+
+    def _lost(self, batch: list[_Unit], exc: BaseException) -> BaseException:
+        """A batch ended without a result: a dead worker, a broken pool, a cancellation."""
+        run = self.run
+        if not isinstance(exc, BrokenProcessPool):
+            task = batch[0].tasks[0]
+            run.failed = task.key
+            return annotate(exc, task)
+        _forget_pool(self.pool)
+        ours = {t.key: t for b in [batch, *self.in_flight.values()] for u in b for t in u.tasks}
+        running = [k for k in _dead_workers_tasks(self.markers) if k in ours]
+        codes = re.search(r"exit codes of the workers are (\{.*?\})", str(exc))
+        how = f" (exit code {codes.group(1)})" if codes else ""
+        if running:
+            task = ours[running[0]]
+            message = f"a worker process died{how} while running task {task.key!r} ({task.name})"
+            if len(running) > 1:
+                others = ", ".join(repr(k) for k in running[1:])
+                message += f"; the pool stopped with it other workers, running {others}"
+        else:
+            task = batch[0].tasks[0]
+            message = (
+                f"the process pool broke{how} while task {task.key!r} ({task.name}) was "
+                "queued or running"
+            )
+        error = WorkerDiedError(message + "; the next compute starts new worker processes")
+        error.__cause__ = exc
+        run.failed = task.key
+        return annotate(error, task)
+
+    def interrupt(self) -> None:
+        stuck = [f for f in self.in_flight if not f.cancel()]
+        if stuck:
+            # Running tasks would go on for as long as they take: Ctrl-C must
+            # stop them. Only killing their processes can; the pool goes too.
+            _forget_pool(self.pool, kill=True)
+
+
+def run_processes(run: Run, num_workers: int | None = None) -> BaseException | None:
+    """Run ``run`` on the shared pool of worker processes; return the first task error.
+
+    ``num_workers`` bounds how many tasks run at once (default: the usable
+    CPUs); the pool grows to it if needed.
+    """
+    if _in_worker:
+        return run_sync(run)
+    if not run.remaining:
+        return None
+    try:
+        scan_payload(run.tasks.values())
+    except UnpicklableTaskError as err:
+        run.failed = err.task.key
+        return annotate(err, err.task)
+    workers = num_workers or usable_cpus()
+    pool, size = _get_pool(workers)
+    return _ProcessDriver(run, pool, workers, size).drive()

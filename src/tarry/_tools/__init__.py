@@ -1,0 +1,1 @@
+"""Diagnostics around a compute: observers, progress bars, profiles, explanations, pictures."""

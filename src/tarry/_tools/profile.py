@@ -1,0 +1,278 @@
+"""Profiles: what every task of every compute in a block did, and the machine's load.
+
+``with tarry.profile() as prof:`` records, for each compute inside the block
+and on every scheduler, one :class:`~tarry._schedule.core.TaskEvent` per task
+(timed inside the worker: start, end, thread CPU time) plus the graph's
+dependency structure by key, and samples CPU and memory while a compute runs.
+Afterwards :meth:`Profile.report` explains the run in plain words,
+:meth:`Profile.to_dataframe` gives the raw table and :meth:`Profile.timeline`
+draws it. pandas and matplotlib are imported only by the methods that need
+them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from tarry._schedule.core import Run, TaskEvent
+from tarry._tools.observe import Observing
+from tarry._tools.resources import ResourceSample, Sampler
+from tarry._tools.shape import dependency_keys
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from tarry._tools.report import Report
+    from tarry._tools.timeline import Timeline
+
+__all__ = ["FunctionTimes", "Profile", "RunRecord", "latest_times", "mean_times", "profile"]
+
+
+def profile(interval: float = 0.05) -> Profile:
+    """Record what each task does in every compute inside a ``with`` block.
+
+    Parameters
+    ----------
+    interval
+        Seconds between two readings of CPU and memory use while a compute
+        runs.
+
+    Returns
+    -------
+    Profile
+        A context manager; read it after (or during) the block.
+
+    Examples
+    --------
+    >>> import time, tarry
+    >>> @tarry.delayed
+    ... def inc(x):
+    ...     time.sleep(0.05)
+    ...     return x + 1
+    >>> with tarry.profile() as prof:
+    ...     tarry.compute(inc(1) + inc(2), scheduler="threads", num_workers=2)
+    (5,)
+    >>> report = prof.report()
+    >>> report.tasks, report.critical_path_names, report.span < report.work
+    (3, ['inc', 'add'], True)
+    >>> sorted(prof.to_dataframe().name)
+    ['add', 'inc', 'inc']
+    """
+    return Profile(interval)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One compute as a profile keeps it: no task objects, no data."""
+
+    #: scheduler name and the number of workers it had
+    scheduler: str
+    workers: int
+    #: perf_counter readings when the scheduler started and returned
+    start: float
+    end: float
+    #: every call of the graph: key -> keys of the calls it needs, dependencies first
+    deps: dict[str, tuple[str, ...]]
+    #: key -> function name, for every call of the graph
+    names: dict[str, str]
+    #: one per task that ran, in the order they finished
+    events: list[TaskEvent]
+    #: key of the task whose error ended the run, and the error, if any
+    failed: str | None = None
+    error: str | None = None
+
+    @property
+    def wall(self) -> float:
+        """Seconds from the scheduler's start to its end."""
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class FunctionTimes:
+    """Mean seconds per task of each function (by name), and tarry's overhead per task.
+
+    ``overhead`` is None when it is no longer known (see :func:`latest_times`).
+    """
+
+    means: dict[str, float]
+    overhead: float | None
+
+
+# The last profile block's mean time per function, plus a weak reference to
+# the profile: the overhead is worked out from it only if explain() asks and
+# the profile is still alive, so leaving a block costs one pass over its
+# events and keeps nothing big alive.
+_latest: tuple[dict[str, float], weakref.ref[Profile]] | None = None
+
+
+def latest_times() -> FunctionTimes | None:
+    """Per-function times of the last profile block that recorded a compute.
+
+    The overhead per task is known only while that profile is still
+    referenced somewhere (for instance by ``with tarry.profile() as prof``).
+    """
+    if _latest is None:
+        return None
+    means, ref = _latest
+    prof = ref()
+    return FunctionTimes(means, prof.report().overhead_per_task if prof is not None else None)
+
+
+def mean_times(runs: list[RunRecord]) -> dict[str, float]:
+    """Mean task time per function name over ``runs``."""
+    totals: dict[str, list[float]] = {}
+    for run in runs:
+        for e in run.events:
+            entry = totals.get(e.name)
+            if entry is None:
+                totals[e.name] = [e.end - e.start, 1.0]
+            else:
+                entry[0] += e.end - e.start
+                entry[1] += 1.0
+    return {name: total / count for name, (total, count) in totals.items()}
+
+
+class Profile(Observing):
+    """Everything recorded by one :func:`profile` block; see there."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self.interval = interval
+        #: computes seen, in the order they finished
+        self.runs: list[RunRecord] = []
+        #: CPU and memory readings while computes ran
+        self.samples: list[ResourceSample] = []
+        self._lock = threading.Lock()
+        self._open: dict[int, tuple[str, int, float]] = {}
+        self._sampler = Sampler(self.samples, interval)
+        self._sampling = 0
+
+    # -- observer -------------------------------------------------------------
+    def started(self, run: Run, scheduler: str, workers: int) -> None:
+        if run.events is None:
+            run.events = []
+        with self._lock:
+            self._sampling += 1
+            if self._sampling == 1:
+                self._sampler.start()
+            self._open[id(run)] = (scheduler, workers, time.perf_counter())
+
+    def finished(self, run: Run, error: BaseException | None) -> None:
+        end = time.perf_counter()
+        with self._lock:
+            opened = self._open.pop(id(run), None)
+            if opened is None:
+                return
+            self._sampling -= 1
+            if self._sampling == 0:
+                self._sampler.stop()
+        scheduler, workers, start = opened
+        deps, names = dependency_keys(run.tasks)
+        record = RunRecord(
+            scheduler=scheduler,
+            workers=workers,
+            start=start,
+            end=end,
+            deps=deps,
+            names=names,
+            # the list itself, not a copy: a helper thread may still add the
+            # event of a task that was running when another task failed
+            events=run.events if run.events is not None else [],
+            failed=run.failed,
+            error=None if error is None else f"{type(error).__name__}: {error}",
+        )
+        with self._lock:
+            self.runs.append(record)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        super().__exit__(exc_type, exc, tb)
+        with self._lock:
+            if self._sampling:
+                # a compute in another thread outlives the block: stop watching it
+                self._sampling = 0
+                self._sampler.stop()
+        global _latest
+        if self.runs:
+            _latest = (mean_times(self.runs), weakref.ref(self))
+
+    # -- results --------------------------------------------------------------
+    @property
+    def events(self) -> list[TaskEvent]:
+        """Every task event of every compute, by start time."""
+        return sorted((e for r in self.runs for e in r.events), key=lambda e: e.start)
+
+    @property
+    def origin(self) -> float:
+        """perf_counter reading when the first compute started (time 0 of tables and charts)."""
+        return min((r.start for r in self.runs), default=0.0)
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """One row per task: run, key, name, worker, start, end, duration, cpu (seconds).
+
+        ``start`` and ``end`` count from the start of the first compute;
+        ``run`` numbers the computes from 0 in the order they started;
+        ``cpu`` is the CPU time of the thread that ran the task.
+        """
+        import pandas as pd
+
+        origin = self.origin
+        runs = sorted(self.runs, key=lambda r: r.start)
+        rows = [
+            (i, r.scheduler, e.key, e.name, e.worker, e.start - origin, e.end - origin,
+             e.end - e.start, e.cpu)
+            for i, r in enumerate(runs)
+            for e in r.events
+        ]  # fmt: skip
+        columns = ["run", "scheduler", "key", "name", "worker", "start", "end", "duration", "cpu"]
+        frame = pd.DataFrame(rows, columns=columns)
+        return frame.sort_values(["start", "key"], ignore_index=True)
+
+    def report(self) -> Report:
+        """The analysis in numbers and plain words: see :class:`tarry._tools.report.Report`."""
+        from tarry._tools.report import analyse
+
+        with self._lock:
+            runs = list(self.runs)
+        return analyse(runs)
+
+    def timeline(self, filename: str | Path | None = None) -> Timeline:
+        """Draw a Gantt chart: one row per worker, bars coloured by function, CPU and memory below.
+
+        Parameters
+        ----------
+        filename
+            Also save it there: ``.png``, ``.svg`` or ``.pdf`` (matplotlib), or
+            ``.html`` (a self-contained interactive page: hover a bar to read
+            the task's key, times and CPU use).
+
+        Returns
+        -------
+        Timeline
+            Shows inline in Jupyter; ``.figure`` is the matplotlib Figure.
+
+        Notes
+        -----
+        When most tasks are narrower than a pixel, a bar per task would paint
+        a row as always busy; each row then shows, per sliver of time, the
+        share of it spent in tasks as the bar's height.
+        """
+        from tarry._tools.timeline import Timeline
+
+        chart = Timeline(self)
+        if filename is not None:
+            chart.save(filename)
+        return chart
+
+    def __repr__(self) -> str:
+        tasks = sum(len(r.events) for r in self.runs)
+        return f"<Profile: {len(self.runs)} compute(s), {tasks} tasks>"

@@ -1,0 +1,214 @@
+"""The ``"dask"`` backend on the session's LocalCluster, and tarry values in ``dask.compute``."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import tarry
+from tarry import Delayed, compute, delayed
+from tarry._schedule import dask as tarry_dask
+from tarry._schedule.executor import UnpicklableTaskError, WorkerDiedError
+
+pytestmark = pytest.mark.dask
+dask = pytest.importorskip("dask")
+distributed = pytest.importorskip("distributed")
+
+PARENT = os.getpid()
+
+
+@pytest.fixture(autouse=True)
+def client(dask_client: Any) -> Iterator[Any]:
+    """The session's client, as tarry's configured dask client in every test here."""
+    with tarry.config.set(dask_client=dask_client):
+        yield dask_client
+
+
+def pid(_: Any = None) -> int:
+    return os.getpid()
+
+
+def inc(x: int) -> int:
+    return x + 1
+
+
+def add(x: int, y: int) -> int:
+    return x + y
+
+
+def size(data: Any, extra: int = 0) -> int:
+    return len(data) + extra
+
+
+def touch(path: str) -> str:
+    Path(path).write_text("ran")
+    return path
+
+
+def exit_now(_: int) -> int:
+    os._exit(1)
+
+
+def kill_self(_: int) -> int:
+    os.kill(os.getpid(), signal.SIGKILL)
+    return 0
+
+
+def segfault(_: int) -> int:
+    ctypes.string_at(0)
+    return 0
+
+
+def _refuse_in(parent: int) -> str:
+    if os.getpid() == parent:
+        raise AssertionError("unpickled in the caller")
+    return "moved"
+
+
+class WorkerOnly:
+    """A value that may be unpickled in a worker, never in the ``parent`` process."""
+
+    def __init__(self, parent: int) -> None:
+        self.parent = parent
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _refuse_in, (self.parent,)
+
+
+def make_worker_only(parent: int) -> WorkerOnly:
+    return WorkerOnly(parent)
+
+
+def describe(a: Any, b: Any) -> str:
+    return f"{type(a).__name__}+{b}"
+
+
+class NeedsTwoError(Exception):
+    def __init__(self, a: int, b: int) -> None:
+        super().__init__(f"{a} and {b}")
+
+
+def raise_needs_two(x: int) -> int:
+    raise NeedsTwoError(x, x + 1)
+
+
+def test_runs_on_the_cluster_workers() -> None:
+    pids = [delayed(pid)(i) for i in range(6)]
+    tree = [delayed(inc)(i) for i in range(16)]
+    while len(tree) > 1:
+        tree = [delayed(add)(tree[i], tree[i + 1]) for i in range(0, len(tree), 2)]
+    text = delayed(str.join)(",", [delayed(str)(1), "(x, 'key')"])  # strings dask must not parse
+    got_pids, got_tree, got_text = compute(pids, tree[0], text, scheduler="dask")
+    assert PARENT not in got_pids
+    assert got_tree == sum(range(1, 17))
+    assert got_text == "1,(x, 'key')"
+
+
+def test_uses_the_default_client_when_none_is_configured(client: Any) -> None:
+    with tarry.config.set(dask_client=None), client.as_current():
+        assert compute(delayed(inc)(1), scheduler="dask") == (2,)
+
+
+def test_without_a_client_the_error_says_how_to_get_one() -> None:
+    if distributed.client._get_global_client() is not None:
+        pytest.skip("another test left a default dask client")
+    with tarry.config.set(dask_client=None), pytest.raises(RuntimeError, match=r"Client\(\)"):
+        compute(delayed(inc)(1), scheduler="dask")
+
+
+def test_intermediate_results_move_between_workers_only() -> None:
+    made = delayed(make_worker_only)(PARENT)
+    readers = [delayed(describe)(made, i) for i in range(3)]
+    (got,) = compute(readers, scheduler="dask")
+    # "str": unpickled in another worker; "WorkerOnly": read where it was made
+    assert [g.split("+")[1] for g in got] == ["0", "1", "2"]
+    assert {g.split("+")[0] for g in got} <= {"str", "WorkerOnly"}
+
+
+def test_large_shared_argument_is_one_graph_node() -> None:
+    big = bytes(300_000)
+    tasks = [delayed(size)(big, i) for i in range(5)]
+    payload = [t._task for t in tasks]
+    graph = tarry_dask.to_dask(payload, shared={id(big): big})
+    nodes = [key for key in graph if key.startswith("object-")]
+    assert len(nodes) == 1
+    assert all(graph[t.key][3] == nodes[0] for t in payload)
+    assert compute(tasks, scheduler="dask") == ([300_000 + i for i in range(5)],)
+
+
+def test_worker_exception_keeps_type_message_traceback_and_key() -> None:
+    bad = delayed(raise_needs_two)(delayed(inc)(1))
+    with pytest.raises(NeedsTwoError) as info:
+        compute(delayed(inc)(bad), scheduler="dask")
+    assert str(info.value) == "2 and 3"
+    text = "".join(traceback.format_exception(info.value))
+    assert "raise NeedsTwoError(x, x + 1)" in text
+    assert f"tarry: raised by task {bad.key!r} (raise_needs_two)" in info.value.__notes__
+
+
+def test_unpicklable_task_fails_before_anything_runs(tmp_path: Path) -> None:
+    lock = threading.Lock()
+    marker = tmp_path / "ran"
+    bad = delayed(lambda x: (lock, x)[1], name="holds_lock")(1)
+    with pytest.raises(UnpicklableTaskError, match=r"'lock'.*_thread\.lock") as info:
+        compute([delayed(touch)(str(marker)), bad], scheduler="dask")
+    assert bad.key in str(info.value)
+    time.sleep(0.5)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("death", [exit_now, kill_self, segfault], ids=["exit", "sigkill", "segv"])
+def test_dead_worker_names_its_task_and_the_next_compute_works(death: Any) -> None:
+    victim = delayed(death)(1)
+    began = time.perf_counter()
+    with pytest.raises(WorkerDiedError, match=f"running task '{victim.key}'") as info:
+        compute(delayed(inc)(victim), scheduler="dask")
+    assert time.perf_counter() - began < 20
+    assert any(victim.key in note for note in info.value.__notes__)
+    assert compute(delayed(inc)(1), scheduler="dask") == (2,)
+
+
+# -- tarry values inside dask.compute -------------------------------------------------
+
+
+@pytest.fixture
+def collection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Delayed with the dask collection protocol, exactly as it is to be added to the class."""
+    methods: dict[str, Any] = {
+        "__dask_graph__": tarry_dask.dask_graph,
+        "__dask_keys__": tarry_dask.dask_keys,
+        "__dask_postcompute__": tarry_dask.dask_postcompute,
+        "__dask_tokenize__": tarry_dask.dask_tokenize,
+        "__dask_scheduler__": property(tarry_dask.dask_scheduler),
+        "__dask_optimize__": None,
+        "dask": property(tarry_dask.dask_graph),
+    }
+    for name, value in methods.items():
+        monkeypatch.setattr(Delayed, name, value, raising=False)
+
+
+@pytest.mark.usefixtures("collection")
+def test_dask_compute_takes_tarry_values_alongside_dask_delayed(client: Any) -> None:
+    x = delayed(sum)([delayed(inc)(i) for i in range(4)])
+    y = dask.delayed(lambda v: v * 10)(x)
+    assert dask.is_dask_collection(x)
+    assert dask.compute(x, y, {"k": x}) == (10, 100, {"k": 10})
+    assert dask.compute(x, scheduler="sync") == (10,)
+    assert client.compute(x).result() == 10
+
+
+@pytest.mark.usefixtures("collection")
+def test_dask_compute_raises_the_users_error_with_the_key() -> None:
+    bad = delayed(raise_needs_two)(delayed(inc)(1))
+    with pytest.raises(NeedsTwoError, match="2 and 3") as info:
+        dask.compute(bad)
+    assert f"tarry: raised by task {bad.key!r} (raise_needs_two)" in info.value.__notes__

@@ -1,0 +1,309 @@
+"""The ``"processes"`` backend: warm loky workers, fused units, faults."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tarry import compute, delayed
+from tarry._graph import Task
+from tarry._schedule import processes
+from tarry._schedule.core import Run
+from tarry._schedule.executor import RemoteError, UnpicklableTaskError, WorkerDiedError
+
+pytestmark = pytest.mark.processes
+pytest.importorskip("loky")
+
+PARENT = os.getpid()
+
+
+def pid(_: Any = None) -> int:
+    return os.getpid()
+
+
+def inc(x: int) -> int:
+    return x + 1
+
+
+def add(x: int, y: int) -> int:
+    return x + y
+
+
+def make_lock(_: int) -> threading.Lock:
+    return threading.Lock()
+
+
+def use_locks(a: threading.Lock, b: threading.Lock) -> int:
+    return int(a.locked()) + int(b.locked()) + 1
+
+
+def spin(seconds: float) -> float:
+    end = time.perf_counter() + seconds
+    n = 0
+    while time.perf_counter() < end:
+        n += 1
+    return seconds
+
+
+def nap(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def touch(path: str) -> str:
+    Path(path).write_text("ran")
+    return path
+
+
+def _refuse_in(parent: int) -> str:
+    if os.getpid() == parent:
+        raise AssertionError("unpickled in the parent")
+    return "resident"
+
+
+class WorkerOnly:
+    """A value that may be unpickled in a worker, never in the ``parent`` process."""
+
+    def __init__(self, parent: int) -> None:
+        self.parent = parent
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _refuse_in, (self.parent,)
+
+
+def make_worker_only(parent: int) -> WorkerOnly:
+    return WorkerOnly(parent)
+
+
+def read_worker_only(a: Any, b: Any) -> str:
+    return f"{a}+{b}"
+
+
+def exit_now(_: int) -> int:
+    os._exit(3)
+
+
+def kill_self(_: int) -> int:
+    os.kill(os.getpid(), signal.SIGKILL)
+    return 0
+
+
+def segfault(_: int) -> int:
+    ctypes.string_at(0)
+    return 0
+
+
+class NeedsTwoError(Exception):
+    def __init__(self, a: int, b: int) -> None:
+        super().__init__(f"{a} and {b}")
+
+
+def raise_needs_two(x: int) -> int:
+    raise NeedsTwoError(x, x + 1)
+
+
+def inner_total(n: int) -> tuple[int, list[int]]:
+    parts = [delayed(pid)(i) for i in range(n)]
+    pids = compute(parts, scheduler="processes")[0]
+    return os.getpid(), pids
+
+
+def test_runs_in_warm_worker_processes() -> None:
+    first = set(compute([delayed(pid)(i) for i in range(4)], scheduler="processes")[0])
+    assert PARENT not in first
+    began = time.perf_counter()
+    again = set(compute([delayed(pid)(i) for i in range(4)], scheduler="processes")[0])
+    assert time.perf_counter() - began < 0.5  # no new pool
+    assert again & first
+
+
+def test_script_with_lambda_and_no_main_guard(tmp_path: Path) -> None:
+    script = tmp_path / "job.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import os
+            from tarry import compute, delayed
+
+            offset = 10
+            def shift(x):
+                return x + offset
+
+            square = lambda x: x * x
+            parts = [delayed(square)(delayed(shift)(i)) for i in range(4)]
+            values, pids = compute(parts, [delayed(os.getpid)() for _ in range(2)],
+                                   scheduler="processes")
+            assert os.getpid() not in pids, pids
+            print(sum(values))
+            """
+        )
+    )
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(sum((i + 10) ** 2 for i in range(4)))
+
+
+def test_parent_environment_is_left_alone() -> None:
+    before = dict(os.environ)
+    compute(delayed(inc)(1), scheduler="processes")
+    assert dict(os.environ) == before
+
+
+def test_pure_python_tasks_run_in_parallel() -> None:
+    compute([delayed(spin)(0.01) for _ in range(2)], scheduler="processes", num_workers=2)
+    began = time.perf_counter()
+    compute([delayed(spin)(0.25) for _ in range(4)], scheduler="processes", num_workers=2)
+    assert time.perf_counter() - began < 0.85  # serial: 1.0 s
+
+
+def test_chain_intermediates_stay_in_the_worker() -> None:
+    # A lock cannot be pickled: the chain only works if make_lock's result
+    # never leaves the worker that made it.
+    lock = delayed(make_lock)(1)
+    assert compute(delayed(use_locks)(lock, lock), scheduler="processes") == (1,)
+
+
+def test_exclusive_branches_stay_in_the_worker() -> None:
+    pairs = [
+        delayed(use_locks)(delayed(make_lock)(i), delayed(make_lock)(i + 100)) for i in range(16)
+    ]
+    while len(pairs) > 1:
+        pairs = [delayed(add)(pairs[i], pairs[i + 1]) for i in range(0, len(pairs), 2)]
+    assert compute(pairs[0], scheduler="processes", num_workers=2) == (16,)
+
+
+def test_results_between_workers_are_forwarded_without_unpickling() -> None:
+    left = delayed(make_worker_only)(PARENT)
+    right = delayed(make_worker_only)(PARENT)
+    # both results are read by two tasks: they must go through the parent
+    both = [delayed(read_worker_only)(left, right), delayed(read_worker_only)(right, left)]
+    assert compute(both, scheduler="processes") == (["resident+resident"] * 2,)
+
+
+def test_short_tasks_share_round_trips(monkeypatch: pytest.MonkeyPatch) -> None:
+    tasks = [delayed(inc)(i) for i in range(400)]
+    compute(tasks, scheduler="processes")  # learns that inc is short
+    shipped: list[int] = []
+    original = processes._ProcessDriver._ship
+
+    def counting(self: Any, batch: list[Any]) -> BaseException | None:
+        shipped.append(len(batch))
+        return original(self, batch)
+
+    monkeypatch.setattr(processes._ProcessDriver, "_ship", counting)
+    assert compute(tasks, scheduler="processes") == ([i + 1 for i in range(400)],)
+    assert sum(shipped) == 400
+    assert len(shipped) <= 40
+
+
+def test_timings_are_measured_in_the_workers() -> None:
+    one = Task("one", inc, (1,), None, (), "inc")
+    two = Task("two", inc, (one,), None, (one,), "inc")  # fused with one
+    run = Run([two])
+    run.events = []
+    assert processes.run_processes(run) is None
+    assert run.results() == {"two": 3}
+    assert [e.key for e in run.events] == ["one", "two"]
+    assert all(not e.worker.startswith(f"{PARENT}:") for e in run.events)
+
+
+def test_nested_compute_runs_inside_the_worker() -> None:
+    ((outer, inner),) = compute(delayed(inner_total)(3), scheduler="processes")
+    assert outer != PARENT
+    assert inner == [outer] * 3
+
+
+def test_unpicklable_task_fails_before_anything_runs(tmp_path: Path) -> None:
+    lock = threading.Lock()
+    marker = tmp_path / "ran"
+    ran = delayed(touch)(str(marker))
+    bad = delayed(lambda x: (lock, x)[1], name="holds_lock")(1)
+    with pytest.raises(TypeError, match=r"closure variable 'lock'|global 'lock'") as info:
+        compute([ran, bad], scheduler="processes")
+    assert isinstance(info.value, UnpicklableTaskError)
+    assert bad.key in str(info.value)
+    assert "_thread.lock" in str(info.value)
+    assert any(bad.key in note for note in info.value.__notes__)
+    time.sleep(0.2)
+    assert not marker.exists()
+
+
+def test_unpicklable_argument_is_named() -> None:
+    lock = threading.Lock()
+    task = delayed(use_locks)(lock, delayed(make_lock)(0))
+    with pytest.raises(TypeError, match=r"argument 0 cannot be pickled: <unlocked _thread\.lock"):
+        compute(task, scheduler="processes")
+
+
+def test_unpicklable_result_that_must_travel_is_named() -> None:
+    lock = delayed(make_lock)(0)
+    with pytest.raises(TypeError, match=f"result of task '{lock.key}'"):
+        compute(lock, scheduler="processes")
+
+
+def test_worker_exception_keeps_type_message_traceback_and_key() -> None:
+    bad = delayed(raise_needs_two)(delayed(inc)(1))
+    with pytest.raises(NeedsTwoError) as info:
+        compute(bad, scheduler="processes")
+    assert str(info.value) == "2 and 3"
+    text = "".join(traceback.format_exception(info.value))
+    assert "raise NeedsTwoError(x, x + 1)" in text
+    assert f"tarry: raised by task {bad.key!r} (raise_needs_two)" in info.value.__notes__
+
+
+def test_exception_that_cannot_travel_comes_back_as_text() -> None:
+    def raise_with_lock() -> None:
+        err = RuntimeError("with a lock")
+        err.lock = threading.Lock()  # type: ignore[attr-defined]
+        raise err
+
+    with pytest.raises(RemoteError, match=r"builtins\.RuntimeError: with a lock") as info:
+        compute(delayed(raise_with_lock)(), scheduler="processes")
+    assert any("raise err" in note for note in info.value.__notes__)
+
+
+@pytest.mark.parametrize("death", [exit_now, kill_self, segfault], ids=["exit", "sigkill", "segv"])
+def test_dead_worker_names_its_task_and_the_next_compute_works(death: Any) -> None:
+    victim = delayed(death)(1)
+    began = time.perf_counter()
+    with pytest.raises(WorkerDiedError, match=f"while running task '{victim.key}'") as info:
+        compute([victim, delayed(nap)(0.2)], scheduler="processes")
+    assert time.perf_counter() - began < 10
+    assert any(victim.key in note for note in info.value.__notes__)
+    assert compute(delayed(inc)(1), scheduler="processes") == (2,)
+
+
+def test_ctrl_c_stops_running_tasks_and_returns() -> None:
+    compute(delayed(inc)(1), scheduler="processes", num_workers=2)
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    began = time.perf_counter()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            compute([delayed(nap)(30), delayed(nap)(31)], scheduler="processes", num_workers=2)
+    finally:
+        timer.cancel()
+    assert time.perf_counter() - began < 3
+    # both workers were busy for 30 s: a quick answer means they were stopped
+    began = time.perf_counter()
+    assert compute(delayed(inc)(1), scheduler="processes", num_workers=2) == (2,)
+    assert time.perf_counter() - began < 10
+
+
+def test_pool_can_be_shut_down_and_restarted() -> None:
+    compute(delayed(inc)(1), scheduler="processes")
+    processes.shutdown_pool()
+    assert compute(delayed(inc)(2), scheduler="processes") == (3,)

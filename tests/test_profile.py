@@ -1,0 +1,416 @@
+"""Profiles and their reports: the numbers that answer the tutorial's questions."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+import threading
+import time
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+
+import tarry
+from tarry._schedule.core import Run
+from tarry._schedule.cpus import usable_cpus
+from tarry._tools import observe
+from tarry._tools.profile import RunRecord
+from tarry._tools.report import analyse
+
+SLEEP = 0.2  # the tutorial's sleep(1), shortened
+SHORT = 0.05  # where only the shape of the run matters
+
+
+def inc(x: int, seconds: float = SLEEP) -> int:
+    time.sleep(seconds)
+    return x + 1
+
+
+def add(x: int, y: int, seconds: float = SLEEP) -> int:
+    time.sleep(seconds)
+    return x + y
+
+
+def quick_inc(x: int) -> int:
+    return x + 1
+
+
+def burn(seconds: float) -> float:
+    """Pure Python that holds the GIL for ``seconds`` of CPU time, however busy the machine."""
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+    return seconds
+
+
+def fail(x: int) -> int:
+    raise ValueError(f"bad input {x}")
+
+
+def tutorial(seconds: float = SLEEP) -> tarry.Delayed[int]:
+    """The tutorial's first graph: two incs, then their sum."""
+    x = tarry.delayed(inc)(1, seconds)
+    y = tarry.delayed(inc)(2, seconds)
+    return tarry.delayed(add)(x, y, seconds)
+
+
+def tool_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name in ("tarry-sampler", "tarry-progress")]
+
+
+def test_tutorial_numbers(scheduler: str) -> None:
+    """Span = two sleeps, work = three sleeps, best = two sleeps with two workers."""
+    with tarry.profile() as prof:
+        assert tutorial().compute(scheduler=scheduler, num_workers=2) == 5
+    report = prof.report()
+    assert report.runs == 1
+    assert report.tasks == 3
+    assert report.scheduler == scheduler
+    assert report.workers == (1 if scheduler == "sync" else 2)
+    assert report.work == pytest.approx(3 * SLEEP, rel=0.15)
+    assert report.span == pytest.approx(2 * SLEEP, rel=0.15)
+    assert report.critical_path_names == ["inc", "add"]
+    assert report.width == 2
+    assert report.best_time == pytest.approx(max(report.work / report.workers, report.span))
+    assert report.wall >= report.best_time * 0.99
+    assert report.median_task == pytest.approx(SLEEP, rel=0.15)
+    assert report.cpu_time < 0.5 * report.work  # sleeping uses no CPU
+    assert report.by_function["inc"].count == 2
+    assert report.by_function["add"].count == 1
+    assert report.overhead_per_task == pytest.approx((report.wall - report.best_time) / 3)
+    assert report.speedup == pytest.approx(report.work / report.wall)
+    text = str(report)
+    assert "critical path: inc → add" in text
+    if scheduler in ("sync", "threads"):
+        # in-process: nothing to start, nothing to ship (a process pool or a
+        # cluster may spend its first compute starting up)
+        assert report.efficiency > 0.7
+    if report.workers >= 2:
+        assert report.best_time == pytest.approx(2 * SLEEP, rel=0.15)
+        assert any(
+            "2 of the 3 tasks could run at the same time; the critical path inc → add takes"
+            in finding
+            and "is the best any scheduler can do" in finding
+            for finding in report.findings
+        ), report.findings
+    else:
+        assert report.best_time == pytest.approx(3 * SLEEP, rel=0.15)
+        assert any("runs one task at a time" in f for f in report.findings), report.findings
+        assert any("critical path inc → add" in f for f in report.findings)
+
+
+def test_one_event_per_task_timed_in_the_worker(scheduler: str) -> None:
+    with tarry.profile() as prof:
+        tutorial().compute(scheduler=scheduler, num_workers=2)
+    frame = prof.to_dataframe()
+    assert list(frame.columns) == [
+        "run", "scheduler", "key", "name", "worker", "start", "end", "duration", "cpu",
+    ]  # fmt: skip
+    assert sorted(frame.name) == ["add", "inc", "inc"]
+    assert (frame.start >= 0).all()
+    assert frame.duration.to_numpy() == pytest.approx([SLEEP] * 3, rel=0.15)
+    assert (frame.cpu < frame.duration).all()
+    incs = frame[frame.name == "inc"].sort_values("start")
+    (add_row,) = frame[frame.name == "add"].itertuples()
+    assert add_row.start >= incs.end.max()  # add waited for both incs
+    overlap = incs.end.iloc[0] > incs.start.iloc[1]
+    assert overlap == (scheduler != "sync")
+    if scheduler != "sync":
+        assert incs.worker.nunique() == 2
+
+
+def test_every_compute_inside_the_block_and_none_after(scheduler: str) -> None:
+    with tarry.profile() as prof:
+        tarry.compute(tarry.delayed(quick_inc)(1), scheduler=scheduler)
+        tarry.delayed(quick_inc)(2).compute(scheduler=scheduler)
+    tarry.delayed(quick_inc)(3).compute(scheduler=scheduler)
+    assert len(prof.runs) == 2
+    assert [len(r.events) for r in prof.runs] == [1, 1]
+    assert prof.report().runs == 2
+    assert observe.active == ()
+    assert tool_threads() == []
+
+
+def test_several_computes_add_up() -> None:
+    with tarry.profile() as prof:
+        tutorial(SHORT).compute(scheduler="threads", num_workers=2)
+        tutorial(SHORT).compute(scheduler="threads", num_workers=2)
+    report = prof.report()
+    assert report.runs == 2
+    assert report.tasks == 6
+    assert report.work == pytest.approx(6 * SHORT, rel=0.2)
+    assert report.span == pytest.approx(4 * SHORT, rel=0.2)
+    assert report.critical_path_names == ["inc", "add", "inc", "add"]
+    assert [c.tasks for c in report.computes] == [3, 3]
+    assert any(f.startswith("compute 2: ") for f in report.findings)
+
+
+def nested_compute(x: int) -> int:
+    result: int = tarry.delayed(inc)(x, SHORT).compute(scheduler="sync")
+    return result
+
+
+def test_nested_compute_is_recorded_but_not_counted_twice() -> None:
+    with tarry.profile() as prof:
+        tarry.delayed(nested_compute)(1).compute(scheduler="threads")
+    assert len(prof.runs) == 2
+    report = prof.report()
+    assert report.runs == 1
+    assert report.tasks == 1
+    assert report.by_function["inc"].count == 1  # per-function times include it
+    assert report.work == pytest.approx(SHORT, rel=0.3)
+
+
+def test_nested_profiles_both_record() -> None:
+    with tarry.profile() as outer:
+        with tarry.profile() as inner:
+            tarry.delayed(quick_inc)(1).compute()
+        tarry.delayed(quick_inc)(2).compute()
+    assert [len(r.events) for r in inner.runs] == [1]
+    assert [len(r.events) for r in outer.runs] == [1, 1]
+
+
+def test_gil_bound_tasks_on_threads() -> None:
+    if usable_cpus() < 2:
+        pytest.skip("needs two CPUs to tell the GIL from a full machine")
+    work = [tarry.delayed(burn)(0.1) for _ in range(6)]
+    with tarry.profile() as prof:
+        tarry.compute(work, scheduler="threads", num_workers=2)
+    report = prof.report()
+    gil = [f for f in report.findings if "GIL" in f]
+    assert len(gil) == 1, report.findings
+    assert "threads cannot run them in parallel: use scheduler='processes'" in gil[0]
+    # one core at most, whether the tasks overlapped or ran one after another
+    assert re.search(r"together they used (0\.[5-9]|1\.[0-2]) CPU core", gil[0]), gil[0]
+
+
+def test_sleeping_tasks_on_threads_are_not_blamed_on_the_gil() -> None:
+    with tarry.profile() as prof:
+        tarry.compute([tarry.delayed(inc)(i) for i in range(4)], scheduler="threads", num_workers=2)
+    findings = prof.report().findings
+    assert not any("GIL" in f for f in findings), findings
+    assert any("waiting (sleep, I/O, locks)" in f for f in findings), findings
+
+
+def test_cpu_bound_tasks_on_sync_suggest_processes() -> None:
+    work = [tarry.delayed(burn)(0.05) for _ in range(3)]
+    with tarry.profile() as prof:
+        tarry.compute(work, scheduler="sync")
+    findings = prof.report().findings
+    wanted = [f for f in findings if "of their time computing" in f]
+    assert len(wanted) == 1, findings
+    assert "scheduler='processes'" in wanted[0]
+
+
+def test_trivial_tasks_ask_for_more_work_per_task(scheduler: str) -> None:
+    with tarry.profile() as prof:
+        tarry.compute([tarry.delayed(quick_inc)(i) for i in range(500)], scheduler=scheduler)
+    report = prof.report()
+    assert report.tasks == 500
+    assert report.median_task < report.overhead_per_task
+    assert any("make each task do more work" in f for f in report.findings), report.findings
+
+
+def test_tutorial_without_sleep_is_explained() -> None:
+    """'What if inc and add didn't sleep? Would it still speed up?'"""
+    x = tarry.delayed(quick_inc)(1)
+    y = tarry.delayed(quick_inc)(2)
+    with tarry.profile() as prof:
+        tarry.delayed(lambda a, b: a + b, name="add")(x, y).compute(scheduler="threads")
+    report = prof.report()
+    assert report.speedup < 1
+    assert any("plain loop would be faster" in f for f in report.findings), report.findings
+
+
+def test_failed_compute_is_reported(scheduler: str) -> None:
+    bad = tarry.delayed(fail)(tarry.delayed(quick_inc)(1))
+    with tarry.profile() as prof, pytest.raises(ValueError, match="bad input 2"):
+        bad.compute(scheduler=scheduler)
+    report = prof.report()
+    assert report.failed == bad.key
+    assert report.error is not None
+    assert "bad input 2" in report.error
+    assert "stopped at task" in report.findings[0]
+    assert tool_threads() == []
+    assert observe.active == ()
+
+
+def test_empty_profile() -> None:
+    with tarry.profile() as prof:
+        pass
+    report = prof.report()
+    assert report.runs == 0
+    assert report.tasks == 0
+    assert str(report) == "tarry profile: no compute ran inside the profile block"
+    assert len(prof.to_dataframe()) == 0
+
+
+def test_cpu_and_memory_are_sampled_during_a_compute(scheduler: str) -> None:
+    with tarry.profile(interval=0.02) as prof:
+        tarry.delayed(burn)(0.3).compute(scheduler=scheduler)
+    (run,) = prof.runs
+    samples = prof.samples
+    assert len(samples) >= 3  # at the start, at the end, and in between
+    assert all(run.start - 0.01 <= s.time <= run.end + 0.05 for s in samples)
+    assert all(s.memory > 0 for s in samples)
+    rates = [s.cpu_percent for s in samples if not math.isnan(s.cpu_percent)]
+    assert rates
+    assert min(rates) >= 0
+    # each reading is the CPU rate since the previous one: summed over time,
+    # they give the CPU time used, 0.3 s by the task alone, however busy the machine
+    used = sum(
+        later.cpu_percent / 100 * (later.time - earlier.time)
+        for earlier, later in itertools.pairwise(samples)
+        if not math.isnan(later.cpu_percent)
+    )
+    assert used > 0.25
+    assert tool_threads() == []
+
+
+class Spy(observe.Observing):
+    """Records what run_graph tells observers."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object]] = []
+
+    def started(self, run: Run, scheduler: str, workers: int) -> None:
+        self.calls.append(("started", (scheduler, workers, run.remaining)))
+
+    def finished(self, run: Run, error: BaseException | None) -> None:
+        self.calls.append(("finished", type(error).__name__ if error else None))
+
+
+def test_observers_see_every_run_once(scheduler: str) -> None:
+    with Spy() as spy:
+        tutorial(SHORT).compute(scheduler=scheduler, num_workers=3)
+        with pytest.raises(ValueError, match="bad input 1"):
+            tarry.delayed(fail)(1).compute(scheduler=scheduler, num_workers=3)
+    workers = 1 if scheduler == "sync" else 3
+    assert spy.calls == [
+        ("started", (scheduler, workers, 3)),
+        ("finished", None),
+        ("started", (scheduler, workers, 1)),
+        ("finished", "ValueError"),
+    ]
+
+
+def test_timeline_png_svg_and_html(tmp_path: Path) -> None:
+    with tarry.profile() as prof:
+        tutorial(SHORT).compute(scheduler="threads", num_workers=2)
+        tarry.compute([tarry.delayed(quick_inc)(i) for i in range(300)], scheduler="threads")
+    chart = prof.timeline(tmp_path / "run.png")
+    assert (tmp_path / "run.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert chart._repr_png_()[:4] == b"\x89PNG"
+    tasks, cpu, memory = chart.figure.axes
+    workers = {e.worker for e in prof.events}
+    assert len(tasks.get_yticklabels()) == len(workers)
+    legend = tasks.get_legend()
+    assert legend is not None
+    assert {t.get_text() for t in legend.get_texts()} == {"inc", "add", "quick_inc"}
+    assert cpu.get_lines()
+    assert memory.get_lines()
+    prof.timeline(str(tmp_path / "run.svg"))
+    assert "<svg" in (tmp_path / "run.svg").read_text()
+    prof.timeline(tmp_path / "run.html")
+    page = (tmp_path / "run.html").read_text()
+    assert page.startswith("<!DOCTYPE html>")
+    add_key = next(e.key for e in prof.events if e.name == "add")
+    assert f"<title>{add_key}\nadd on " in page  # a tooltip per task
+    assert "critical path: inc → add" in page  # the report comes along
+    for outside in ("<script", "href=", "src="):  # self-contained: nothing to fetch
+        assert outside not in page
+    assert_drawn_inside(page)
+
+
+def assert_drawn_inside(page: str) -> None:
+    """Every task bar of the page's SVG lies within the picture."""
+    svg = ElementTree.fromstring(page[page.index("<svg") : page.index("</svg>") + 6])
+    width, height = float(svg.attrib["width"]), float(svg.attrib["height"])
+    bars = [r for r in svg.iter("{http://www.w3.org/2000/svg}rect") if "task" in r.get("class", "")]
+    assert bars
+    for bar in bars:
+        x, y = float(bar.attrib["x"]), float(bar.attrib["y"])
+        assert 0 <= x <= x + float(bar.attrib["width"]) <= width + 1
+        assert 0 <= y <= y + float(bar.attrib["height"]) <= height
+
+
+def test_timeline_of_many_tiny_tasks_stays_small(tmp_path: Path) -> None:
+    with tarry.profile() as prof:
+        tarry.compute([tarry.delayed(quick_inc)(i) for i in range(20_000)], scheduler="threads")
+    prof.timeline(tmp_path / "many.html")
+    page = (tmp_path / "many.html").read_text()
+    assert page.count("<rect") < 5_000  # sub-pixel neighbours are merged
+    assert re.search(r"\d+ tasks on \S+ \(quick_inc \d+\)", page)
+    assert "of the time)</title>" in page
+    assert_drawn_inside(page)
+
+
+NOTEBOOK_CELLS = [
+    """\
+import time
+import tarry
+
+def inc(x):
+    time.sleep(0.2)
+    return x + 1
+
+def add(x, y):
+    time.sleep(0.2)
+    return x + y
+
+z = tarry.delayed(add)(tarry.delayed(inc)(1), tarry.delayed(inc)(2))""",
+    """\
+with tarry.profile() as prof:
+    z.compute(scheduler="threads", num_workers=2)""",
+    "prof.report()",
+    "prof.timeline()",
+    "tarry.explain(z, num_workers=2)",
+    """\
+with tarry.progress(min_time=0.1):
+    tarry.compute([tarry.delayed(inc)(i) for i in range(4)], num_workers=2)""",
+]
+
+
+@pytest.mark.notebook
+def test_diagnostics_in_a_notebook() -> None:
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in NOTEBOOK_CELLS]
+    nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
+    outputs = [cell["outputs"] for cell in notebook.cells]
+    assert [o for cell in outputs for o in cell if o["output_type"] == "error"] == []
+    (report,) = [o["data"] for o in outputs[2] if o["output_type"] == "execute_result"]
+    assert "critical path: inc → add" in report["text/plain"]  # readable, not a dataclass repr
+    (chart,) = [o["data"] for o in outputs[3] if o["output_type"] == "execute_result"]
+    assert chart["image/png"]  # shown inline, once
+    assert [o for o in outputs[3] if o["output_type"] == "display_data"] == []
+    (why,) = [o["data"] for o in outputs[4] if o["output_type"] == "execute_result"]
+    assert why["text/plain"].startswith("tarry graph: 3 tasks")
+    shown = "".join(o.get("text", "") for o in outputs[5] if o["output_type"] == "stream")
+    assert "4/4" in shown
+
+
+def test_a_compute_of_persisted_values_runs_no_task() -> None:
+    (kept,) = tarry.persist(tarry.delayed(quick_inc)(1), scheduler="sync")
+    with tarry.profile() as prof:
+        assert kept.compute() == 2
+    report = prof.report()
+    assert report.runs == 1
+    assert report.tasks == 0
+    assert report.findings == [
+        "no task ran: there was nothing lazy to compute, or it was all persisted"
+    ]
+
+
+def test_a_scheduler_without_timings_is_named() -> None:
+    record = RunRecord("elsewhere", 2, 0.0, 1.0, {"a": (), "b": ("a",)}, {"a": "f", "b": "g"}, [])
+    report = analyse([record])
+    assert report.tasks == 0
+    assert report.findings == [
+        "the elsewhere scheduler reported no task timings, so work, span and the findings "
+        "that need them are unknown"
+    ]

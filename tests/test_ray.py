@@ -1,0 +1,235 @@
+"""The ``"ray"`` backend, on the session's local 2-CPU Ray cluster."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tarry import compute, delayed
+from tarry._graph import Task
+from tarry._schedule.core import Run
+from tarry._schedule.executor import UnpicklableTaskError, WorkerDiedError
+
+pytestmark = pytest.mark.ray
+pytest.importorskip("ray")
+
+PARENT = os.getpid()
+
+
+@pytest.fixture(autouse=True)
+def ray(ray_cluster: Any) -> Any:
+    """The session's Ray, for every test of this module."""
+    return ray_cluster
+
+
+def pid(_: Any = None) -> int:
+    return os.getpid()
+
+
+def inc(x: int) -> int:
+    return x + 1
+
+
+def add(x: int, y: int) -> int:
+    return x + y
+
+
+def scaled(x: int, *, scale: int) -> int:
+    return x * scale
+
+
+def size(data: Any, extra: int = 0) -> int:
+    return len(data) + extra
+
+
+def nap(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def touch(path: str) -> str:
+    Path(path).write_text("ran")
+    return path
+
+
+def exit_now(_: int) -> int:
+    os._exit(1)
+
+
+def kill_self(_: int) -> int:
+    os.kill(os.getpid(), signal.SIGKILL)
+    return 0
+
+
+def segfault(_: int) -> int:
+    ctypes.string_at(0)
+    return 0
+
+
+def _refuse_in(parent: int) -> str:
+    if os.getpid() == parent:
+        raise AssertionError("unpickled in the caller")
+    return "moved"
+
+
+class WorkerOnly:
+    """A value that may be unpickled in a worker, never in the ``parent`` process."""
+
+    def __init__(self, parent: int) -> None:
+        self.parent = parent
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _refuse_in, (self.parent,)
+
+
+def make_worker_only(parent: int) -> WorkerOnly:
+    return WorkerOnly(parent)
+
+
+def describe(a: Any, b: Any) -> str:
+    return f"{type(a).__name__}+{b}"
+
+
+class NeedsTwoError(Exception):
+    def __init__(self, a: int, b: int) -> None:
+        super().__init__(f"{a} and {b}")
+
+
+def raise_needs_two(x: int) -> int:
+    raise NeedsTwoError(x, x + 1)
+
+
+def test_frequent_and_rare_functions_run_in_ray_workers() -> None:
+    pids = [delayed(pid)(i) for i in range(10)]  # own remote function
+    rare = delayed(scaled)(delayed(inc)(1), scale=delayed(inc)(2))  # generic path
+    tree = [delayed(inc)(i) for i in range(16)]
+    while len(tree) > 1:
+        tree = [delayed(add)(tree[i], tree[i + 1]) for i in range(0, len(tree), 2)]
+    got_pids, got_rare, got_tree = compute(pids, rare, tree[0], scheduler="ray")
+    assert PARENT not in got_pids
+    assert (got_rare, got_tree) == (6, sum(range(1, 17)))
+
+
+def test_intermediate_results_move_between_workers_only() -> None:
+    made = delayed(make_worker_only)(PARENT)
+    readers = [delayed(describe)(made, i) for i in range(3)]
+    (got,) = compute(readers, scheduler="ray")
+    # "str": unpickled in another worker; "WorkerOnly": read where it was made
+    assert [g.split("+")[1] for g in got] == ["0", "1", "2"]
+    assert {g.split("+")[0] for g in got} <= {"str", "WorkerOnly"}
+
+
+def test_large_shared_arguments_go_to_the_object_store_once(
+    ray: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    puts: list[int] = []
+    real_put = ray.put
+
+    def counting_put(value: Any, **kwargs: Any) -> Any:
+        puts.append(len(value))
+        return real_put(value, **kwargs)
+
+    monkeypatch.setattr(ray, "put", counting_put)
+    big = bytes(300_000)
+    literal = delayed(list(range(40_000)))
+    small = [1, 2, 3]
+    tasks = [delayed(size)(big, i) for i in range(10)]
+    tasks += [delayed(size)(literal, i) for i in range(3)]
+    tasks += [delayed(size)(small, i) for i in range(3)]
+    got = compute(tasks, scheduler="ray")[0]
+    assert got == [300_000 + i for i in range(10)] + [40_000 + i for i in range(3)] + [3, 4, 5]
+    assert sorted(puts) == [40_000, 300_000]
+
+
+def test_worker_exception_keeps_type_message_traceback_and_key() -> None:
+    bad = delayed(raise_needs_two)(delayed(inc)(1))
+    after = delayed(inc)(bad)
+    with pytest.raises(NeedsTwoError) as info:
+        compute(after, scheduler="ray")
+    assert str(info.value) == "2 and 3"
+    text = "".join(traceback.format_exception(info.value))
+    assert "raise NeedsTwoError(x, x + 1)" in text
+    assert f"tarry: raised by task {bad.key!r} (raise_needs_two)" in info.value.__notes__
+
+
+def test_timings_are_measured_in_the_workers() -> None:
+    one = Task("one", inc, (1,), None, (), "inc")
+    two = Task("two", inc, (one,), None, (one,), "inc")
+    run = Run([two])
+    run.events = []
+    from tarry._schedule.ray import run_ray
+
+    assert run_ray(run) is None
+    assert run.results() == {"two": 3}
+    assert run.remaining == 0
+    assert sorted(e.key for e in run.events) == ["one", "two"]
+    assert all(not e.worker.startswith(f"{PARENT}:") for e in run.events)
+
+
+def test_unpicklable_task_fails_before_anything_runs(tmp_path: Path) -> None:
+    lock = threading.Lock()
+    marker = tmp_path / "ran"
+    bad = delayed(lambda x: (lock, x)[1], name="holds_lock")(1)
+    with pytest.raises(UnpicklableTaskError, match=r"'lock'.*_thread\.lock") as info:
+        compute([delayed(touch)(str(marker)), bad], scheduler="ray")
+    assert bad.key in str(info.value)
+    time.sleep(0.5)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("death", [exit_now, kill_self, segfault], ids=["exit", "sigkill", "segv"])
+def test_dead_worker_names_its_task_and_the_next_compute_works(death: Any) -> None:
+    victim = delayed(death)(1)
+    began = time.perf_counter()
+    with pytest.raises(WorkerDiedError, match=f"running task '{victim.key}'") as info:
+        compute(delayed(inc)(victim), scheduler="ray")
+    assert time.perf_counter() - began < 10
+    assert any(victim.key in note for note in info.value.__notes__)
+    assert compute(delayed(inc)(1), scheduler="ray") == (2,)
+
+
+def test_ctrl_c_cancels_running_tasks_and_returns() -> None:
+    timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    began = time.perf_counter()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            compute([delayed(nap)(30), delayed(nap)(31)], scheduler="ray")
+    finally:
+        timer.cancel()
+    assert time.perf_counter() - began < 4
+    # both CPUs were taken for 30 s: a quick answer means the tasks were stopped
+    began = time.perf_counter()
+    assert compute(delayed(inc)(1), scheduler="ray") == (2,)
+    assert time.perf_counter() - began < 15
+
+
+def test_configured_address_connects_to_the_existing_cluster(ray: Any, tmp_path: Path) -> None:
+    context = ray.get_runtime_context()
+    script = tmp_path / "connect.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import ray, tarry
+            tarry.config.set(ray_address={context.gcs_address!r})
+            print(tarry.delayed(abs)(-5).compute(scheduler="ray"))
+            print(ray.get_runtime_context().get_node_id())
+            """
+        )
+    )
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    value, node = out.stdout.split()
+    assert value == "5"
+    assert node == context.get_node_id()
