@@ -14,6 +14,7 @@ dependent has run (targets are kept for the caller).
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -42,11 +43,16 @@ class TaskEvent:
     cpu: float
 
 
-def worker_name() -> str:
-    """How events name the thread and process that ran a task."""
-    import os
+_this_thread = threading.local()
 
-    return f"{os.getpid()}:{threading.current_thread().name}"
+
+def worker_name() -> str:
+    """How events name the thread and process that ran a task (cached per thread)."""
+    pid = os.getpid()
+    cached: tuple[int, str] | None = getattr(_this_thread, "worker_name", None)
+    if cached is None or cached[0] != pid:  # a forked child inherits the cache
+        cached = _this_thread.worker_name = (pid, f"{pid}:{threading.current_thread().name}")
+    return cached[1]
 
 
 def timed_call(task: Task, values: dict[str, Any]) -> tuple[Any, float, float, float]:

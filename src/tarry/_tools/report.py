@@ -219,20 +219,39 @@ def _top_level(runs: Sequence[RunRecord]) -> list[RunRecord]:
     return top
 
 
+def peak_concurrency(spans: Sequence[tuple[float, float]]) -> int:
+    """The most intervals ``(start, end)`` open at the same moment.
+
+    Examples
+    --------
+    >>> peak_concurrency([(0, 2), (1, 3), (2.5, 4)])
+    2
+    """
+    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    peak = running = 0
+    for _, step in edges:  # an end sorts before a start at the same moment
+        running += step
+        peak = max(peak, running)
+    return peak
+
+
 def _compute_stats(run: RunRecord) -> ComputeStats:
     times = {e.key: e.end - e.start for e in run.events}
     work = sum(times.values())
     shape = measure(run.deps, times)
     span, path = shape.length, shape.path
+    # The threads scheduler adds threads while tasks wait: count the workers
+    # that really ran at once, not only the ones it started with.
+    workers = max(run.workers, peak_concurrency([(e.start, e.end) for e in run.events]))
     return ComputeStats(
         scheduler=run.scheduler,
-        workers=run.workers,
+        workers=workers,
         tasks=len(run.events),
         planned=len(run.deps),
         wall=run.wall,
         work=work,
         span=span,
-        best_time=max(work / run.workers, span),
+        best_time=max(work / workers, span),
         width=shape.width,
         critical_path=path,
         critical_path_names=[run.names[k] for k in path],
