@@ -107,12 +107,14 @@ def race(a: Callable[[], object], b: Callable[[], object], repeats: int) -> tupl
     return statistics.median(times_a), statistics.median(times_b)
 
 
-Row = tuple[str, str, int, float, float, str]
+Row = tuple[str, str, int, int, float, float, str]
 rows: list[Row] = []
 
 
-def record(pair: str, graph: str, tasks: int, ours: float, theirs: float, target: str) -> None:
-    rows.append((pair, graph, tasks, ours / tasks * 1e6, theirs / tasks * 1e6, target))
+def record(
+    pair: str, graph: str, tasks: int, runs: int, ours: float, theirs: float, target: str
+) -> None:
+    rows.append((pair, graph, tasks, runs, ours / tasks * 1e6, theirs / tasks * 1e6, target))
     print(f"  measured {pair} {graph}", flush=True)
 
 
@@ -134,13 +136,13 @@ def bench_processes(leaves: int, length: int, repeats: int) -> None:
         lambda: check(dask.compute(dtree, scheduler="processes")[0], expect_tree),
         repeats,
     )
-    record("processes | dask processes", "tree", tasks_in_tree(leaves), ours, theirs, "")
+    record("processes | dask processes", "tree", tasks_in_tree(leaves), repeats, ours, theirs, "")
     ours, theirs = race(
         lambda: check(chain.compute(scheduler="processes"), length),
         lambda: check(dask.compute(dchain, scheduler="processes")[0], length),
         repeats,
     )
-    record("processes | dask processes", "chain", length, ours, theirs, "")
+    record("processes | dask processes", "chain", length, repeats, ours, theirs, "")
 
 
 def bench_ray(leaves: int, length: int, repeats: int) -> None:
@@ -174,13 +176,14 @@ def bench_ray(leaves: int, length: int, repeats: int) -> None:
         lambda: check(native_tree(), expect_tree),
         repeats,
     )
-    record("ray | @ray.remote", "tree", tasks_in_tree(leaves), ours, theirs, "<= 1.1")
+    record("ray | @ray.remote", "tree", tasks_in_tree(leaves), repeats, ours, theirs, "<= 1.1")
     ours, theirs = race(
         lambda: check(chain.compute(scheduler="ray"), length),
         lambda: check(native_chain(), length),
         repeats,
     )
-    record("ray | @ray.remote", "chain", length, ours, theirs, "<= 1.1")
+    record("ray | @ray.remote", "chain", length, repeats, ours, theirs, "<= 1.1")
+    ray.shutdown()  # its daemons would slow the dask runs down
 
 
 def bench_dask(leaves: int, length: int, repeats: int) -> None:
@@ -204,13 +207,15 @@ def bench_dask(leaves: int, length: int, repeats: int) -> None:
             lambda: check(dask.compute(dtree)[0], expect_tree),
             repeats,
         )
-        record("dask | dask.delayed", "tree", tasks_in_tree(leaves), ours, theirs, "<= 1.1")
+        record(
+            "dask | dask.delayed", "tree", tasks_in_tree(leaves), repeats, ours, theirs, "<= 1.1"
+        )
         ours, theirs = race(
             lambda: check(chain.compute(scheduler="dask"), length),
             lambda: check(dask.compute(dchain)[0], length),
             repeats,
         )
-        record("dask | dask.delayed", "chain", length, ours, theirs, "<= 1.1")
+        record("dask | dask.delayed", "chain", length, repeats, ours, theirs, "<= 1.1")
 
 
 def bench_cpu(repeats: int) -> tuple[float, float]:
@@ -234,21 +239,23 @@ def main() -> None:
     quick = parser.parse_args().quick
     leaves, length, repeats = (128, 128, 3) if quick else (512, 500, 5)
     print(f"{usable_cpus()} usable CPUs; tree of {tasks_in_tree(leaves)} tasks, chain of "
-          f"{length}; medians of {repeats} runs")  # fmt: skip
+          f"{length}; medians of the runs counted in the table")  # fmt: skip
     bench_processes(leaves, length, repeats)
-    bench_ray(leaves, length, repeats)
-    bench_dask(leaves, length, repeats)
+    # before Ray and dask start daemons that would share the CPUs
     serial, parallel = bench_cpu(repeats)
+    # Ray's run times scatter most (its own daemons share the CPUs): more runs
+    bench_ray(leaves, length, 2 * repeats - 1)
+    bench_dask(leaves, length, repeats)
 
     print()
-    print(f"{'tarry backend | compared with':30} {'graph':6} {'tasks':>6} "
+    print(f"{'tarry backend | compared with':30} {'graph':6} {'tasks':>6} {'runs':>5} "
           f"{'tarry µs/task':>14} {'other µs/task':>14} {'ratio':>7} {'target':>7}")  # fmt: skip
-    for pair, graph, tasks, ours, theirs, target in rows:
-        print(f"{pair:30} {graph:6} {tasks:>6} {ours:>14.0f} {theirs:>14.0f} "
+    for pair, graph, tasks, runs, ours, theirs, target in rows:
+        print(f"{pair:30} {graph:6} {tasks:>6} {runs:>5} {ours:>14.0f} {theirs:>14.0f} "
               f"{ours / theirs:>7.2f} {target:>7}")  # fmt: skip
     print()
-    print(f"8 pure-Python tasks of ~0.1 s: serial {serial:.2f} s, tarry processes "
-          f"{parallel:.2f} s on {usable_cpus()} CPUs: {parallel / serial:.2f}x "
+    print(f"8 pure-Python tasks of ~0.1 s, medians of {repeats} runs: serial {serial:.2f} s, "
+          f"tarry processes {parallel:.2f} s on {usable_cpus()} CPUs: {parallel / serial:.2f}x "
           "(target < 0.6x)")  # fmt: skip
 
 

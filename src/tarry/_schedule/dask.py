@@ -43,6 +43,7 @@ from tarry._schedule.core import Run, worker_name
 from tarry._schedule.errors import annotate
 from tarry._schedule.executor import (
     TaskFailedError,
+    Timing,
     UnpicklableTaskError,
     WorkerDiedError,
     pack_error,
@@ -77,7 +78,7 @@ def _value(quoted: Quote) -> Any:
 
 
 #: in a worker: timings of the tasks run here, by key, until the caller takes them
-_timings: dict[str, tuple[str, float, float, float]] = {}
+_timings: dict[str, Timing] = {}
 
 
 def _call(label: Quote, func: Callable[..., Any], *args: Any) -> Any:
@@ -104,7 +105,7 @@ def _timed(label: Quote, func: Callable[..., Any], args: list[Any]) -> Any:
     return value
 
 
-def _take_timings(keys: list[str]) -> dict[str, tuple[str, float, float, float]]:
+def _take_timings(keys: list[str]) -> dict[str, Timing]:
     """Run on each worker by the caller: the timings of ``keys`` taken there."""
     return {key: _timings.pop(key) for key in keys if key in _timings}
 
@@ -245,7 +246,14 @@ def run_dask(run: Run, num_workers: int | None = None) -> BaseException | None:
     timed = run.events is not None
     dsk = to_dask(run.tasks.values(), shared=payload.shared(_SHARE_BYTES), timed=timed)
     keys = [t.key for t in run.targets if t.func is not None]
-    futures = dask_client.get(dsk, keys, sync=False)
+    from dask.highlevelgraph import HighLevelGraph
+
+    # As one layer of a high-level graph, not a plain dict: the client would
+    # tokenize every task of a dict to name it, which costs as much as
+    # running the tasks does. tarry's keys are unique already.
+    layer = f"tarry-{run.targets[0].key}"
+    layers: dict[str, Any] = {layer: dsk}
+    futures = dask_client.get(HighLevelGraph(layers, {layer: set()}), keys, sync=False)
     try:
         values = dask_client.gather(futures)
     except TaskFailedError as failure:

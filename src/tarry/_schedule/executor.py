@@ -54,6 +54,7 @@ __all__ = [
     "Payload",
     "RemoteError",
     "TaskFailedError",
+    "Timing",
     "UnpicklableTaskError",
     "WorkerDiedError",
     "dumps",
@@ -65,6 +66,7 @@ __all__ = [
     "unpack_error",
 ]
 
+#: how a task ran, as a backend reports it: worker name, start, end, CPU seconds
 Timing = tuple[str, float, float, float]
 
 

@@ -58,6 +58,7 @@ from tarry._schedule.cpus import usable_cpus
 from tarry._schedule.errors import annotate
 from tarry._schedule.executor import (
     TaskFailedError,
+    Timing,
     UnpicklableTaskError,
     WorkerDiedError,
     pack_error,
@@ -116,7 +117,7 @@ def _run_task(task: Task, *values: Any) -> Any:
         raise TaskFailedError(pack_error(exc, task.key)) from None
 
 
-def _run_task_timed(task: Task, *values: Any) -> tuple[Any, tuple[str, float, float, float]]:
+def _run_task_timed(task: Task, *values: Any) -> tuple[Any, Timing]:
     cpu = time.thread_time()
     start = time.perf_counter()
     value = _run_task(task, *values)
@@ -128,7 +129,7 @@ def _own_runner(func: Callable[..., Any], timed: bool) -> Callable[..., Any]:
     """Remote body for tasks of one function, called with the task's own arguments."""
     if timed:
 
-        def run_timed(*args: Any) -> tuple[Any, tuple[str, float, float, float]]:
+        def run_timed(*args: Any) -> tuple[Any, Timing]:
             cpu = time.thread_time()
             start = time.perf_counter()
             value = run(*args)
