@@ -414,3 +414,25 @@ def test_a_scheduler_without_timings_is_named() -> None:
         "the elsewhere scheduler reported no task timings, so work, span and the findings "
         "that need them are unknown"
     ]
+
+
+def test_saturated_cores_are_named_as_the_limit_and_no_more_workers_advised() -> None:
+    from tarry._schedule.core import TaskEvent
+    from tarry._schedule.cpus import usable_cpus
+    from tarry._tools.profile import RunRecord
+    from tarry._tools.report import analyse
+    from tarry._tools.resources import ResourceSample
+
+    cores = usable_cpus()
+    deps: dict[str, tuple[str, ...]] = {f"t{i}": () for i in range(8)}
+    events = [TaskEvent(f"t{i}", "read", f"w{i % 2}", i // 2 * 0.5, i // 2 * 0.5 + 0.5, 0.1)
+              for i in range(8)]  # fmt: skip
+    record = RunRecord("threads", 2, 0.0, 2.0, deps, {k: "read" for k in deps}, events)
+    busy = [ResourceSample(t / 10, 100.0 * cores, 1e8) for t in range(1, 20)]
+    saturated = analyse([record], busy)
+    assert saturated.cores_busy == pytest.approx(cores)
+    assert any("cores were the limit" in f for f in saturated.findings)
+    assert not any("more workers than CPU cores would help" in f for f in saturated.findings)
+    idle = analyse([record], [ResourceSample(t / 10, 5.0, 1e8) for t in range(1, 20)])
+    assert not any("cores were the limit" in f for f in idle.findings)
+    assert analyse([record]).cores_busy is None

@@ -12,12 +12,15 @@ import inspect
 import operator
 import os
 from collections.abc import Callable, Iterator
-from typing import Any, Generic, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from tarry._build.keys import new_key, tokenize
 from tarry._build.traverse import ATOMIC as _ATOMIC
 from tarry._build.traverse import pack
 from tarry._graph import Lazy, Pack, Quote, Task, TaskGraph
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
 
 __all__ = ["Delayed", "DelayedFunction", "delayed"]
 
@@ -207,7 +210,7 @@ class Delayed(Lazy, Generic[T_co]):
     def compute(
         self,
         *,
-        scheduler: str | None = None,
+        scheduler: str | Executor | None = None,
         num_workers: int | None = None,
         optimize_graph: bool = True,
         progress: bool | None = None,
@@ -224,7 +227,7 @@ class Delayed(Lazy, Generic[T_co]):
     def persist(
         self,
         *,
-        scheduler: str | None = None,
+        scheduler: str | Executor | None = None,
         num_workers: int | None = None,
         optimize_graph: bool = True,
         progress: bool | None = None,

@@ -243,7 +243,8 @@ class Profile(Observing):
 
         with self._lock:
             runs = list(self.runs)
-        return analyse(runs)
+            samples = list(self.samples)
+        return analyse(runs, samples)
 
     def timeline(self, filename: str | Path | None = None) -> Timeline:
         """Draw a Gantt chart: one row per worker, bars coloured by function, CPU and memory below.

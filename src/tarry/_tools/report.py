@@ -37,6 +37,7 @@ from tarry._tools.shape import measure
 
 if TYPE_CHECKING:
     from tarry._tools.profile import RunRecord
+    from tarry._tools.resources import ResourceSample
 
 __all__ = ["ComputeStats", "FunctionStats", "Report", "analyse", "format_path", "format_seconds"]
 
@@ -160,6 +161,9 @@ class Report:
     error: str | None
     computes: list[ComputeStats] = field(default_factory=list)
     findings: list[str] = field(default_factory=list)
+    #: CPU cores the whole process kept busy on average while computing
+    #: (sampled; None without samples)
+    cores_busy: float | None = None
 
     def __str__(self) -> str:
         if not self.runs:
@@ -262,8 +266,12 @@ def _compute_stats(run: RunRecord) -> ComputeStats:
     )
 
 
-def analyse(runs: Sequence[RunRecord]) -> Report:
-    """Sum up the top-level computes of a profile and explain them."""
+def analyse(runs: Sequence[RunRecord], samples: Sequence[ResourceSample] = ()) -> Report:
+    """Sum up the top-level computes of a profile and explain them.
+
+    ``samples`` (the profile's CPU readings) tell whether the machine's cores
+    were the limit.
+    """
     top = _top_level(runs)
     stats = [_compute_stats(run) for run in top]
     durations = [e.end - e.start for r in top for e in r.events]
@@ -308,10 +316,24 @@ def analyse(runs: Sequence[RunRecord]) -> Report:
         failed=first_failure.failed if first_failure else None,
         error=first_failure.error if first_failure else None,
         computes=stats,
+        cores_busy=_cores_busy(top, samples),
     )
     report.findings.extend(_findings(report))
     return report
 
+
+def _cores_busy(runs: Sequence[RunRecord], samples: Sequence[ResourceSample]) -> float | None:
+    """Mean CPU cores in use during ``runs``, from samples taken inside them."""
+    inside = [
+        s.cpu_percent
+        for s in samples
+        if s.cpu_percent == s.cpu_percent  # not NaN
+        and any(r.start < s.time <= r.end for r in runs)
+    ]
+    return statistics.mean(inside) / 100 if inside else None
+
+
+_MULTITHREADED = "; the tasks themselves run on several threads (as pandas and NumPy can)"
 
 #: per-compute findings shown for at most this many computes (the longest)
 _MOST_COMPUTES = 3
@@ -344,7 +366,18 @@ def _findings(r: Report) -> list[str]:
             f"another (the work) and the run took {fmt(r.wall)}; the most {allows} is "
             f"{r.max_speedup:.1f}× (work / best possible)"
         )
-    tiny = r.tasks > 1 and r.overhead_per_task > max(r.median_task, 1e-6)
+    cores = usable_cpus()
+    saturated = r.cores_busy is not None and r.workers > 1 and r.cores_busy >= 0.8 * cores
+    if saturated:
+        found.append(
+            f"the process kept {r.cores_busy:.1f} of the machine's {cores} CPU cores busy on "
+            f"average: the cores were the limit, not the scheduler, and more workers cannot "
+            f"help. Task times include waiting for a core, so work and speedup are "
+            f"overstated{_MULTITHREADED if r.workers <= cores else ''}"
+        )
+    # With the cores saturated, time beyond the best possible is waiting for
+    # a core, not per-task overhead.
+    tiny = not saturated and r.tasks > 1 and r.overhead_per_task > max(r.median_task, 1e-6)
     if tiny:
         slower = ", so running them in a plain loop would be faster" if r.wall > r.work else ""
         found.append(
@@ -353,7 +386,7 @@ def _findings(r: Report) -> list[str]:
             f"batch of items per task instead of one)"
         )
     lost = r.wall - r.best_time
-    if not tiny and r.efficiency < 0.8 and lost > 0.01:
+    if not tiny and not saturated and r.efficiency < 0.8 and lost > 0.01:
         found.append(
             f"the run took {fmt(lost)} longer than the best possible ({fmt(r.overhead_per_task)} "
             f"per task): time spent starting workers, moving data between them and "
@@ -362,14 +395,18 @@ def _findings(r: Report) -> list[str]:
     longest = sorted(range(len(r.computes)), key=lambda i: -r.computes[i].wall)[:_MOST_COMPUTES]
     for i in sorted(longest):
         prefix = "" if r.runs == 1 else f"compute {i + 1}: "
-        found += [prefix + text for text in _compute_findings(r.computes[i], tiny)]
+        found += [prefix + text for text in _compute_findings(r.computes[i], tiny or saturated)]
     if r.runs > _MOST_COMPUTES:
         found.append(f"(findings above cover the {_MOST_COMPUTES} longest of {r.runs} computes)")
     return found
 
 
 def _compute_findings(c: ComputeStats, tiny: bool) -> list[str]:
-    """What bounds one compute, and what the CPU use says about its tasks."""
+    """What bounds one compute, and what the CPU use says about its tasks.
+
+    ``tiny`` (tasks shorter than the overhead, or cores already saturated)
+    holds back advice to add workers.
+    """
     fmt = format_seconds
     found: list[str] = []
     if not c.tasks:
