@@ -27,6 +27,8 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from tarry.tutorial import toy_functions
+
 
 def _lib(name: str) -> Any:
     """tarry, dask or joblib, untyped: called the way a user would."""
@@ -38,18 +40,7 @@ def _lib(name: str) -> Any:
 
 def sleep_cases(lib: str, seconds: float) -> dict[str, float]:
     delayed = _lib(lib).delayed
-
-    def inc(x: int) -> int:
-        time.sleep(seconds)
-        return x + 1
-
-    def add(x: int, y: int) -> int:
-        time.sleep(seconds)
-        return x + y
-
-    def double(x: int) -> int:
-        time.sleep(seconds)
-        return 2 * x
+    inc, add, double = toy_functions(seconds)
 
     graphs: dict[str, Callable[[], Any]] = {
         "inc/add": lambda: delayed(add)(delayed(inc)(1), delayed(inc)(2)),

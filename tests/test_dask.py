@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
 import threading
 import time
 import traceback
@@ -13,6 +11,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from remote_helpers import (
+    NeedsTwoError,
+    add,
+    describe,
+    exit_now,
+    inc,
+    kill_self,
+    make_worker_only,
+    pid,
+    raise_needs_two,
+    segfault,
+    size,
+    touch,
+)
 
 import tarry
 from tarry import Delayed, compute, delayed
@@ -31,74 +43,6 @@ def client(dask_client: Any) -> Iterator[Any]:
     """The session's client, as tarry's configured dask client in every test here."""
     with tarry.config.set(dask_client=dask_client):
         yield dask_client
-
-
-def pid(_: Any = None) -> int:
-    return os.getpid()
-
-
-def inc(x: int) -> int:
-    return x + 1
-
-
-def add(x: int, y: int) -> int:
-    return x + y
-
-
-def size(data: Any, extra: int = 0) -> int:
-    return len(data) + extra
-
-
-def touch(path: str) -> str:
-    Path(path).write_text("ran")
-    return path
-
-
-def exit_now(_: int) -> int:
-    os._exit(1)
-
-
-def kill_self(_: int) -> int:
-    os.kill(os.getpid(), signal.SIGKILL)
-    return 0
-
-
-def segfault(_: int) -> int:
-    ctypes.string_at(0)
-    return 0
-
-
-def _refuse_in(parent: int) -> str:
-    if os.getpid() == parent:
-        raise AssertionError("unpickled in the caller")
-    return "moved"
-
-
-class WorkerOnly:
-    """A value that may be unpickled in a worker, never in the ``parent`` process."""
-
-    def __init__(self, parent: int) -> None:
-        self.parent = parent
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return _refuse_in, (self.parent,)
-
-
-def make_worker_only(parent: int) -> WorkerOnly:
-    return WorkerOnly(parent)
-
-
-def describe(a: Any, b: Any) -> str:
-    return f"{type(a).__name__}+{b}"
-
-
-class NeedsTwoError(Exception):
-    def __init__(self, a: int, b: int) -> None:
-        super().__init__(f"{a} and {b}")
-
-
-def raise_needs_two(x: int) -> int:
-    raise NeedsTwoError(x, x + 1)
 
 
 def test_runs_on_the_cluster_workers() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
@@ -15,6 +14,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from remote_helpers import (
+    NeedsTwoError,
+    add,
+    exit_now,
+    inc,
+    kill_self,
+    make_worker_only,
+    nap,
+    pid,
+    raise_needs_two,
+    segfault,
+    touch,
+)
 
 from tarry import compute, delayed
 from tarry._graph import Task
@@ -26,18 +38,6 @@ pytestmark = pytest.mark.processes
 pytest.importorskip("loky")
 
 PARENT = os.getpid()
-
-
-def pid(_: Any = None) -> int:
-    return os.getpid()
-
-
-def inc(x: int) -> int:
-    return x + 1
-
-
-def add(x: int, y: int) -> int:
-    return x + y
 
 
 def make_lock(_: int) -> threading.Lock:
@@ -56,61 +56,8 @@ def spin(seconds: float) -> float:
     return seconds
 
 
-def nap(seconds: float) -> float:
-    time.sleep(seconds)
-    return seconds
-
-
-def touch(path: str) -> str:
-    Path(path).write_text("ran")
-    return path
-
-
-def _refuse_in(parent: int) -> str:
-    if os.getpid() == parent:
-        raise AssertionError("unpickled in the parent")
-    return "resident"
-
-
-class WorkerOnly:
-    """A value that may be unpickled in a worker, never in the ``parent`` process."""
-
-    def __init__(self, parent: int) -> None:
-        self.parent = parent
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return _refuse_in, (self.parent,)
-
-
-def make_worker_only(parent: int) -> WorkerOnly:
-    return WorkerOnly(parent)
-
-
 def read_worker_only(a: Any, b: Any) -> str:
     return f"{a}+{b}"
-
-
-def exit_now(_: int) -> int:
-    os._exit(3)
-
-
-def kill_self(_: int) -> int:
-    os.kill(os.getpid(), signal.SIGKILL)
-    return 0
-
-
-def segfault(_: int) -> int:
-    ctypes.string_at(0)
-    return 0
-
-
-class NeedsTwoError(Exception):
-    def __init__(self, a: int, b: int) -> None:
-        super().__init__(f"{a} and {b}")
-
-
-def raise_needs_two(x: int) -> int:
-    raise NeedsTwoError(x, x + 1)
 
 
 def inner_total(n: int) -> tuple[int, list[int]]:
@@ -190,7 +137,7 @@ def test_results_between_workers_are_forwarded_without_unpickling() -> None:
     right = delayed(make_worker_only)(PARENT)
     # both results are read by two tasks: they must go through the parent
     both = [delayed(read_worker_only)(left, right), delayed(read_worker_only)(right, left)]
-    assert compute(both, scheduler="processes") == (["resident+resident"] * 2,)
+    assert compute(both, scheduler="processes") == (["moved+moved"] * 2,)
 
 
 def test_short_tasks_share_round_trips(monkeypatch: pytest.MonkeyPatch) -> None:

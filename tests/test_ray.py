@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
@@ -15,6 +14,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from remote_helpers import (
+    NeedsTwoError,
+    add,
+    describe,
+    exit_now,
+    inc,
+    kill_self,
+    make_worker_only,
+    nap,
+    pid,
+    raise_needs_two,
+    segfault,
+    size,
+    touch,
+)
 
 from tarry import compute, delayed
 from tarry._graph import Task
@@ -33,81 +47,8 @@ def ray(ray_cluster: Any) -> Any:
     return ray_cluster
 
 
-def pid(_: Any = None) -> int:
-    return os.getpid()
-
-
-def inc(x: int) -> int:
-    return x + 1
-
-
-def add(x: int, y: int) -> int:
-    return x + y
-
-
 def scaled(x: int, *, scale: int) -> int:
     return x * scale
-
-
-def size(data: Any, extra: int = 0) -> int:
-    return len(data) + extra
-
-
-def nap(seconds: float) -> float:
-    time.sleep(seconds)
-    return seconds
-
-
-def touch(path: str) -> str:
-    Path(path).write_text("ran")
-    return path
-
-
-def exit_now(_: int) -> int:
-    os._exit(1)
-
-
-def kill_self(_: int) -> int:
-    os.kill(os.getpid(), signal.SIGKILL)
-    return 0
-
-
-def segfault(_: int) -> int:
-    ctypes.string_at(0)
-    return 0
-
-
-def _refuse_in(parent: int) -> str:
-    if os.getpid() == parent:
-        raise AssertionError("unpickled in the caller")
-    return "moved"
-
-
-class WorkerOnly:
-    """A value that may be unpickled in a worker, never in the ``parent`` process."""
-
-    def __init__(self, parent: int) -> None:
-        self.parent = parent
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return _refuse_in, (self.parent,)
-
-
-def make_worker_only(parent: int) -> WorkerOnly:
-    return WorkerOnly(parent)
-
-
-def describe(a: Any, b: Any) -> str:
-    return f"{type(a).__name__}+{b}"
-
-
-class NeedsTwoError(Exception):
-    def __init__(self, a: int, b: int) -> None:
-        super().__init__(f"{a} and {b}")
-
-
-def raise_needs_two(x: int) -> int:
-    raise NeedsTwoError(x, x + 1)
 
 
 def test_frequent_and_rare_functions_run_in_ray_workers() -> None:

@@ -7,7 +7,13 @@ Examples
 True
 """
 
-from tarry._tutorial.exercises import Exercise, exercises, flight_files, same_result
+from tarry._tutorial.exercises import (
+    Exercise,
+    exercises,
+    flight_files,
+    same_result,
+    toy_functions,
+)
 from tarry._tutorial.flights import COLUMNS, YEARS, prepare_flights
 
 __all__ = [
@@ -18,4 +24,5 @@ __all__ = [
     "flight_files",
     "prepare_flights",
     "same_result",
+    "toy_functions",
 ]

@@ -15,7 +15,7 @@ from typing import Any
 
 from tarry import delayed
 
-__all__ = ["Exercise", "exercises", "same_result"]
+__all__ = ["Exercise", "exercises", "flight_files", "same_result", "toy_functions"]
 
 
 @dataclass(frozen=True)
@@ -31,8 +31,15 @@ class Exercise:
     lazy: Callable[[], Any]
 
 
-def _sleepers(seconds: float) -> tuple[Callable[[int], int], Callable[[int, int], int], Any]:
-    """The tutorial's inc, add and double, sleeping ``seconds`` each."""
+def toy_functions(seconds: float) -> tuple[Callable[[int], int], Callable[[int, int], int], Any]:
+    """The tutorial's inc, add and double, sleeping ``seconds`` each.
+
+    Examples
+    --------
+    >>> inc, add, double = toy_functions(0.0)
+    >>> add(inc(1), double(2))
+    6
+    """
 
     def inc(x: int) -> int:
         time.sleep(seconds)
@@ -66,7 +73,7 @@ def exercises(sleep: float, filenames: Sequence[str]) -> list[Exercise]:
     >>> loop.sequential() == compute(loop.lazy(), scheduler="sync")[0] == 44
     True
     """
-    inc, add, double = _sleepers(sleep)
+    inc, add, double = toy_functions(sleep)
     data = [1, 2, 3, 4, 5, 6, 7, 8]
     flow = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
 
