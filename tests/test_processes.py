@@ -132,6 +132,16 @@ def test_exclusive_branches_stay_in_the_worker() -> None:
     assert compute(pairs[0], scheduler="processes", num_workers=2) == (16,)
 
 
+def test_a_result_read_by_several_tasks_stays_with_them_in_the_worker() -> None:
+    # The tutorial's groupby: one table feeds both a sum and a count. A lock
+    # cannot be pickled, so this works only if both readers run where it was made.
+    tables = [delayed(make_lock)(i) for i in range(8)]
+    sums = [delayed(use_locks)(t, t) for t in tables]
+    counts = [delayed(use_locks)(t, t) for t in tables]
+    total = delayed(sum)(sums) + delayed(sum)(counts)
+    assert compute(total, scheduler="processes", num_workers=2) == (16,)
+
+
 def test_results_between_workers_are_forwarded_without_unpickling() -> None:
     left = delayed(make_worker_only)(PARENT)
     right = delayed(make_worker_only)(PARENT)

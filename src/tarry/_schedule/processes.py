@@ -255,19 +255,28 @@ def _run_batch(
 ) -> tuple[str, list[Outcome]]:
     """In a worker: run the units of one batch, stop at the first error.
 
-    ``code`` is the pickled list of units, each a list of slim tasks in
-    dependency order; ``inputs`` the pickled values of what they need from
-    outside. Returns the worker's name and, per unit run, its outcome with
-    the start, end (and CPU time, if ``timed``) of each task run.
+    ``code`` is the pickled list of units, each its slim tasks in dependency
+    order and the keys of its outputs (the results that leave it); ``inputs``
+    the pickled values of what they need from outside. Returns the worker's
+    name and, per unit run, its outcome: the pickled outputs, and the start,
+    end (and CPU time, if ``timed``) of each task run.
     """
-    units: list[list[Task]] = pickle.loads(code)
+    units: list[tuple[list[Task], list[str]]] = pickle.loads(code)
     fd = _open_marker(markers)
     clock, cpu_clock = time.perf_counter, time.thread_time
     values: dict[str, Any] = {}
     outcomes: list[Outcome] = []
     try:
-        for tasks in units:
-            own = {t.key for t in tasks} if len(tasks) > 1 else None
+        for tasks, outputs in units:
+            # readers inside the unit of each result made inside it: a result
+            # no output needs is dropped as soon as its last reader has run
+            own = {t.key for t in tasks}
+            readers: dict[str, int] = {}
+            for task in tasks:
+                for dep in task.deps:
+                    if dep.key in own:
+                        readers[dep.key] = readers.get(dep.key, 0) + 1
+            keep = set(outputs)
             times: list[float] = []
             for task in tasks:
                 for dep in task.deps:
@@ -285,23 +294,28 @@ def _run_batch(
                 times.append(clock())
                 if timed:
                     times.append(cpu_clock() - cpu)
-                if own is not None:
-                    # a result inside a unit has exactly one reader: this task
-                    for dep in task.deps:
-                        if dep.key in own:
+                for dep in task.deps:
+                    left = readers.get(dep.key)
+                    if left is not None:
+                        readers[dep.key] = left - 1
+                        if left == 1 and dep.key not in keep:
                             del values[dep.key]
                 values[task.key] = value
-            root = tasks[-1]
-            try:
-                blob = _dumps(values.pop(root.key))
-            except Exception as exc:
-                err = TypeError(
-                    f"the result of task {root.key!r} ({root.name}) cannot be pickled to send "
-                    f"it back from the worker process: {exc}"
-                )
-                outcomes.append((False, pack_error(err, root.key), times))
-                return worker_name(), outcomes
-            outcomes.append((True, blob, times))
+            blobs = []
+            for key in outputs:
+                try:
+                    blobs.append(_dumps(values.pop(key)))
+                except Exception as exc:
+                    task = next(t for t in tasks if t.key == key)
+                    err = TypeError(
+                        f"the result of task {key!r} ({task.name}) cannot be pickled to send "
+                        f"it back from the worker process: {exc}"
+                    )
+                    outcomes.append((False, pack_error(err, key), times))
+                    return worker_name(), outcomes
+            for task in tasks:  # what stayed (results read by no one) goes now
+                values.pop(task.key, None)
+            outcomes.append((True, blobs, times))
     finally:
         _note(fd, None)
     return worker_name(), outcomes
@@ -315,15 +329,17 @@ _estimates: dict[str, float] = {}
 
 
 class _Unit:
-    """Tasks that run together in one worker; the last one's result leaves it."""
+    """Tasks that run together in one worker; only the outputs' results leave it."""
 
-    __slots__ = ("entries", "tasks")
+    __slots__ = ("entries", "outputs", "tasks")
 
     def __init__(self, tasks: list[Task], entries: int) -> None:
-        #: dependencies first, the root last
+        #: dependencies first
         self.tasks = tasks
         #: tasks of the unit Run has still to hand out before the unit can go
         self.entries = entries
+        #: keys of the tasks whose results someone outside the unit reads
+        self.outputs: list[str] = []
 
     def cost(self) -> float | None:
         """Estimated seconds of work, or None if some task has never been timed."""
@@ -346,34 +362,51 @@ def _plan_units(run: Run, workers: int) -> dict[str, _Unit]:
     still splits into enough units for all workers. A task is never merged
     with some of its inputs but not others: a unit is ready exactly when
     Run has handed out all its first tasks.
+
+    Otherwise a task whose computed inputs all lie in one unit joins that
+    unit (below ``cap``), so those inputs never leave the worker: the
+    tutorial's groupby, where one parsed table feeds both a sum and a count.
+    Such a unit has several outputs, and is never merged into another (a
+    unit that both feeds and reads another unit would wait for itself).
     """
     dependents, refs = run.dependents, run.refs
     computed = [t for t in run.tasks.values() if t.func is not None]
     cap = max(2, math.ceil(len(computed) / (4 * workers)))
-    members: dict[str, list[Task]] = {}
-    entries: dict[str, int] = {}
+    units: dict[str, _Unit] = {}
+    several: set[int] = set()  # ids of units with more than one output
     for task in computed:
         inner = [d for d in task.deps if d.func is not None]
-        take = bool(inner) and all(refs[d.key] == 1 and len(dependents[d.key]) == 1 for d in inner)
+        parts = list({id(units[d.key]): units[d.key] for d in inner}.values())
+        take = (
+            bool(inner)
+            and all(refs[d.key] == 1 and len(dependents[d.key]) == 1 for d in inner)
+            and not any(id(u) in several for u in parts)
+        )
         if take and len(inner) > 1:
-            take = 1 + sum(len(members[d.key]) for d in inner) <= cap
+            take = 1 + sum(len(u.tasks) for u in parts) <= cap
         if take:
-            inner.sort(key=lambda d: len(members[d.key]), reverse=True)
-            tasks = members.pop(inner[0].key)
-            count = entries.pop(inner[0].key)
-            for dep in inner[1:]:
-                tasks.extend(members.pop(dep.key))
-                count += entries.pop(dep.key)
-            tasks.append(task)
+            parts.sort(key=lambda u: len(u.tasks), reverse=True)
+            unit = parts[0]
+            for other in parts[1:]:
+                unit.tasks.extend(other.tasks)
+                unit.entries += other.entries
+                for member in other.tasks:
+                    units[member.key] = unit
+            unit.tasks.append(task)
+        elif len(parts) == 1 and len(parts[0].tasks) < cap:
+            unit = parts[0]
+            unit.tasks.append(task)
+            several.add(id(unit))
         else:
-            tasks, count = [task], 1
-        members[task.key] = tasks
-        entries[task.key] = count
-    units: dict[str, _Unit] = {}
-    for root, tasks in members.items():
-        unit = _Unit(tasks, entries[root])
-        for task in tasks:
-            units[task.key] = unit
+            unit = _Unit([task], 1)
+        units[task.key] = unit
+    targets = {t.key for t in run.targets}
+    for unit in {id(u): u for u in units.values()}.values():
+        unit.outputs = [
+            t.key
+            for t in unit.tasks
+            if t.key in targets or any(units[d.key] is not unit for d in dependents.get(t.key, ()))
+        ]
     return units
 
 
@@ -434,7 +467,7 @@ class _ProcessDriver(FutureDriver):
 
     def _ship(self, batch: list[_Unit]) -> BaseException | None:
         units, stubs = self.units, self.stubs
-        code_units = [[slim(t, stubs) for t in unit.tasks] for unit in batch]
+        code_units = [([slim(t, stubs) for t in unit.tasks], unit.outputs) for unit in batch]
         inputs: dict[str, bytes] = {}
         for unit in batch:
             for task in unit.tasks:
@@ -513,26 +546,24 @@ class _ProcessDriver(FutureDriver):
             if self.timed:
                 record(task, worker, start, end, times[i * step + 2])
 
-    def _finish(self, unit: _Unit, blob: bytes) -> None:
-        run, tasks = self.run, unit.tasks
-        if len(tasks) > 1:
-            ready = run.ready
+    def _finish(self, unit: _Unit, blobs: list[bytes]) -> None:
+        run, units, ready = self.run, self.units, self.run.ready
+        outputs = dict(zip(unit.outputs, blobs, strict=True))
+        for task in unit.tasks:
+            blob = outputs.get(task.key)
+            value: Any = None  # stayed in the worker: only readers inside the unit
+            if blob is not None:
+                if task.key in self.targets:
+                    value = pickle.loads(blob)
+                    if run.refs[task.key] > 1:
+                        self.blobs[task.key] = blob
+                else:
+                    value = _Resident(blob)
             before = len(ready)
-            # inside a unit the results stayed in the worker; each of these
-            # has its single reader in the unit, which has already run
-            for task in tasks[:-1]:
-                run.finish(task, None)
-            del ready[before:]
-        root = tasks[-1]
-        value: Any
-        if root.key in self.targets:
-            value = pickle.loads(blob)
-            if run.refs[root.key] > 1:
-                self.blobs[root.key] = blob
-        else:
-            value = _Resident(blob)
-        run.finish(root, value)
-        for task in tasks:
+            run.finish(task, value)
+            if len(ready) > before:  # the unit's own tasks among them ran already
+                ready[before:] = [t for t in ready[before:] if units.get(t.key) is not unit]
+        for task in unit.tasks:
             for dep in task.deps:
                 if dep.key not in run.values:
                     self.blobs.pop(dep.key, None)
