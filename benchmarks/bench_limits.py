@@ -161,10 +161,21 @@ def merge_chunks(a: bytearray, b: bytearray) -> bytearray:
     return out
 
 
-def memory_case(lib: str, scheduler: str, chunks: int) -> dict[str, float]:
+def memory_case(lib: str, scheduler: str, chunks: int, shape: str) -> dict[str, float]:
+    """Peak memory above baseline, in chunks, of reducing ``chunks`` loads.
+
+    ``shape`` "tree" merges pairwise level by level (a balanced tree must
+    keep one partial result per level: log2(chunks) of them); "fold" merges
+    each new chunk into the running result.
+    """
     module = _lib(lib)
     delayed = module.delayed
     level = [delayed(load_chunk)(i) for i in range(chunks)]
+    if shape == "fold":
+        acc = level[0]
+        for chunk in level[1:]:
+            acc = delayed(merge_chunks)(acc, chunk)
+        level = [acc]
     while len(level) > 1:
         paired = [
             delayed(merge_chunks)(a, b) for a, b in zip(level[::2], level[1::2], strict=False)
@@ -290,13 +301,14 @@ def main(argv: list[str] | None = None) -> None:
         chunks = 8 if args.quick else 20
         print(f"\n## 3. {chunks} chunks of {CHUNK_MB} MB reduced pairwise, 2 workers: "
               "peak above baseline, in chunks (target: workers + 2 = 4)")  # fmt: skip
-        print("| scheduler | tarry | dask |")
-        print("|---|---|---|")
-        for scheduler in ("sync", "threads"):
-            call = f"b.memory_case('{{}}', '{scheduler}', {chunks})"
-            mine = _in_subprocess(call.format("tarry"))["peak_chunks"]
-            theirs = _in_subprocess(call.format("dask"))["peak_chunks"]
-            print(f"| {scheduler} | {mine:.1f} | {theirs:.1f} |")
+        print("| shape | scheduler | tarry | dask |")
+        print("|---|---|---|---|")
+        for shape in ("tree", "fold"):
+            for scheduler in ("sync", "threads"):
+                call = f"b.memory_case('{{}}', '{scheduler}', {chunks}, '{shape}')"
+                mine = _in_subprocess(call.format("tarry"))["peak_chunks"]
+                theirs = _in_subprocess(call.format("dask"))["peak_chunks"]
+                print(f"| {shape} | {scheduler} | {mine:.1f} | {theirs:.1f} |")
 
     if "scale" in cases:
         n = 100_000 if args.quick else 1_000_000
