@@ -67,9 +67,7 @@ def dask_client() -> Iterator[Any]:
     cluster.close()
 
 
-@pytest.fixture(params=SCHEDULER_PARAMS)
-def scheduler(request: pytest.FixtureRequest) -> Iterator[str]:
-    """Name of a scheduler; tests using it run once per scheduler."""
+def _use_scheduler(request: pytest.FixtureRequest) -> Iterator[str]:
     name: str = request.param
     if name == "ray":
         request.getfixturevalue("ray_cluster")
@@ -78,3 +76,15 @@ def scheduler(request: pytest.FixtureRequest) -> Iterator[str]:
             yield name
         return
     yield name
+
+
+@pytest.fixture(params=SCHEDULER_PARAMS)
+def scheduler(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Name of a scheduler; tests using it run once per scheduler."""
+    yield from _use_scheduler(request)
+
+
+@pytest.fixture(params=SCHEDULER_PARAMS[2:])
+def remote_scheduler(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Name of a scheduler that runs tasks in other processes (processes, ray, dask)."""
+    yield from _use_scheduler(request)

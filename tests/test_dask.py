@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import os
-import threading
-import time
 import traceback
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,21 +12,16 @@ from remote_helpers import (
     NeedsTwoError,
     add,
     describe,
-    exit_now,
     inc,
-    kill_self,
     make_worker_only,
     pid,
     raise_needs_two,
-    segfault,
     size,
-    touch,
 )
 
 import tarry
 from tarry import Delayed, compute, delayed
 from tarry._schedule import dask as tarry_dask
-from tarry._schedule.executor import UnpicklableTaskError, WorkerDiedError
 
 pytestmark = pytest.mark.dask
 dask = pytest.importorskip("dask")
@@ -97,28 +89,6 @@ def test_worker_exception_keeps_type_message_traceback_and_key() -> None:
     text = "".join(traceback.format_exception(info.value))
     assert "raise NeedsTwoError(x, x + 1)" in text
     assert f"tarry: raised by task {bad.key!r} (raise_needs_two)" in info.value.__notes__
-
-
-def test_unpicklable_task_fails_before_anything_runs(tmp_path: Path) -> None:
-    lock = threading.Lock()
-    marker = tmp_path / "ran"
-    bad = delayed(lambda x: (lock, x)[1], name="holds_lock")(1)
-    with pytest.raises(UnpicklableTaskError, match=r"'lock'.*_thread\.lock") as info:
-        compute([delayed(touch)(str(marker)), bad], scheduler="dask")
-    assert bad.key in str(info.value)
-    time.sleep(0.5)
-    assert not marker.exists()
-
-
-@pytest.mark.parametrize("death", [exit_now, kill_self, segfault], ids=["exit", "sigkill", "segv"])
-def test_dead_worker_names_its_task_and_the_next_compute_works(death: Any) -> None:
-    victim = delayed(death)(1)
-    began = time.perf_counter()
-    with pytest.raises(WorkerDiedError, match=f"running task '{victim.key}'") as info:
-        compute(delayed(inc)(victim), scheduler="dask")
-    assert time.perf_counter() - began < 20
-    assert any(victim.key in note for note in info.value.__notes__)
-    assert compute(delayed(inc)(1), scheduler="dask") == (2,)
 
 
 # -- tarry values inside dask.compute -------------------------------------------------

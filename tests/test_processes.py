@@ -17,22 +17,18 @@ import pytest
 from remote_helpers import (
     NeedsTwoError,
     add,
-    exit_now,
     inc,
-    kill_self,
     make_worker_only,
     nap,
     pid,
     raise_needs_two,
-    segfault,
-    touch,
 )
 
 from tarry import compute, delayed
 from tarry._graph import Task
 from tarry._schedule import processes
 from tarry._schedule.core import Run
-from tarry._schedule.executor import RemoteError, UnpicklableTaskError, WorkerDiedError
+from tarry._schedule.executor import RemoteError
 
 pytestmark = pytest.mark.processes
 pytest.importorskip("loky")
@@ -183,21 +179,6 @@ def test_nested_compute_runs_inside_the_worker() -> None:
     assert inner == [outer] * 3
 
 
-def test_unpicklable_task_fails_before_anything_runs(tmp_path: Path) -> None:
-    lock = threading.Lock()
-    marker = tmp_path / "ran"
-    ran = delayed(touch)(str(marker))
-    bad = delayed(lambda x: (lock, x)[1], name="holds_lock")(1)
-    with pytest.raises(TypeError, match=r"closure variable 'lock'|global 'lock'") as info:
-        compute([ran, bad], scheduler="processes")
-    assert isinstance(info.value, UnpicklableTaskError)
-    assert bad.key in str(info.value)
-    assert "_thread.lock" in str(info.value)
-    assert any(bad.key in note for note in info.value.__notes__)
-    time.sleep(0.2)
-    assert not marker.exists()
-
-
 def test_unpicklable_argument_is_named() -> None:
     lock = threading.Lock()
     task = delayed(use_locks)(lock, delayed(make_lock)(0))
@@ -230,17 +211,6 @@ def test_exception_that_cannot_travel_comes_back_as_text() -> None:
     with pytest.raises(RemoteError, match=r"builtins\.RuntimeError: with a lock") as info:
         compute(delayed(raise_with_lock)(), scheduler="processes")
     assert any("raise err" in note for note in info.value.__notes__)
-
-
-@pytest.mark.parametrize("death", [exit_now, kill_self, segfault], ids=["exit", "sigkill", "segv"])
-def test_dead_worker_names_its_task_and_the_next_compute_works(death: Any) -> None:
-    victim = delayed(death)(1)
-    began = time.perf_counter()
-    with pytest.raises(WorkerDiedError, match=f"while running task '{victim.key}'") as info:
-        compute([victim, delayed(nap)(0.2)], scheduler="processes")
-    assert time.perf_counter() - began < 10
-    assert any(victim.key in note for note in info.value.__notes__)
-    assert compute(delayed(inc)(1), scheduler="processes") == (2,)
 
 
 def test_ctrl_c_stops_running_tasks_and_returns() -> None:

@@ -18,22 +18,17 @@ from remote_helpers import (
     NeedsTwoError,
     add,
     describe,
-    exit_now,
     inc,
-    kill_self,
     make_worker_only,
     nap,
     pid,
     raise_needs_two,
-    segfault,
     size,
-    touch,
 )
 
 from tarry import compute, delayed
 from tarry._graph import Task
 from tarry._schedule.core import Run
-from tarry._schedule.executor import UnpicklableTaskError, WorkerDiedError
 
 pytestmark = pytest.mark.ray
 pytest.importorskip("ray")
@@ -116,28 +111,6 @@ def test_timings_are_measured_in_the_workers() -> None:
     assert run.remaining == 0
     assert sorted(e.key for e in run.events) == ["one", "two"]
     assert all(not e.worker.startswith(f"{PARENT}:") for e in run.events)
-
-
-def test_unpicklable_task_fails_before_anything_runs(tmp_path: Path) -> None:
-    lock = threading.Lock()
-    marker = tmp_path / "ran"
-    bad = delayed(lambda x: (lock, x)[1], name="holds_lock")(1)
-    with pytest.raises(UnpicklableTaskError, match=r"'lock'.*_thread\.lock") as info:
-        compute([delayed(touch)(str(marker)), bad], scheduler="ray")
-    assert bad.key in str(info.value)
-    time.sleep(0.5)
-    assert not marker.exists()
-
-
-@pytest.mark.parametrize("death", [exit_now, kill_self, segfault], ids=["exit", "sigkill", "segv"])
-def test_dead_worker_names_its_task_and_the_next_compute_works(death: Any) -> None:
-    victim = delayed(death)(1)
-    began = time.perf_counter()
-    with pytest.raises(WorkerDiedError, match=f"running task '{victim.key}'") as info:
-        compute(delayed(inc)(victim), scheduler="ray")
-    assert time.perf_counter() - began < 10
-    assert any(victim.key in note for note in info.value.__notes__)
-    assert compute(delayed(inc)(1), scheduler="ray") == (2,)
 
 
 def test_ctrl_c_cancels_running_tasks_and_returns() -> None:
