@@ -119,6 +119,14 @@ def test_chain_intermediates_stay_in_the_worker() -> None:
     assert compute(delayed(use_locks)(lock, lock), scheduler="processes") == (1,)
 
 
+def test_optimize_graph_false_ships_every_task_on_its_own() -> None:
+    lock = delayed(make_lock)(1)
+    # unfused, the lock must travel from one task to the next, and cannot
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        compute(delayed(use_locks)(lock, lock), scheduler="processes", optimize_graph=False)
+    assert delayed(use_locks)(lock, lock).compute(scheduler="processes") == 1
+
+
 def test_exclusive_branches_stay_in_the_worker() -> None:
     pairs = [
         delayed(use_locks)(delayed(make_lock)(i), delayed(make_lock)(i + 100)) for i in range(16)

@@ -24,6 +24,7 @@ def run_graph(
     scheduler: str | Executor | None,
     num_workers: int | None,
     progress: bool | None = None,
+    optimize_graph: bool = True,
 ) -> tuple[list[Any], dict[str, Any], BaseException | None]:
     """Run everything lazy inside ``objs``.
 
@@ -43,6 +44,7 @@ def run_graph(
     if not deps:
         return packed, {}, None
     run = Run(deps.values())
+    run.fuse = optimize_graph
     if show or observe.active:
         failure = observe.run_observed(run, backend, name, workers, show)
     else:
@@ -74,9 +76,11 @@ def compute(
     num_workers
         Threads or processes to use (default: the usable CPUs).
     optimize_graph
-        Allow backends to fuse linear chains of tasks into one unit of work
-        (keys stay visible to diagnostics). The in-process ``sync`` and
-        ``threads`` backends gain nothing from fusing and run tasks as they are.
+        Let backends that ship tasks elsewhere fuse tasks whose data can stay
+        together into one unit of work ("processes" does: chains, exclusive
+        branches, the readers of a shared result); keys stay visible to
+        diagnostics. ``False`` ships every task on its own. The in-process
+        backends gain nothing from fusing and run tasks as they are.
     progress
         Show a progress bar (tasks done/total, elapsed, time left) if the run
         lasts more than a second; default from :func:`tarry.config.set`. See
@@ -94,7 +98,7 @@ def compute(
     >>> compute(delayed(min)(x), {"max": delayed(max)(x)}, "plain", scheduler="sync")
     (0, {'max': 9}, 'plain')
     """
-    packed, values, failure = run_graph(objs, scheduler, num_workers, progress)
+    packed, values, failure = run_graph(objs, scheduler, num_workers, progress, optimize_graph)
     if failure is not None:
         raise failure
     return tuple(resolve(p, values) for p in packed)
@@ -120,7 +124,7 @@ def persist(
     >>> kept.compute(scheduler="sync") == (add, 1, 2)  # a value, never run as a task
     True
     """
-    packed, values, failure = run_graph(objs, scheduler, num_workers, progress)
+    packed, values, failure = run_graph(objs, scheduler, num_workers, progress, optimize_graph)
     if failure is not None:
         raise failure
     lengths = {o.key: o._length for o in objs if isinstance(o, Delayed)}

@@ -218,7 +218,7 @@ class Delayed(Lazy, Generic[T_co]):
         """Run the graph and return this value; options as in :func:`tarry.compute`."""
         from tarry._compute import run_graph
 
-        _, values, failure = run_graph((self,), scheduler, num_workers, progress)
+        _, values, failure = run_graph((self,), scheduler, num_workers, progress, optimize_graph)
         if failure is not None:
             raise failure
         result: T_co = values[self._task.key]

@@ -81,7 +81,7 @@ class Run:
     """
 
     __slots__ = (
-        "dependents", "events", "failed", "ready", "refs", "remaining", "targets", "tasks",
+        "dependents", "events", "failed", "fuse", "ready", "refs", "remaining", "targets", "tasks",
         "values", "waiting",
     )  # fmt: skip
 
@@ -106,6 +106,9 @@ class Run:
         self.events: list[TaskEvent] | None = None
         #: key of the task whose error ended the run, if any
         self.failed: str | None = None
+        #: whether a backend may run several tasks as one unit of work
+        #: (``compute(optimize_graph=...)``)
+        self.fuse = True
         self._plan()
 
     def _plan(self) -> None:

@@ -375,6 +375,9 @@ def _plan_units(run: Run, workers: int) -> dict[str, _Unit]:
     units: dict[str, _Unit] = {}
     several: set[int] = set()  # ids of units with more than one output
     for task in computed:
+        if not run.fuse:  # optimize_graph=False: every task on its own
+            units[task.key] = _Unit([task], 1)
+            continue
         inner = [d for d in task.deps if d.func is not None]
         parts = list({id(units[d.key]): units[d.key] for d in inner}.values())
         take = (
