@@ -23,12 +23,18 @@ def test_tutorial_runs_every_exercise_and_writes_pictures(
     text = capsys.readouterr().out
     assert code == 0
     assert "| exercise | sequential | tarry | best possible (critical path) |" in text
-    for title in ("inc/add", "for-loop of 8 incs", "for-loop with control flow", "pandas groupby"):
+    titles = ("inc/add", "for-loop of 8 incs", "for-loop with control flow", "pandas groupby",
+              "pandas groupby over 10 files, on processes")  # fmt: skip
+    for title in titles:
         row = next(line for line in text.splitlines() if line.startswith(f"| {title}"))
         assert row.rstrip().endswith("| yes |"), row
     assert "critical path inc → add" in text
     names = {p.name for p in out.iterdir()}
-    assert {"inc-add-timeline.png", "groupby-timeline.png"} <= names
+    assert {
+        "inc-add-timeline.png",
+        "groupby-timeline.png",
+        "groupby-processes-timeline.png",
+    } <= names
     for png in out.glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in (tmp_path / "data").glob("*.csv"))[0] == "1990.csv"
