@@ -201,3 +201,29 @@ def test_grower_thread_ends_with_the_run() -> None:
     _peak_concurrency(lambda: time.sleep(0.05), 8)
     time.sleep(0.1)
     assert not [t for t in threading.enumerate() if t.name == "tarry-recruiter"]
+
+
+def test_tasks_that_fill_several_cores_get_no_more_threads_than_cores_can_feed() -> None:
+    import hashlib
+
+    from tarry._schedule.cpus import usable_cpus
+
+    data = b"x" * 2**22
+
+    def two_core_task() -> None:
+        # hashing a large buffer releases the GIL: each task keeps 2 cores busy
+        def burn() -> None:
+            end = time.perf_counter() + 0.3
+            while time.perf_counter() < end:
+                hashlib.sha256(data).digest()
+
+        inner = [threading.Thread(target=burn) for _ in range(2)]
+        for t in inner:
+            t.start()
+        for t in inner:
+            t.join()
+
+    peak, _ = _peak_concurrency(two_core_task, 4)
+    assert peak <= max(1, usable_cpus() // 2)
+    peak, _ = _peak_concurrency(two_core_task, 4, num_workers=2)
+    assert peak == 2  # an explicit num_workers is obeyed

@@ -182,7 +182,9 @@ class _Recruiter:
     * if its busy threads finished fewer than ``_TINY`` tasks each since the
       last look, tasks are not tiny: the run gets helpers up to its base
       number (``num_workers - 1``). Tiny tasks stay on one thread, where
-      they run fastest under the GIL;
+      they run fastest under the GIL. Without an explicit ``num_workers``,
+      tasks that each keep more than one core busy (libraries with threads
+      of their own) get only as many threads as the cores can feed;
     * beyond the base, a run grows (up to its cap) while its busy threads
       demand less than half a CPU each and a quarter of a core is free. CPU
       demand counts this process's threads that are running or runnable
@@ -273,6 +275,8 @@ class _SharedRun:
         self.cap = cap
         self.caller_busy = False
         self.last_remaining = run.remaining
+        #: CPU demand seen by the recruiter while this run had tasks waiting
+        self.demand: float | None = None
         self.lock = threading.Lock()
         self.changed = threading.Condition(self.lock)
         self.helpers = 0
@@ -297,7 +301,15 @@ class _SharedRun:
             busy = self.helpers + self.caller_busy
             if self.stopped or not run.ready or finished >= _TINY * max(1, busy):
                 return
-            self.max_helpers = max(self.max_helpers, self.base)
+            # smoothed per run: one look may fall between two of a task's bursts
+            self.demand = demand if self.demand is None else 0.8 * self.demand + 0.2 * demand
+            base = self.base
+            if self.cap > base and busy and self.demand > busy:
+                # adaptive run whose tasks each keep more than a core busy
+                # (pandas and NumPy run threads of their own): only as many
+                # threads as the cores can feed
+                base = min(base, max(0, int(cores * busy / self.demand) - 1))
+            self.max_helpers = max(self.max_helpers, base)
             if self.max_helpers < self.cap and demand < 0.5 * busy and demand < cores - 0.25:
                 # threads that all wait: a thread for every ready task at
                 # once; some computing: double at most. No step back is
