@@ -436,3 +436,19 @@ def test_saturated_cores_are_named_as_the_limit_and_no_more_workers_advised() ->
     idle = analyse([record], [ResourceSample(t / 10, 5.0, 1e8) for t in range(1, 20)])
     assert not any("cores were the limit" in f for f in idle.findings)
     assert analyse([record]).cores_busy is None
+
+
+def test_tasks_that_fill_several_cores_alone_are_explained() -> None:
+    from tarry._schedule.core import TaskEvent
+    from tarry._tools.profile import RunRecord
+    from tarry._tools.report import analyse
+    from tarry._tools.resources import ResourceSample
+
+    deps: dict[str, tuple[str, ...]] = {f"t{i}": () for i in range(4)}
+    # one task at a time, each 0.5 s, while the process used 1.6 cores
+    events = [TaskEvent(f"t{i}", "read_csv", "w0", i * 0.5, i * 0.5 + 0.5, 0.4) for i in range(4)]
+    record = RunRecord("threads", 2, 0.0, 2.0, deps, {k: "read_csv" for k in deps}, events)
+    samples = [ResourceSample(t / 10, 160.0, 1e8) for t in range(1, 20)]
+    findings = analyse([record], samples).findings
+    assert any("1.6 CPU cores busy on its own" in f for f in findings), findings
+    assert not any("make each task do more work" in f for f in findings)

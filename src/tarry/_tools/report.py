@@ -369,13 +369,25 @@ def _findings(r: Report) -> list[str]:
     cores = usable_cpus()
     # Saturated by the tasks themselves (their time covers most of the CPU
     # used), not by scheduling overhead, which the tiny-task finding explains.
+    # A task may fill several cores alone (pandas and NumPy run threads of
+    # their own): then fewer tasks than workers can run at once.
+    running = r.work / r.busy_time if r.busy_time > 0 else 1.0
+    per_task = r.cores_busy / max(running, 1.0) if r.cores_busy is not None else 0.0
     saturated = (
         r.cores_busy is not None
         and r.workers > 1
-        and r.cores_busy >= 0.75 * cores
+        and (r.cores_busy >= 0.75 * cores or per_task > 1.15)
         and r.work >= 0.5 * r.wall * r.cores_busy
     )
-    if saturated:
+    if saturated and per_task > 1.15:
+        fits = max(1, int(cores / per_task))
+        found.append(
+            f"each task kept about {per_task:.1f} CPU cores busy on its own (pandas and NumPy "
+            f"run threads of their own), so this machine's {cores} cores can feed only {fits} "
+            f"such task{'s' if fits > 1 else ''} at a time: the cores were the limit, not the "
+            f"scheduler, and more workers cannot help"
+        )
+    elif saturated:
         found.append(
             f"the process kept {r.cores_busy:.1f} of the machine's {cores} CPU cores busy on "
             f"average: the cores were the limit, not the scheduler, and more workers cannot "
