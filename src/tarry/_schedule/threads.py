@@ -16,7 +16,8 @@ Who runs what:
 Lifetimes: one process-wide default pool is started on first use; its daemon
 threads retire after ``idle_timeout`` seconds without work, and
 :func:`shutdown_default_pool` (also run at exit) stops them at once. Nested and
-concurrent computes share it, so nesting never starts a new pool.
+concurrent computes share it, so nesting never starts a new pool. The
+recruiter's thread lives only while some run has tasks waiting.
 """
 
 from __future__ import annotations
