@@ -26,22 +26,7 @@ def test_independent_sleeps_overlap() -> None:
 
 
 def test_num_workers_bounds_concurrency() -> None:
-    running = 0
-    peak = 0
-    lock = threading.Lock()
-
-    def track(i: int) -> int:
-        nonlocal running, peak
-        with lock:
-            running += 1
-            peak = max(peak, running)
-        time.sleep(0.02)
-        with lock:
-            running -= 1
-        return i
-
-    parts = [delayed(track)(i) for i in range(20)]
-    compute(parts, scheduler="threads", num_workers=3)
+    peak, _ = _peak_concurrency(lambda: time.sleep(0.02), 20, num_workers=3)
     assert peak == 3
 
 
