@@ -16,6 +16,7 @@ a fresh subprocess so peak-memory figures do not leak between cases.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
@@ -117,8 +118,28 @@ def tiny_joblib(n: int) -> float:
 
 
 def _rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+    """Memory of this process, its children (process pool workers) and their files.
+
+    Counts each process's private resident memory, plus the files in shared
+    memory through which large results travel between processes (file pages
+    a process maps are counted once, as files).
+    """
+    import glob
+
+    import psutil
+
+    me = psutil.Process()
+    total = 0
+    for proc in [me, *me.children(recursive=True)]:
+        try:
+            info = proc.memory_info()
+        except psutil.Error:  # it exited meanwhile
+            continue
+        total += info.rss - info.shared
+    for path in glob.glob("/dev/shm/tarry-workers-*/*.value"):
+        with contextlib.suppress(OSError):
+            total += os.path.getsize(path)
+    return total / 2**20
 
 
 class _PeakSampler:
@@ -182,6 +203,8 @@ def memory_case(lib: str, scheduler: str, chunks: int, shape: str) -> dict[str, 
         ]
         level = paired + ([level[-1]] if len(level) % 2 else [])
     obj = delayed(len)(level[0])
+    if scheduler == "processes":  # warm the pool: worker start-up is not the graph's memory
+        module.compute(delayed(len)([1]), scheduler=scheduler, num_workers=2)
     with _PeakSampler() as sampler:
         module.compute(obj, scheduler=scheduler, num_workers=2)
     return {"peak_chunks": (sampler.peak - sampler.base) / CHUNK_MB}
@@ -304,7 +327,7 @@ def main(argv: list[str] | None = None) -> None:
         print("| shape | scheduler | tarry | dask |")
         print("|---|---|---|---|")
         for shape in ("tree", "fold"):
-            for scheduler in ("sync", "threads"):
+            for scheduler in ("sync", "threads", "processes"):
                 call = f"b.memory_case('{{}}', '{scheduler}', {chunks}, '{shape}')"
                 mine = _in_subprocess(call.format("tarry"))["peak_chunks"]
                 theirs = _in_subprocess(call.format("dask"))["peak_chunks"]

@@ -86,3 +86,60 @@ def test_duplicate_dependencies_and_shared_keys() -> None:
     assert compute(delayed(lambda a, b: a * b)(x, x), scheduler="sync") == (9,)
     y = x + 1
     assert compute([y, x + 1, y], scheduler="sync") == ([4, 4, 4],)
+
+
+def _merge(a: int, b: int) -> int:
+    return a + b
+
+
+def _loads(n: int) -> list[Task]:
+    return [Task(f"load{i}", int, (i,), None, (), "load") for i in range(n)]
+
+
+def test_hold_roots_keeps_a_fold_one_load_ahead() -> None:
+    l0, l1, l2, l3 = _loads(4)
+    m1 = Task("m1", _merge, (l0, l1), None, (l0, l1), "merge")
+    m2 = Task("m2", _merge, (m1, l2), None, (m1, l2), "merge")
+    m3 = Task("m3", _merge, (m2, l3), None, (m2, l3), "merge")
+    run = Run([m3])
+    run.hold_roots = True
+    assert (run.pop(), run.pop()) == (l0, l1)  # two workers load side by side
+    run.finish(l0, 0)  # waits for l1, which is running: parked
+    assert run.pop() is None  # loading l2 now would only make it wait too
+    run.finish(l1, 1)
+    assert run.pop() is m1
+    assert run.pop() is l2  # one load ahead of the merge, no more
+    run.finish(l2, 2)  # waits for m1, running
+    assert run.pop() is None
+    run.finish(m1, 1)
+    assert run.pop() is m2
+    assert run.pop() is l3
+    run.finish(l3, 3)
+    run.finish(m2, 3)
+    assert run.pop() is m3
+    run.finish(m3, 6)
+    assert run.results() == {"m3": 6}
+
+
+def test_hold_roots_never_holds_the_loads_of_a_gather() -> None:
+    loads = _loads(4)
+    gather = Task("gather", lambda *xs: sum(xs), tuple(loads), None, tuple(loads), "sum")
+    run = Run([gather])
+    run.hold_roots = True
+    first = run.pop()
+    assert first is not None
+    assert run.pop() is not None
+    run.finish(first, 0)  # the gather also waits for loads not started: not parked
+    assert run.pop() is not None
+    assert run.pop() is not None
+
+
+def test_without_hold_roots_every_ready_task_is_handed_out() -> None:
+    l0, l1, l2 = _loads(3)
+    m1 = Task("m1", _merge, (l0, l1), None, (l0, l1), "merge")
+    m2 = Task("m2", _merge, (m1, l2), None, (m1, l2), "merge")
+    run = Run([m2])
+    assert run.pop() is l0
+    assert run.pop() is l1
+    run.finish(l0, 0)
+    assert run.pop() is l2

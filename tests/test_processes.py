@@ -26,7 +26,7 @@ from remote_helpers import (
 
 from tarry import compute, delayed
 from tarry._graph import Task
-from tarry._schedule import processes
+from tarry._schedule import processes, transfer
 from tarry._schedule.core import Run
 from tarry._schedule.executor import RemoteError
 
@@ -242,3 +242,54 @@ def test_pool_can_be_shut_down_and_restarted() -> None:
     compute(delayed(inc)(1), scheduler="processes")
     processes.shutdown_pool()
     assert compute(delayed(inc)(2), scheduler="processes") == (3,)
+
+
+def big(i: int) -> bytearray:
+    return bytearray([i % 256]) * (3 << 20)
+
+
+def fuse_big(a: bytearray, b: bytearray) -> bytearray:
+    out = bytearray(a)
+    out[0] = (a[0] + b[0]) % 256
+    return out
+
+
+def fail_on_big(a: bytearray) -> None:
+    raise ValueError("no")
+
+
+def _value_files() -> list[str]:
+    folder = processes._markers()
+    return [name for name in os.listdir(folder) if name.endswith(".value")]
+
+
+def test_large_results_travel_as_files_that_are_gone_afterwards(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    received: list[str] = []
+
+    def own(blob: Any) -> None:
+        received.append(type(blob).__name__)
+        real_own(blob)
+
+    real_own = transfer.own
+    monkeypatch.setattr(processes, "own", own)
+    # no fusion: every result crosses between processes
+    parts = [delayed(big)(i) for i in range(4)]
+    total = delayed(fuse_big)(delayed(fuse_big)(parts[0], parts[1]), delayed(fuse_big)(*parts[2:]))
+    (result,) = compute(total, scheduler="processes", num_workers=2, optimize_graph=False)
+    assert len(result) == 3 << 20
+    assert result[0] == 6
+    assert received == ["Spilled"] * 7
+    assert _value_files() == []
+
+
+def test_a_failed_run_leaves_no_file_behind() -> None:
+    parts = [delayed(big)(i) for i in range(4)]
+    bad = delayed(fail_on_big)(delayed(fuse_big)(parts[0], parts[1]))
+    with pytest.raises(ValueError, match="no"):
+        compute([bad, *parts], scheduler="processes", num_workers=2, optimize_graph=False)
+    deadline = time.monotonic() + 10
+    while _value_files() and time.monotonic() < deadline:  # batches still running
+        time.sleep(0.05)
+    assert _value_files() == []

@@ -10,6 +10,15 @@ Ready tasks form a stack: a task made ready by the one that just finished
 runs next, so a branch is finished before a new one is opened and memory
 follows the graph's live frontier. Each result is dropped as soon as its last
 dependent has run (targets are kept for the caller).
+
+With several workers, one that finds nothing but root tasks (loads: no
+computed inputs) while another finishes the task some finished result waits
+for would only load data ahead that then waits too: with ``hold_roots`` on,
+:meth:`Run.pop` holds roots back while such a *parked* result exists and
+some task is running. A gather over many loads is never held (its inputs
+wait for loads not started yet, not for running tasks), so loads still run
+side by side; a fold (``acc = merge(acc, load(i))``) loads one chunk ahead
+instead of all of them.
 """
 
 from __future__ import annotations
@@ -81,8 +90,8 @@ class Run:
     """
 
     __slots__ = (
-        "dependents", "events", "failed", "fuse", "ready", "refs", "remaining", "targets", "tasks",
-        "values", "waiting",
+        "active", "dependents", "events", "failed", "fuse", "hold_roots", "parked", "ready", "refs",
+        "remaining", "targets", "tasks", "values", "waiting",
     )  # fmt: skip
 
     def __init__(self, targets: Iterable[Task]) -> None:
@@ -109,6 +118,13 @@ class Run:
         #: whether a backend may run several tasks as one unit of work
         #: (``compute(optimize_graph=...)``)
         self.fuse = True
+        #: hold root tasks back while a result waits only for running tasks
+        #: (set by backends that run several tasks at once)
+        self.hold_roots = False
+        #: keys of the tasks handed out and not finished (with ``hold_roots``)
+        self.active: set[str] = set()
+        #: keys of finished results whose reader waits only for running tasks
+        self.parked: set[str] = set()
         self._plan()
 
     def _plan(self) -> None:
@@ -144,9 +160,28 @@ class Run:
         self.ready = initial
 
     def pop(self) -> Task | None:
-        """The next task to run, or None when nothing is ready right now."""
+        """The next task to run, or None when nothing is ready (or may start) now."""
         ready = self.ready
-        return ready.pop() if ready else None
+        if not ready:
+            return None
+        if not self.hold_roots:
+            return ready.pop()
+        if self.parked and self.active:
+            # a non-root near the top may go; roots wait (see the module doc)
+            for i in range(len(ready) - 1, max(-1, len(ready) - 17), -1):
+                if any(d.func is not None for d in ready[i].deps):
+                    task = ready.pop(i)
+                    break
+            else:
+                return None
+        else:
+            task = ready.pop()
+        self.active.add(task.key)
+        parked = self.parked
+        if parked:
+            for dep in task.deps:
+                parked.discard(dep.key)
+        return task
 
     def finish(self, task: Task, value: Any) -> None:
         """Record ``task``'s output, release inputs no one needs, wake dependents."""
@@ -173,6 +208,19 @@ class Run:
                 else:
                     del waiting[fkey]
                     ready.append(follower)
+        if self.hold_roots:
+            self.active.discard(key)
+            if followers is not None and key in values:
+                self._park(key, followers)
+
+    def _park(self, key: str, followers: list[Task]) -> None:
+        """Note ``key`` as parked if one of its readers waits only for running tasks."""
+        values, active = self.values, self.active
+        for follower in followers:
+            missing = [d.key for d in follower.deps if d.key not in values]
+            if missing and all(k in active for k in missing):
+                self.parked.add(key)
+                return
 
     def runner(self) -> Callable[[Task, dict[str, Any]], Any]:
         """The function a local backend runs each task with: plain, or timed."""

@@ -342,8 +342,10 @@ def _reduce_code(code: types.CodeType) -> tuple[Callable[[bytes], Any], tuple[by
     return marshal.loads, (marshal.dumps(code),)
 
 
-def dumps(obj: Any) -> bytes:
+def dumps(obj: Any, buffer_callback: Callable[[pickle.PickleBuffer], Any] | None = None) -> bytes:
     """Pickle ``obj`` for another process: cloudpickle, protocol 5, file names kept.
+
+    ``buffer_callback`` as in :class:`pickle.Pickler` (large buffers out of band).
 
     Examples
     --------
@@ -352,7 +354,7 @@ def dumps(obj: Any) -> bytes:
     (1, True)
     """
     buffer = io.BytesIO()
-    _pickler_class()(buffer, protocol=5).dump(obj)
+    _pickler_class()(buffer, protocol=5, buffer_callback=buffer_callback).dump(obj)
     return buffer.getvalue()
 
 

@@ -19,8 +19,12 @@ What travels, and how often:
   tasks are known (from earlier runs of functions of the same name) to be
   short; a unit of unknown or long duration goes alone, so long tasks spread
   over the workers.
-* **Resident bytes.** A result sent back for other tasks stays pickled in the
-  parent and is forwarded as it is; only the caller's results are unpickled.
+* **Resident results.** A result sent back for other tasks stays pickled in
+  the parent and is forwarded as it is; only the caller's results are
+  unpickled. A large one travels as a file in shared memory, not through the
+  pipe (see :mod:`~tarry._schedule.transfer`): written once by the worker
+  that made it, mapped by the one that reads it, never copied into the
+  parent.
 
 Failures: a task's exception comes back with its type, message and
 traceback, and a note naming the task; a task that cannot be pickled fails
@@ -75,6 +79,7 @@ from tarry._schedule.executor import (
     unpack_error,
 )
 from tarry._schedule.sync import run_sync
+from tarry._schedule.transfer import Blob, discard, from_blob, own, to_blob
 
 __all__ = ["run_processes", "shutdown_pool"]
 
@@ -238,27 +243,20 @@ def _note(fd: int, key: str | None) -> None:
             os.pwrite(fd, struct.pack("<I", len(data)) + data, 0)
 
 
-def _dumps(value: Any) -> bytes:
-    try:
-        return pickle.dumps(value, protocol=5)
-    except Exception:
-        # lambdas, and classes or functions rebuilt here from the parent's __main__
-        return dumps(value)
-
-
 #: one unit's outcome: (True, result bytes, timings) or (False, error, timings)
 Outcome = tuple[bool, Any, list[float]]
 
 
 def _run_batch(
-    markers: str, code: bytes, inputs: dict[str, bytes], timed: bool
+    markers: str, code: bytes, inputs: dict[str, Blob], timed: bool
 ) -> tuple[str, list[Outcome]]:
     """In a worker: run the units of one batch, stop at the first error.
 
     ``code`` is the pickled list of units, each its slim tasks in dependency
     order and the keys of its outputs (the results that leave it); ``inputs``
     the pickled values of what they need from outside. Returns the worker's
-    name and, per unit run, its outcome: the pickled outputs, and the start,
+    name and, per unit run, its outcome: the pickled outputs (large ones as
+    files in ``markers``, the parent's folder for such files), and the start,
     end (and CPU time, if ``timed``) of each task run.
     """
     units: list[tuple[list[Task], list[str]]] = pickle.loads(code)
@@ -281,7 +279,7 @@ def _run_batch(
             for task in tasks:
                 for dep in task.deps:
                     if dep.key not in values:
-                        values[dep.key] = pickle.loads(inputs[dep.key])
+                        values[dep.key] = from_blob(inputs[dep.key])
                 _note(fd, task.key)
                 cpu = cpu_clock() if timed else 0.0
                 start = clock()
@@ -301,11 +299,13 @@ def _run_batch(
                         if left == 1 and dep.key not in keep:
                             del values[dep.key]
                 values[task.key] = value
-            blobs = []
+            blobs: list[Blob] = []
             for key in outputs:
                 try:
-                    blobs.append(_dumps(values.pop(key)))
+                    blobs.append(to_blob(values.pop(key), markers))
                 except Exception as exc:
+                    for blob in blobs:
+                        discard(blob)
                     task = next(t for t in tasks if t.key == key)
                     err = TypeError(
                         f"the result of task {key!r} ({task.name}) cannot be pickled to send "
@@ -421,7 +421,7 @@ class _Resident:
 
     __slots__ = ("data",)
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: Blob) -> None:
         self.data = data
 
 
@@ -437,7 +437,7 @@ class _ProcessDriver(FutureDriver):
         self.targets = {t.key for t in run.targets}
         self.stubs: dict[str, Task] = {}
         #: pickled inputs that are not resident results (literals, targets)
-        self.blobs: dict[str, bytes] = {}
+        self.blobs: dict[str, Blob] = {}
         self.timed = run.events is not None
         self.markers = _markers()
 
@@ -471,7 +471,7 @@ class _ProcessDriver(FutureDriver):
     def _ship(self, batch: list[_Unit]) -> BaseException | None:
         units, stubs = self.units, self.stubs
         code_units = [([slim(t, stubs) for t in unit.tasks], unit.outputs) for unit in batch]
-        inputs: dict[str, bytes] = {}
+        inputs: dict[str, Blob] = {}
         for unit in batch:
             for task in unit.tasks:
                 for dep in task.deps:
@@ -491,13 +491,14 @@ class _ProcessDriver(FutureDriver):
         self.track(future, batch)
         return None
 
-    def _blob(self, key: str) -> bytes:
+    def _blob(self, key: str) -> Blob:
         value = self.run.values[key]
         if type(value) is _Resident:
             return value.data
         blob = self.blobs.get(key)
         if blob is None:
-            blob = dumps(value)
+            blob = to_blob(value, self.markers)
+            own(blob)
             if self.run.refs[key] > 1:  # more readers to come
                 self.blobs[key] = blob
         return blob
@@ -527,6 +528,10 @@ class _ProcessDriver(FutureDriver):
         except BaseException as exc:  # the pool broke, or the batch was cancelled
             return self._lost(batch, exc)
         run = self.run
+        for ok, payload, _ in outcomes:
+            if ok:
+                for blob in payload:
+                    own(blob)
         for unit, (ok, payload, times) in zip(batch, outcomes, strict=False):
             self._learn(unit, times, worker)
             if not ok:
@@ -549,7 +554,7 @@ class _ProcessDriver(FutureDriver):
             if self.timed:
                 record(task, worker, start, end, times[i * step + 2])
 
-    def _finish(self, unit: _Unit, blobs: list[bytes]) -> None:
+    def _finish(self, unit: _Unit, blobs: list[Blob]) -> None:
         run, units, ready = self.run, self.units, self.run.ready
         outputs = dict(zip(unit.outputs, blobs, strict=True))
         for task in unit.tasks:
@@ -557,7 +562,7 @@ class _ProcessDriver(FutureDriver):
             value: Any = None  # stayed in the worker: only readers inside the unit
             if blob is not None:
                 if task.key in self.targets:
-                    value = pickle.loads(blob)
+                    value = from_blob(blob)
                     if run.refs[task.key] > 1:
                         self.blobs[task.key] = blob
                 else:
@@ -600,12 +605,42 @@ class _ProcessDriver(FutureDriver):
         run.failed = task.key
         return annotate(error, task)
 
+    def _stop(self, error: BaseException) -> BaseException:
+        self._abandon()
+        return super()._stop(error)
+
+    def _abandon(self) -> None:
+        """The run ends without results: remove its files now, in-flight ones later.
+
+        Now, not when the run is dropped: a traceback the caller keeps would
+        keep the run, and its files, alive.
+        """
+        for future in self.in_flight:
+            future.add_done_callback(_discard_outcomes)
+        for value in self.run.values.values():
+            if type(value) is _Resident:
+                discard(value.data)
+        for blob in self.blobs.values():
+            discard(blob)
+
     def interrupt(self) -> None:
+        self._abandon()
         stuck = [f for f in self.in_flight if not f.cancel()]
         if stuck:
             # Running tasks would go on for as long as they take: Ctrl-C must
             # stop them. Only killing their processes can; the pool goes too.
             _forget_pool(self.pool, kill=True)
+
+
+def _discard_outcomes(future: Future[Any]) -> None:
+    try:
+        _, outcomes = future.result()
+    except BaseException:  # cancelled, or lost with its worker: nothing was handed over
+        return
+    for ok, payload, _ in outcomes:
+        if ok:
+            for blob in payload:
+                discard(blob)
 
 
 def run_processes(run: Run, num_workers: int | None = None) -> BaseException | None:

@@ -267,6 +267,7 @@ class _SharedRun:
 
     def __init__(self, run: Run, pool: WorkerPool, base: int, cap: int) -> None:
         self.run = run
+        run.hold_roots = True
         self.pool = pool
         #: helpers allowed now; raised by the recruiter
         self.max_helpers = 0

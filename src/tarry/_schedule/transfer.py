@@ -1,0 +1,167 @@
+"""How values travel between the parent and worker processes.
+
+A small value travels as pickled bytes through the pool's pipe. A large one
+(:data:`FILE_BYTES` or more, pickled) is written once into a file in shared
+memory (``/dev/shm`` where it exists) and only the file's name travels: the
+pipe would copy it four times on its way (pickled in the sender, the
+message, the receiver's buffer, the unpickled value), the file once. Its
+large buffers (``bytearray``, NumPy arrays and the pandas blocks built on
+them) are written as they are, out of band, and a reader maps the file
+copy-on-write, so an array read from it shares the file's pages until it
+is written to.
+
+Lifetimes: the file of a value belongs to the parent process. The parent
+calls :func:`own` on every :class:`Spilled` it keeps; the file is removed
+when the parent drops that object (the run released the value, or failed),
+and at the latest when the interpreter exits. A worker removes what it wrote
+but could not hand over (:func:`discard`).
+
+Examples
+--------
+>>> import tempfile
+>>> folder = tempfile.mkdtemp()
+>>> blob = to_blob(bytearray(2 * FILE_BYTES), folder)
+>>> type(blob).__name__, len(from_blob(blob))
+('Spilled', 2097152)
+>>> own(blob)
+>>> del blob  # the parent dropped it: the file goes
+>>> os.listdir(folder)
+[]
+>>> from_blob(to_blob([1, 2], folder))  # small values stay bytes
+[1, 2]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import mmap
+import os
+import pickle
+import struct
+import weakref
+from typing import Any
+
+__all__ = ["FILE_BYTES", "Blob", "Spilled", "discard", "from_blob", "own", "to_blob"]
+
+#: pickled size from which a value travels as a file rather than through the pipe
+FILE_BYTES = 1 << 20
+#: parts of a file start at multiples of this, so arrays read from it are aligned
+_ALIGN = 64
+_names = itertools.count()
+
+
+class Spilled:
+    """A pickled value stored in a file; only ``path`` and ``size`` travel."""
+
+    __slots__ = ("__weakref__", "path", "size")
+
+    def __init__(self, path: str, size: int) -> None:
+        self.path = path
+        self.size = size
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Spilled, (self.path, self.size))
+
+    def __repr__(self) -> str:
+        return f"Spilled({self.path!r}, {self.size} bytes)"
+
+
+#: what a value travels as
+Blob = bytes | Spilled
+
+
+def to_blob(value: Any, directory: str | None) -> Blob:
+    """``value`` pickled: bytes if small (or ``directory`` is None), else a file there.
+
+    Plain pickle is tried first, then cloudpickle (lambdas, classes defined in
+    ``__main__``). Raises what pickling raises. If the file cannot be written
+    (no space left), the value travels as bytes after all.
+    """
+    if directory is None:
+        return _pickled(value, None)
+    buffers: list[pickle.PickleBuffer] = []
+    main = _pickled(value, buffers)
+    if not buffers:  # no large buffer: the pickle is all there is
+        if len(main) < FILE_BYTES:
+            return main
+        views = []
+    else:
+        try:
+            views = [b.raw() for b in buffers]
+        except BufferError:  # a buffer that is not contiguous: all in band
+            return _pickled(value, None)
+        if len(main) + sum(v.nbytes for v in views) < FILE_BYTES:
+            return _pickled(value, None)
+    size = len(main) + sum(v.nbytes for v in views)
+    path = os.path.join(directory, f"{os.getpid()}-{next(_names)}.value")
+    try:
+        _write(path, [memoryview(main), *views])
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        return _pickled(value, None)
+    return Spilled(path, size)
+
+
+def from_blob(blob: Blob) -> Any:
+    """The value ``blob`` holds (the file, if any, stays: see :func:`own`)."""
+    if not isinstance(blob, Spilled):
+        return pickle.loads(blob)
+    with open(blob.path, "rb") as f:
+        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+    view = memoryview(mapped)
+    (count,) = struct.unpack_from("<Q", view)
+    sizes = struct.unpack_from(f"<{count}Q", view, 8)
+    parts, offset = [], _aligned(8 * (count + 1))
+    for size in sizes:
+        parts.append(view[offset : offset + size])
+        offset = _aligned(offset + size)
+    # arrays unpickled from ``parts`` keep the mapping alive as long as they live
+    return pickle.loads(parts[0], buffers=parts[1:])
+
+
+def own(blob: Blob) -> None:
+    """Remove ``blob``'s file (if any) once this process drops ``blob``, or at exit."""
+    if type(blob) is Spilled:
+        weakref.finalize(blob, _remove, blob.path)
+
+
+def discard(blob: Blob) -> None:
+    """Remove ``blob``'s file now, if it has one."""
+    if type(blob) is Spilled:
+        _remove(blob.path)
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def _pickled(value: Any, buffers: list[pickle.PickleBuffer] | None) -> bytes:
+    """Plain pickle, else cloudpickle; large buffers go to ``buffers`` if given."""
+    callback = buffers.append if buffers is not None else None
+    try:
+        return pickle.dumps(value, protocol=5, buffer_callback=callback)
+    except Exception:
+        if buffers is not None:
+            buffers.clear()
+        from tarry._schedule.executor import dumps
+
+        return dumps(value, callback)
+
+
+def _aligned(offset: int) -> int:
+    return -(-offset // _ALIGN) * _ALIGN
+
+
+def _write(path: str, parts: list[memoryview]) -> None:
+    header = struct.pack(f"<Q{len(parts)}Q", len(parts), *(p.nbytes for p in parts))
+    with open(path, "wb") as f:
+        f.write(header)
+        offset = len(header)
+        for part in parts:
+            pad = _aligned(offset) - offset
+            f.write(b"\0" * pad)
+            f.write(part)
+            offset += pad + part.nbytes
