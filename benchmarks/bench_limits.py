@@ -16,7 +16,6 @@ a fresh subprocess so peak-memory figures do not leak between cases.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import json
 import os
@@ -118,14 +117,12 @@ def tiny_joblib(n: int) -> float:
 
 
 def _rss_mb() -> float:
-    """Memory of this process, its children (process pool workers) and their files.
+    """Memory of this process, its children (process pool workers) and shared memory.
 
-    Counts each process's private resident memory, plus the files in shared
-    memory through which large results travel between processes (file pages
-    a process maps are counted once, as files).
+    Counts each process's private resident memory plus the machine's shared
+    memory (``Shmem`` in /proc/meminfo): the files through which large
+    results travel between processes, once each, mapped or not.
     """
-    import glob
-
     import psutil
 
     me = psutil.Process()
@@ -136,10 +133,9 @@ def _rss_mb() -> float:
         except psutil.Error:  # it exited meanwhile
             continue
         total += info.rss - info.shared
-    for path in glob.glob("/dev/shm/tarry-workers-*/*.value"):
-        with contextlib.suppress(OSError):
-            total += os.path.getsize(path)
-    return total / 2**20
+    with open("/proc/meminfo") as f:
+        shmem_kb = next(int(line.split()[1]) for line in f if line.startswith("Shmem:"))
+    return total / 2**20 + shmem_kb / 1024
 
 
 class _PeakSampler:

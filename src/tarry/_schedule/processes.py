@@ -248,13 +248,16 @@ Outcome = tuple[bool, Any, list[float]]
 
 
 def _run_batch(
-    markers: str, code: bytes, inputs: dict[str, Blob], timed: bool
+    markers: str, code: bytes, inputs: dict[str, Blob], timed: bool, last: frozenset[str]
 ) -> tuple[str, list[Outcome]]:
     """In a worker: run the units of one batch, stop at the first error.
 
     ``code`` is the pickled list of units, each its slim tasks in dependency
     order and the keys of its outputs (the results that leave it); ``inputs``
-    the pickled values of what they need from outside. Returns the worker's
+    the pickled values of what they need from outside; ``last`` the inputs
+    that no task outside this batch reads: their files are removed as soon as
+    the batch has read them (not when the parent learns it is done), so a
+    value does not exist twice longer than needed. Returns the worker's
     name and, per unit run, its outcome: the pickled outputs (large ones as
     files in ``markers``, the parent's folder for such files), and the start,
     end (and CPU time, if ``timed``) of each task run.
@@ -264,22 +267,28 @@ def _run_batch(
     clock, cpu_clock = time.perf_counter, time.thread_time
     values: dict[str, Any] = {}
     outcomes: list[Outcome] = []
+    # per input, how many units of the batch still have to read it
+    loads: dict[str, int] = {}
+    for tasks, _ in units:
+        for key in {d.key for t in tasks for d in t.deps if d.key in inputs}:
+            loads[key] = loads.get(key, 0) + 1
     try:
         for tasks, outputs in units:
-            # readers inside the unit of each result made inside it: a result
-            # no output needs is dropped as soon as its last reader has run
-            own = {t.key for t in tasks}
+            # readers inside the unit of each value it uses: a value no output
+            # needs is dropped as soon as its last reader here has run
             readers: dict[str, int] = {}
             for task in tasks:
                 for dep in task.deps:
-                    if dep.key in own:
-                        readers[dep.key] = readers.get(dep.key, 0) + 1
+                    readers[dep.key] = readers.get(dep.key, 0) + 1
             keep = set(outputs)
             times: list[float] = []
             for task in tasks:
                 for dep in task.deps:
                     if dep.key not in values:
                         values[dep.key] = from_blob(inputs[dep.key])
+                        loads[dep.key] -= 1
+                        if not loads[dep.key] and dep.key in last:
+                            discard(inputs[dep.key])
                 _note(fd, task.key)
                 cpu = cpu_clock() if timed else 0.0
                 start = clock()
@@ -331,7 +340,7 @@ _estimates: dict[str, float] = {}
 class _Unit:
     """Tasks that run together in one worker; only the outputs' results leave it."""
 
-    __slots__ = ("entries", "outputs", "tasks")
+    __slots__ = ("entries", "outputs", "root", "tasks")
 
     def __init__(self, tasks: list[Task], entries: int) -> None:
         #: dependencies first
@@ -340,6 +349,8 @@ class _Unit:
         self.entries = entries
         #: keys of the tasks whose results someone outside the unit reads
         self.outputs: list[str] = []
+        #: True when the unit reads no result of another unit (it loads data)
+        self.root = False
 
     def cost(self) -> float | None:
         """Estimated seconds of work, or None if some task has never been timed."""
@@ -410,6 +421,7 @@ def _plan_units(run: Run, workers: int) -> dict[str, _Unit]:
             for t in unit.tasks
             if t.key in targets or any(units[d.key] is not unit for d in dependents.get(t.key, ()))
         ]
+        unit.root = all(d.func is None or units[d.key] is unit for t in unit.tasks for d in t.deps)
     return units
 
 
@@ -432,6 +444,7 @@ class _ProcessDriver(FutureDriver):
         # keep a batch queued behind each running one, so a worker never
         # waits for a round trip; not when the pool is bigger than asked for
         self.slots = 2 * workers if pool_size == workers else workers
+        self.workers = workers
         self.units = _plan_units(run, workers)
         self.ready_units: list[_Unit] = []
         self.targets = {t.key for t in run.targets}
@@ -440,6 +453,62 @@ class _ProcessDriver(FutureDriver):
         self.blobs: dict[str, Blob] = {}
         self.timed = run.events is not None
         self.markers = _markers()
+        #: ids of the units in flight
+        self.flying: set[int] = set()
+        #: results whose reading unit waits only for units in flight (see _next_unit)
+        self.parked: set[str] = set()
+
+    def _next_unit(self) -> _Unit | None:
+        """The ready unit to ship next; None if only root units are ready and must wait.
+
+        As :class:`~tarry._schedule.core.Run` does for threads: while a result
+        waits only for units in flight, a root unit (one that reads no other
+        unit's result) is held back, so a fold loads one chunk ahead, not all.
+        """
+        ready = self.ready_units
+        # no root unit waits in the queue behind running ones either: it
+        # would run as soon as a worker is free, whether its result is
+        # wanted then or not
+        hold = bool(self.parked and self.flying) or len(self.flying) >= self.workers
+        if not hold:
+            return ready.pop()
+        for i in range(len(ready) - 1, max(-1, len(ready) - 17), -1):
+            if not ready[i].root:
+                return ready.pop(i)
+        return None
+
+    def _park(self, key: str, readers: list[Task]) -> None:
+        """Note ``key`` as parked if one of its readers waits only for units in flight."""
+        for reader in readers:
+            if self._waits_only_for_flying(self.units[reader.key]):
+                self.parked.add(key)
+                return
+
+    def _waits_only_for_flying(self, unit: _Unit) -> bool:
+        units, values, flying = self.units, self.run.values, self.flying
+        missing = [
+            units[d.key]
+            for t in unit.tasks
+            for d in t.deps
+            if d.func is not None and units[d.key] is not unit and d.key not in values
+        ]
+        return bool(missing) and all(id(u) in flying for u in missing)
+
+    def _park_inputs_of_readers(self, unit: _Unit) -> None:
+        """``unit`` was shipped: results its readers hold ready may be parked now."""
+        units, values, dependents = self.units, self.run.values, self.run.dependents
+        for key in unit.outputs:
+            for reader in dependents.get(key, ()):
+                other = units[reader.key]
+                if not self._waits_only_for_flying(other):
+                    continue
+                held = [
+                    dep.key
+                    for task in other.tasks
+                    for dep in task.deps
+                    if dep.func is not None and units[dep.key] is not other and dep.key in values
+                ]
+                self.parked.update(held)
 
     def submit_ready(self) -> BaseException | None:
         run, units, ready = self.run, self.units, self.ready_units
@@ -454,11 +523,16 @@ class _ProcessDriver(FutureDriver):
         free = self.slots - len(self.in_flight)
         while free > 0 and ready:
             share = -(-len(ready) // free)  # spread what is ready over the free slots
-            batch = [ready.pop()]
-            cost = batch[0].cost()
+            first = self._next_unit()
+            if first is None:
+                break
+            batch = [first]
+            cost = first.cost()
             while ready and cost is not None and len(batch) < share:
                 more = ready[-1].cost()
                 if more is None or cost + more > _BATCH_SECONDS:
+                    break
+                if ready[-1].root and self.parked:
                     break
                 batch.append(ready.pop())
                 cost += more
@@ -472,23 +546,32 @@ class _ProcessDriver(FutureDriver):
         units, stubs = self.units, self.stubs
         code_units = [([slim(t, stubs) for t in unit.tasks], unit.outputs) for unit in batch]
         inputs: dict[str, Blob] = {}
+        readers: dict[str, int] = {}  # tasks of the batch reading each input
         for unit in batch:
             for task in unit.tasks:
                 for dep in task.deps:
-                    if units.get(dep.key) is not unit and dep.key not in inputs:
-                        inputs[dep.key] = self._blob(dep.key)
+                    if units.get(dep.key) is not unit:
+                        readers[dep.key] = readers.get(dep.key, 0) + 1
+                        if dep.key not in inputs:
+                            inputs[dep.key] = self._blob(dep.key)
+                            self.parked.discard(dep.key)
+        refs = self.run.refs
+        last = frozenset(k for k, n in readers.items() if refs[k] == n and k not in self.targets)
         try:
             code = dumps(code_units)
         except Exception as exc:
             return self._unpicklable(batch, exc)
         try:
-            future = self.pool.submit(_run_batch, self.markers, code, inputs, self.timed)
+            future = self.pool.submit(_run_batch, self.markers, code, inputs, self.timed, last)
         except Exception as exc:  # the pool broke between two computes
             _forget_pool(self.pool)
             task = batch[0].tasks[0]
             self.run.failed = task.key
             return annotate(exc, task)
         self.track(future, batch)
+        self.flying.update(id(unit) for unit in batch)
+        for unit in batch:
+            self._park_inputs_of_readers(unit)
         return None
 
     def _blob(self, key: str) -> Blob:
@@ -528,6 +611,7 @@ class _ProcessDriver(FutureDriver):
         except BaseException as exc:  # the pool broke, or the batch was cancelled
             return self._lost(batch, exc)
         run = self.run
+        self.flying.difference_update(id(unit) for unit in batch)
         for ok, payload, _ in outcomes:
             if ok:
                 for blob in payload:
@@ -557,6 +641,7 @@ class _ProcessDriver(FutureDriver):
     def _finish(self, unit: _Unit, blobs: list[Blob]) -> None:
         run, units, ready = self.run, self.units, self.run.ready
         outputs = dict(zip(unit.outputs, blobs, strict=True))
+        readers = {key: run.dependents.get(key, []) for key in outputs}
         for task in unit.tasks:
             blob = outputs.get(task.key)
             value: Any = None  # stayed in the worker: only readers inside the unit
@@ -575,6 +660,9 @@ class _ProcessDriver(FutureDriver):
             for dep in task.deps:
                 if dep.key not in run.values:
                     self.blobs.pop(dep.key, None)
+        for key, waiting in readers.items():
+            if key in run.values:
+                self._park(key, waiting)
 
     def _lost(self, batch: list[_Unit], exc: BaseException) -> BaseException:
         """A batch ended without a result: a dead worker, a broken pool, a cancellation."""
