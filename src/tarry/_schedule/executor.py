@@ -36,12 +36,11 @@ import pickle
 import queue
 import traceback
 import types
-from collections import ChainMap
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, NamedTuple
 
 from tarry._build.traverse import ATOMIC
 from tarry._graph import Pack, Quote, Task, call
@@ -330,9 +329,14 @@ def _pickler_class() -> type[pickle.Pickler]:
         import cloudpickle
 
         class Pickler(cloudpickle.CloudPickler):  # type: ignore[misc]
-            dispatch_table: ClassVar[ChainMap[Any, Any]] = ChainMap(
-                {types.CodeType: _reduce_code}, cloudpickle.CloudPickler.dispatch_table
-            )
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                # A plain dict, read afresh each time (copyreg may have gained
+                # entries): the pickler looks the table up for every object,
+                # and cloudpickle's ChainMap makes that a Python-level call.
+                table = dict(cloudpickle.CloudPickler.dispatch_table)
+                table[types.CodeType] = _reduce_code
+                self.dispatch_table = table
+                super().__init__(*args, **kwargs)
 
         _pickler = Pickler
     return _pickler
