@@ -28,6 +28,7 @@ from tarry._schedule.core import Run
 from tarry._schedule.executor import (
     RemoteError,
     UnpicklableTaskError,
+    dumps,
     pack_error,
     run_executor,
     scan_payload,
@@ -316,3 +317,29 @@ def test_unpicklable_error_comes_back_as_remote_error_with_text() -> None:
     assert type(back) is RemoteError
     assert str(back) == "test_executor.HoldsLockError: holding a lock"
     assert any("raise exc" in note for note in back.__notes__)
+
+
+def test_slim_plain_task_keeps_literal_arguments_and_one_stub_per_key() -> None:
+    a, b = Task.literal("a", 1), Task.literal("b", 2)
+    stubs: dict[str, Task] = {}
+    both = (a, b)
+    shared = Task("s", max, both, None, both, "max")  # as built for max(x, y): one tuple
+    mixed = Task("m", max, (b, 7, a), None, (b, a), "max")
+    slim_shared, slim_mixed = slim(shared, stubs), slim(mixed, stubs)
+    assert slim_shared.args is slim_shared.deps
+    assert slim_mixed.args[1] == 7
+    assert slim_mixed.args[0] is slim_shared.args[1] is stubs["b"]
+    back = pickle.loads(dumps([slim_shared, slim_mixed]))
+    assert back[1].args[0] is back[0].args[1]  # stubs stay shared after pickling
+    assert call(back[1], {"a": 1, "b": 2}) == 7
+    assert [d.key for d in back[1].deps] == ["b", "a"]
+
+
+def test_a_task_pickles_with_every_field() -> None:
+    a = Task.literal("a", 1)
+    task = Task("t", scaled, (Pack(total, [a]),), {"scale": 3}, (a,), "scaled", True)
+    back = pickle.loads(pickle.dumps(task))
+    fields = ("key", "args", "kwargs", "name", "deep")
+    assert [repr(getattr(back, f)) for f in fields] == [repr(getattr(task, f)) for f in fields]
+    assert back.func is scaled
+    assert call(back, {"a": 2}) == 6

@@ -129,6 +129,13 @@ class Task:
         # runner then takes the general (slower) path to resolve arguments.
         self.deep = deep
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickling a slotted object otherwise goes through copyreg in Python
+        return (
+            Task,
+            (self.key, self.func, self.args, self.kwargs, self.deps, self.name, self.deep),
+        )
+
     @classmethod
     def literal(cls, key: str, value: Any, name: str | None = None) -> Task:
         """A task whose output is ``value`` itself; it is never called."""

@@ -140,6 +140,13 @@ def slim(task: Task, stubs: dict[str, Task], swap: dict[int, Task] | None = None
     """
     if task.func is None:
         return task
+    if not task.deep and not swap:  # the common case, kept short: it runs per task
+        deps = tuple([_stub(d, stubs) for d in task.deps])
+        if task.args is task.deps:  # f(x, y) on lazy x, y: one tuple serves both
+            args = deps
+        else:
+            args = tuple([_stub(a, stubs) if type(a) is Task else a for a in task.args])
+        return Task(task.key, task.func, args, None, deps, task.name)
     swapped: list[Task] = []
     if task.deep:
         args = tuple(_strip(a, stubs) for a in task.args)
