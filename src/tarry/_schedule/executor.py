@@ -252,7 +252,7 @@ def scan_payload(tasks: Iterable[Task]) -> Payload:
             continue
         counted: set[int] = set()
         payload.functions.add(id(task.func))
-        for label, obj in _parts(task):
+        for obj in _objects(task):
             kind = type(obj)
             if kind in _SCALARS:
                 continue
@@ -264,6 +264,7 @@ def scan_payload(tasks: Iterable[Task]) -> Payload:
                     try:
                         sizes[ident] = pickled_size(obj)
                     except Exception as exc:
+                        label = next(label for label, o in _parts(task) if o is obj)
                         message = _unpicklable_message(task, label, obj, exc)
                         raise UnpicklableTaskError(message, task) from None
                 objects[ident] = obj
@@ -271,6 +272,17 @@ def scan_payload(tasks: Iterable[Task]) -> Payload:
                 counted.add(ident)
                 uses[ident] = uses.get(ident, 0) + 1
     return payload
+
+
+def _objects(task: Task) -> list[Any]:
+    """The objects :func:`_parts` names, without the names (the common, fast case)."""
+    if task.deep:
+        return [obj for _, obj in _parts(task)]
+    objs = [task.func]
+    if task.args is not task.deps:
+        objs += [a for a in task.args if type(a) is not Task]
+    objs += [d.args[0] for d in task.deps if d.func is None]
+    return objs
 
 
 _SCALARS = ATOMIC - {str, bytes}

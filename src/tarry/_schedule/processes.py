@@ -385,21 +385,39 @@ def _plan_units(run: Run, workers: int) -> dict[str, _Unit]:
     cap = max(2, math.ceil(len(computed) / (4 * workers)))
     units: dict[str, _Unit] = {}
     several: set[int] = set()  # ids of units with more than one output
+    fuse = run.fuse
     for task in computed:
-        if not run.fuse:  # optimize_graph=False: every task on its own
+        if not fuse:  # optimize_graph=False: every task on its own
             units[task.key] = _Unit([task], 1)
             continue
         inner = [d for d in task.deps if d.func is not None]
-        parts = list({id(units[d.key]): units[d.key] for d in inner}.values())
-        take = (
-            bool(inner)
-            and all(refs[d.key] == 1 and len(dependents[d.key]) == 1 for d in inner)
-            and not any(id(u) in several for u in parts)
-        )
-        if take and len(inner) > 1:
-            take = 1 + sum(len(u.tasks) for u in parts) <= cap
-        if take:
-            parts.sort(key=lambda u: len(u.tasks), reverse=True)
+        if len(inner) <= 1:  # the common cases, kept short: this runs per task
+            if inner:
+                dkey = inner[0].key
+                unit = units[dkey]
+                if refs[dkey] == 1 and len(dependents[dkey]) == 1 and id(unit) not in several:
+                    unit.tasks.append(task)  # a chain
+                elif len(unit.tasks) < cap:
+                    unit.tasks.append(task)
+                    several.add(id(unit))
+                else:
+                    unit = _Unit([task], 1)
+            else:
+                unit = _Unit([task], 1)
+            units[task.key] = unit
+            continue
+        parts: list[_Unit] = []
+        take, size = True, 1
+        for dep in inner:
+            part = units[dep.key]
+            if refs[dep.key] != 1 or len(dependents[dep.key]) != 1 or id(part) in several:
+                take = False
+            if all(part is not p for p in parts):
+                parts.append(part)
+                size += len(part.tasks)
+        if take and size <= cap:
+            # the largest takes the others in: each task moves O(log n) times
+            parts.sort(key=_size, reverse=True)
             unit = parts[0]
             for other in parts[1:]:
                 unit.tasks.extend(other.tasks)
@@ -407,7 +425,7 @@ def _plan_units(run: Run, workers: int) -> dict[str, _Unit]:
                 for member in other.tasks:
                     units[member.key] = unit
             unit.tasks.append(task)
-        elif len(parts) == 1 and len(parts[0].tasks) < cap:
+        elif len(parts) == 1 and size <= cap:
             unit = parts[0]
             unit.tasks.append(task)
             several.add(id(unit))
@@ -416,13 +434,27 @@ def _plan_units(run: Run, workers: int) -> dict[str, _Unit]:
         units[task.key] = unit
     targets = {t.key for t in run.targets}
     for unit in {id(u): u for u in units.values()}.values():
-        unit.outputs = [
-            t.key
-            for t in unit.tasks
-            if t.key in targets or any(units[d.key] is not unit for d in dependents.get(t.key, ()))
-        ]
-        unit.root = all(d.func is None or units[d.key] is unit for t in unit.tasks for d in t.deps)
+        outputs, root = unit.outputs, True
+        for task in unit.tasks:
+            key = task.key
+            if key in targets:
+                outputs.append(key)
+            else:
+                for reader in dependents.get(key, ()):
+                    if units[reader.key] is not unit:
+                        outputs.append(key)
+                        break
+            if root:
+                for dep in task.deps:
+                    if dep.func is not None and units[dep.key] is not unit:
+                        root = False
+                        break
+        unit.root = root
     return units
+
+
+def _size(unit: _Unit) -> int:
+    return len(unit.tasks)
 
 
 # -- the driver -----------------------------------------------------------------
