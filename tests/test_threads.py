@@ -212,3 +212,52 @@ def test_tasks_that_fill_several_cores_get_no_more_threads_than_cores_can_feed()
     assert peak <= max(1, usable_cpus() // 2)
     peak, _ = _peak_concurrency(two_core_task, 4, num_workers=2)
     assert peak == 2  # an explicit num_workers is obeyed
+
+
+class _Loads:
+    """Counts chunks loaded and not merged yet, and the most seen at once."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.waiting = 0
+        self.most = 0
+
+    def load(self, i: int) -> int:
+        time.sleep(0.005)
+        with self.lock:
+            self.waiting += 1
+            self.most = max(self.most, self.waiting)
+        return i
+
+    def merge(self, acc: int, chunk: int) -> int:
+        time.sleep(0.03)  # merging is slower than loading
+        with self.lock:
+            self.waiting -= 1
+        return acc + chunk
+
+
+def test_a_fold_on_threads_loads_only_one_chunk_ahead() -> None:
+    loads = _Loads()
+    chunks = [delayed(loads.load)(i) for i in range(12)]
+    acc = chunks[0]
+    for chunk in chunks[1:]:
+        acc = delayed(loads.merge)(acc, chunk)
+    assert acc.compute(scheduler="threads", num_workers=2) == sum(range(12))
+    # the chunk being merged, the next one, and at the start (before a second
+    # thread joins) the first one: without holding loads back, the second
+    # thread would load all twelve while the first merges
+    assert loads.most <= 3
+
+
+def test_a_gather_on_threads_still_loads_side_by_side() -> None:
+    started: list[float] = []
+
+    def load(i: int) -> int:
+        started.append(time.perf_counter())
+        time.sleep(0.05)
+        return i
+
+    total = delayed(sum)([delayed(load)(i) for i in range(8)])
+    start = time.perf_counter()
+    assert total.compute(scheduler="threads", num_workers=4) == 28
+    assert time.perf_counter() - start < 8 * 0.05  # never one load at a time

@@ -267,7 +267,6 @@ class _SharedRun:
 
     def __init__(self, run: Run, pool: WorkerPool, base: int, cap: int) -> None:
         self.run = run
-        run.hold_roots = True
         self.pool = pool
         #: helpers allowed now; raised by the recruiter
         self.max_helpers = 0
@@ -276,6 +275,8 @@ class _SharedRun:
         #: the most helpers growth may reach (== base: no growth)
         self.cap = cap
         self.caller_busy = False
+        #: the task the caller runs (or ran last)
+        self.caller_task: Task | None = None
         self.last_remaining = run.remaining
         #: CPU demand seen by the recruiter while this run had tasks waiting
         self.demand: float | None = None
@@ -292,6 +293,13 @@ class _SharedRun:
         if wanted <= 0:
             return 0
         self.helpers += wanted
+        if not self.run.hold_roots:
+            # Holding roots back (see core.Run) matters once tasks run side
+            # by side; its bookkeeping would only slow down a caller running
+            # alone. From now on it needs to know what runs, the caller too.
+            self.run.hold_roots = True
+            if self.caller_busy and self.caller_task is not None:
+                self.run.active.add(self.caller_task.key)
         return wanted
 
     def recruit(self, demand: float, cores: int) -> None:
@@ -358,6 +366,7 @@ class _SharedRun:
                         self.changed.wait(_WAIT_SLICE)
                         self.caller_waiting = False
                     self.caller_busy = True
+                    self.caller_task = task
                     spawn = self._claim_helpers()
                     backlog = bool(run.ready)
                 if spawn:
