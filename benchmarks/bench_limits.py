@@ -259,9 +259,14 @@ def memory_case(lib: str, scheduler: str, chunks: int, shape: str) -> dict[str, 
 # -- 4. scale -----------------------------------------------------------------------
 
 
+def _own_rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
 def scale_case(n_tasks: int) -> dict[str, float]:
     tarry = _lib("tarry")
-    base = _rss_mb()
+    base = _own_rss_mb()  # compared with ru_maxrss below: this process's RSS
     start = time.perf_counter()
     lazy_trivial, lazy_combine = tarry.delayed(trivial), tarry.delayed(combine)
     level = [lazy_trivial(i) for i in range(n_tasks // 2)]
