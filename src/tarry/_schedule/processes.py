@@ -340,11 +340,13 @@ _estimates: dict[str, float] = {}
 class _Unit:
     """Tasks that run together in one worker; only the outputs' results leave it."""
 
-    __slots__ = ("entries", "outputs", "root", "tasks")
+    __slots__ = ("entries", "into", "outputs", "root", "tasks")
 
     def __init__(self, tasks: list[Task], entries: int) -> None:
         #: dependencies first
         self.tasks = tasks
+        #: while planning: the unit this one was merged into
+        self.into: _Unit | None = None
         #: tasks of the unit Run has still to hand out before the unit can go
         self.entries = entries
         #: keys of the tasks whose results someone outside the unit reads
@@ -394,7 +396,7 @@ def _plan_units(run: Run, workers: int) -> dict[str, _Unit]:
         if len(inner) <= 1:  # the common cases, kept short: this runs per task
             if inner:
                 dkey = inner[0].key
-                unit = units[dkey]
+                unit = _merged(units[dkey])
                 if refs[dkey] == 1 and len(dependents[dkey]) == 1 and id(unit) not in several:
                     unit.tasks.append(task)  # a chain
                 elif len(unit.tasks) < cap:
@@ -409,21 +411,25 @@ def _plan_units(run: Run, workers: int) -> dict[str, _Unit]:
         parts: list[_Unit] = []
         take, size = True, 1
         for dep in inner:
-            part = units[dep.key]
+            part = _merged(units[dep.key])
             if refs[dep.key] != 1 or len(dependents[dep.key]) != 1 or id(part) in several:
                 take = False
-            if all(part is not p for p in parts):
+            if part not in parts:  # identity: units define no __eq__
                 parts.append(part)
                 size += len(part.tasks)
         if take and size <= cap:
-            # the largest takes the others in: each task moves O(log n) times
-            parts.sort(key=_size, reverse=True)
+            # the largest takes the others in; their tasks find it through
+            # ``into`` (updating each task's entry would be O(n log n))
+            if len(parts) == 2:
+                if len(parts[1].tasks) > len(parts[0].tasks):
+                    parts.reverse()
+            else:
+                parts.sort(key=_size, reverse=True)
             unit = parts[0]
             for other in parts[1:]:
                 unit.tasks.extend(other.tasks)
                 unit.entries += other.entries
-                for member in other.tasks:
-                    units[member.key] = unit
+                other.into = unit
             unit.tasks.append(task)
         elif len(parts) == 1 and size <= cap:
             unit = parts[0]
@@ -432,6 +438,8 @@ def _plan_units(run: Run, workers: int) -> dict[str, _Unit]:
         else:
             unit = _Unit([task], 1)
         units[task.key] = unit
+    for key, unit in units.items():
+        units[key] = _merged(unit)
     targets = {t.key for t in run.targets}
     for unit in {id(u): u for u in units.values()}.values():
         outputs, root = unit.outputs, True
@@ -455,6 +463,13 @@ def _plan_units(run: Run, workers: int) -> dict[str, _Unit]:
 
 def _size(unit: _Unit) -> int:
     return len(unit.tasks)
+
+
+def _merged(unit: _Unit) -> _Unit:
+    """The unit ``unit`` now belongs to (itself, unless merged into another)."""
+    while unit.into is not None:
+        unit = unit.into
+    return unit
 
 
 # -- the driver -----------------------------------------------------------------
