@@ -107,6 +107,7 @@ def tiny_floor(n: int, shape: str, kind: str) -> float:
     start = time.perf_counter()
     order: list[tuple[Any, ...]] = []
     note = order.append
+    node: tuple[Any, ...]
     if shape == "map+reduce":
         level: list[tuple[Any, ...]] = []
         for i in range(n):
@@ -127,9 +128,9 @@ def tiny_floor(n: int, shape: str, kind: str) -> float:
             node = (func, node)
             note(node)
     values: dict[int, Any] = {}
-    for node in order:
-        args = [values[id(a)] if type(a) is tuple else a for a in node[1:]]
-        values[id(node)] = node[0](*args)
+    for step in order:
+        args = [values[id(a)] if isinstance(a, tuple) else a for a in step[1:]]
+        values[id(step)] = step[0](*args)
     return time.perf_counter() - start
 
 
