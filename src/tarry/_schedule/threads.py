@@ -367,7 +367,8 @@ class _SharedRun:
                         self.caller_waiting = False
                     self.caller_busy = True
                     self.caller_task = task
-                    spawn = self._claim_helpers()
+                    # checked here first: a call per task shows with tiny tasks
+                    spawn = self._claim_helpers() if self.max_helpers > self.helpers else 0
                     backlog = bool(run.ready)
                 if spawn:
                     self._start_helpers(spawn)
