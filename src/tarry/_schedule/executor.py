@@ -332,7 +332,10 @@ class _Sink:
         self.size += buf.raw().nbytes
 
 
-_pickler: type[pickle.Pickler] | None = None
+_pickler: Any = None
+#: the tables ``_pickler``'s dispatch table was built from, and copies of them
+_table_sources: list[dict[Any, Any]] = []
+_table_copies: list[dict[Any, Any]] = []
 
 
 def _pickler_class() -> type[pickle.Pickler]:
@@ -342,23 +345,30 @@ def _pickler_class() -> type[pickle.Pickler]:
     ``<dynamic-code>``; a traceback from a worker then shows no file and no
     source line for the user's lambdas and ``__main__`` functions. marshal
     keeps code objects exactly, and workers run the same Python.
+
+    Its dispatch table is a plain dict: the pickler looks it up for every
+    object, and cloudpickle's own is a ChainMap, a Python-level call each
+    time. The dict is rebuilt whenever copyreg's or cloudpickle's tables
+    have changed since, so later registrations count as they would there.
     """
-    global _pickler
+    global _pickler, _table_sources, _table_copies
     if _pickler is None:
         import cloudpickle
 
         class Pickler(cloudpickle.CloudPickler):  # type: ignore[misc]
-            def __init__(self, *args: Any, **kwargs: Any) -> None:
-                # A plain dict, read afresh each time (copyreg may have gained
-                # entries): the pickler looks the table up for every object,
-                # and cloudpickle's ChainMap makes that a Python-level call.
-                table = dict(cloudpickle.CloudPickler.dispatch_table)
-                table[types.CodeType] = _reduce_code
-                self.dispatch_table = table
-                super().__init__(*args, **kwargs)
+            pass
 
+        _table_sources = cloudpickle.CloudPickler.dispatch_table.maps
         _pickler = Pickler
-    return _pickler
+    if _table_sources != _table_copies:  # compared in C: far cheaper than a rebuild
+        table: dict[Any, Any] = {}
+        for entries in reversed(_table_sources):
+            table.update(entries)
+        table[types.CodeType] = _reduce_code
+        _pickler.dispatch_table = table
+        _table_copies = [dict(entries) for entries in _table_sources]
+    result: type[pickle.Pickler] = _pickler
+    return result
 
 
 def _reduce_code(code: types.CodeType) -> tuple[Callable[[bytes], Any], tuple[bytes]]:
