@@ -140,21 +140,18 @@ def slim(task: Task, stubs: dict[str, Task], swap: dict[int, Task] | None = None
     """
     if task.func is None:
         return task
-    if not task.deep and not swap:  # the common case, kept short: it runs per task
-        deps = tuple([_stub(d, stubs) for d in task.deps])
-        if task.args is task.deps:  # f(x, y) on lazy x, y: one tuple serves both
-            args = deps
-        else:
-            args = tuple([_stub(a, stubs) if type(a) is Task else a for a in task.args])
-        return Task(task.key, task.func, args, None, deps, task.name)
-    swapped: list[Task] = []
+    deps = tuple([_stub(d, stubs) for d in task.deps])
+    kwargs = None
     if task.deep:
-        args = tuple(_strip(a, stubs) for a in task.args)
-        kwargs = {k: _strip(v, stubs) for k, v in task.kwargs.items()} if task.kwargs else None
+        args = tuple([_strip(a, stubs) for a in task.args])
+        if task.kwargs:
+            kwargs = {k: _strip(v, stubs) for k, v in task.kwargs.items()}
+    elif task.args is task.deps:  # f(x, y) on lazy x, y: one tuple serves both
+        args = deps
     else:
-        kwargs = None
-        args = tuple(_stub(a, stubs) if type(a) is Task else a for a in task.args)
+        args = tuple([_stub(a, stubs) if type(a) is Task else a for a in task.args])
     if swap:
+        swapped: list[Task] = []
         new_args = []
         for a in args:
             stub = swap.get(id(a))
@@ -163,8 +160,6 @@ def slim(task: Task, stubs: dict[str, Task], swap: dict[int, Task] | None = None
                 a = stub
             new_args.append(a)
         args = tuple(new_args)
-    deps = tuple(_stub(d, stubs) for d in task.deps)
-    if swapped:
         deps += tuple(s for s in dict.fromkeys(swapped) if s not in deps)
     return Task(task.key, task.func, args, kwargs, deps, task.name, task.deep)
 
