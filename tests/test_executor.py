@@ -364,3 +364,19 @@ def test_copyreg_registrations_made_after_first_use_count() -> None:
     finally:
         del copyreg.dispatch_table[_Registered]
     assert pickle.loads(dumps(_Registered("c"))).note == "c"
+
+
+def test_the_fast_object_list_matches_the_named_parts() -> None:
+    # scan_payload walks _objects; _parts names the same objects for messages
+    from tarry._schedule.executor import _objects, _parts
+
+    lit = Task.literal("lit", [1, 2])
+    computed = Task("c", inc, (1,), None, (), "inc")
+    both = (lit, computed)
+    tasks = [
+        Task("plain", max, (lit, "s", computed, 3.5), None, both, "max"),
+        Task("shared", max, both, None, both, "max"),
+        Task("deep", scaled, (Pack(total, [lit, [4]]),), {"scale": computed}, both, "scaled", True),
+    ]
+    for task in tasks:
+        assert [id(o) for o in _objects(task)] == [id(o) for _, o in _parts(task)]
