@@ -393,23 +393,8 @@ def _plan_units(run: Run, workers: int) -> dict[str, _Unit]:
             units[task.key] = _Unit([task], 1)
             continue
         inner = [d for d in task.deps if d.func is not None]
-        if len(inner) <= 1:  # the common cases, kept short: this runs per task
-            if inner:
-                dkey = inner[0].key
-                unit = _merged(units[dkey])
-                if refs[dkey] == 1 and len(dependents[dkey]) == 1 and id(unit) not in several:
-                    unit.tasks.append(task)  # a chain
-                elif len(unit.tasks) < cap:
-                    unit.tasks.append(task)
-                    several.add(id(unit))
-                else:
-                    unit = _Unit([task], 1)
-            else:
-                unit = _Unit([task], 1)
-            units[task.key] = unit
-            continue
         parts: list[_Unit] = []
-        take, size = True, 1
+        take, size = bool(inner), 1
         for dep in inner:
             part = _merged(units[dep.key])
             if refs[dep.key] != 1 or len(dependents[dep.key]) != 1 or id(part) in several:
@@ -417,7 +402,7 @@ def _plan_units(run: Run, workers: int) -> dict[str, _Unit]:
             if part not in parts:  # identity: units define no __eq__
                 parts.append(part)
                 size += len(part.tasks)
-        if take and size <= cap:
+        if take and (len(inner) == 1 or size <= cap):  # a chain is always taken in
             # the largest takes the others in; their tasks find it through
             # ``into`` (updating each task's entry would be O(n log n))
             if len(parts) == 2:
