@@ -28,11 +28,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from tarry._graph import Task, call, walk
 
-__all__ = ["Run", "TaskEvent", "timed_call", "worker_name"]
+__all__ = ["LOOK_PAST", "Run", "TaskEvent", "pop_first", "timed_call", "worker_name"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +71,35 @@ def timed_call(task: Task, values: dict[str, Any]) -> tuple[Any, float, float, f
     value = call(task, values)
     end = time.perf_counter()
     return value, start, end, time.thread_time() - cpu
+
+
+#: how far below the top of a ready stack a worker looks for work that may
+#: start while root tasks are held back
+LOOK_PAST = 16
+
+T = TypeVar("T")
+
+
+def pop_first(stack: list[T], may_start: Callable[[T], bool]) -> T | None:
+    """Pop the topmost of the top :data:`LOOK_PAST` items that ``may_start``, if any.
+
+    Examples
+    --------
+    >>> stack = [1, 2, 3]
+    >>> pop_first(stack, lambda x: x % 2 == 0), stack
+    (2, [1, 3])
+    >>> pop_first(stack, lambda x: x > 5) is None
+    True
+    """
+    for i in range(len(stack) - 1, max(-1, len(stack) - 1 - LOOK_PAST), -1):
+        if may_start(stack[i]):
+            return stack.pop(i)
+    return None
+
+
+def _reads_results(task: Task) -> bool:
+    """True unless ``task`` is a root: one with no computed inputs."""
+    return any(dep.func is not None for dep in task.deps)
 
 
 class Run:
@@ -168,12 +197,10 @@ class Run:
             return ready.pop()
         if self.parked and self.active:
             # a non-root near the top may go; roots wait (see the module doc)
-            for i in range(len(ready) - 1, max(-1, len(ready) - 17), -1):
-                if any(d.func is not None for d in ready[i].deps):
-                    task = ready.pop(i)
-                    break
-            else:
+            held = pop_first(ready, _reads_results)
+            if held is None:
                 return None
+            task = held
         else:
             task = ready.pop()
         self.active.add(task.key)

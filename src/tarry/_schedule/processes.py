@@ -64,7 +64,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from tarry._graph import Task, call
-from tarry._schedule.core import Run, worker_name
+from tarry._schedule.core import Run, pop_first, worker_name
 from tarry._schedule.cpus import usable_cpus
 from tarry._schedule.errors import annotate
 from tarry._schedule.executor import (
@@ -450,6 +450,10 @@ def _size(unit: _Unit) -> int:
     return len(unit.tasks)
 
 
+def _reads_results(unit: _Unit) -> bool:
+    return not unit.root
+
+
 def _merged(unit: _Unit) -> _Unit:
     """The unit ``unit`` now belongs to (itself, unless merged into another)."""
     while unit.into is not None:
@@ -504,10 +508,7 @@ class _ProcessDriver(FutureDriver):
         hold = bool(self.parked and self.flying) or len(self.flying) >= self.workers
         if not hold:
             return ready.pop()
-        for i in range(len(ready) - 1, max(-1, len(ready) - 17), -1):
-            if not ready[i].root:
-                return ready.pop(i)
-        return None
+        return pop_first(ready, _reads_results)
 
     def _park(self, key: str, readers: list[Task]) -> None:
         """Note ``key`` as parked if one of its readers waits only for units in flight."""
@@ -516,15 +517,20 @@ class _ProcessDriver(FutureDriver):
                 self.parked.add(key)
                 return
 
+    def _inputs(self, unit: _Unit) -> list[str]:
+        """Keys of the results of other units that ``unit`` reads."""
+        units = self.units
+        return [
+            dep.key
+            for task in unit.tasks
+            for dep in task.deps
+            if dep.func is not None and units[dep.key] is not unit
+        ]
+
     def _waits_only_for_flying(self, unit: _Unit) -> bool:
         units, values, flying = self.units, self.run.values, self.flying
-        missing = [
-            units[d.key]
-            for t in unit.tasks
-            for d in t.deps
-            if d.func is not None and units[d.key] is not unit and d.key not in values
-        ]
-        return bool(missing) and all(id(u) in flying for u in missing)
+        missing = [key for key in self._inputs(unit) if key not in values]
+        return bool(missing) and all(id(units[key]) in flying for key in missing)
 
     def _park_inputs_of_readers(self, unit: _Unit) -> None:
         """``unit`` was shipped: results its readers hold ready may be parked now."""
@@ -532,15 +538,8 @@ class _ProcessDriver(FutureDriver):
         for key in unit.outputs:
             for reader in dependents.get(key, ()):
                 other = units[reader.key]
-                if not self._waits_only_for_flying(other):
-                    continue
-                held = [
-                    dep.key
-                    for task in other.tasks
-                    for dep in task.deps
-                    if dep.func is not None and units[dep.key] is not other and dep.key in values
-                ]
-                self.parked.update(held)
+                if self._waits_only_for_flying(other):
+                    self.parked.update(k for k in self._inputs(other) if k in values)
 
     def submit_ready(self) -> BaseException | None:
         run, units, ready = self.run, self.units, self.ready_units

@@ -274,8 +274,7 @@ class _SharedRun:
         self.base = base
         #: the most helpers growth may reach (== base: no growth)
         self.cap = cap
-        self.caller_busy = False
-        #: the task the caller runs (or ran last)
+        #: the task the caller runs now, if any
         self.caller_task: Task | None = None
         self.last_remaining = run.remaining
         #: CPU demand seen by the recruiter while this run had tasks waiting
@@ -298,7 +297,7 @@ class _SharedRun:
             # by side; its bookkeeping would only slow down a caller running
             # alone. From now on it needs to know what runs, the caller too.
             self.run.hold_roots = True
-            if self.caller_busy and self.caller_task is not None:
+            if self.caller_task is not None:
                 self.run.active.add(self.caller_task.key)
         return wanted
 
@@ -308,7 +307,7 @@ class _SharedRun:
             run = self.run
             finished = self.last_remaining - run.remaining
             self.last_remaining = run.remaining
-            busy = self.helpers + self.caller_busy
+            busy = self.helpers + (self.caller_task is not None)
             if self.stopped or not run.ready or finished >= _TINY * max(1, busy):
                 return
             # smoothed per run: one look may fall between two of a task's bursts
@@ -351,7 +350,7 @@ class _SharedRun:
         try:
             while True:
                 with lock:
-                    self.caller_busy = False
+                    self.caller_task = None
                     if task is not None:
                         run.finish(task, value)
                     while True:
@@ -365,10 +364,8 @@ class _SharedRun:
                         self.caller_waiting = True
                         self.changed.wait(_WAIT_SLICE)
                         self.caller_waiting = False
-                    self.caller_busy = True
                     self.caller_task = task
-                    # checked here first: a call per task shows with tiny tasks
-                    spawn = self._claim_helpers() if self.max_helpers > self.helpers else 0
+                    spawn = self._claim_helpers()
                     backlog = bool(run.ready)
                 if spawn:
                     self._start_helpers(spawn)
