@@ -643,10 +643,8 @@ class _ProcessDriver(FutureDriver):
             return self._lost(batch, exc)
         run = self.run
         self.flying.difference_update(id(unit) for unit in batch)
-        for ok, payload, _ in outcomes:
-            if ok:
-                for blob in payload:
-                    own(blob)
+        for blob in _handed_over(outcomes):
+            own(blob)
         for unit, (ok, payload, times) in zip(batch, outcomes, strict=False):
             self._learn(unit, times, worker)
             if not ok:
@@ -751,15 +749,18 @@ class _ProcessDriver(FutureDriver):
             _forget_pool(self.pool, kill=True)
 
 
+def _handed_over(outcomes: list[Outcome]) -> list[Blob]:
+    """The results a batch's outcomes hand over (those of the units that succeeded)."""
+    return [blob for ok, payload, _ in outcomes if ok for blob in payload]
+
+
 def _discard_outcomes(future: Future[Any]) -> None:
     try:
         _, outcomes = future.result()
     except BaseException:  # cancelled, or lost with its worker: nothing was handed over
         return
-    for ok, payload, _ in outcomes:
-        if ok:
-            for blob in payload:
-                discard(blob)
+    for blob in _handed_over(outcomes):
+        discard(blob)
 
 
 def run_processes(run: Run, num_workers: int | None = None) -> BaseException | None:

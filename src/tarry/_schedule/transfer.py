@@ -82,18 +82,13 @@ def to_blob(value: Any, directory: str | None) -> Blob:
         return _pickled(value, None)
     buffers: list[pickle.PickleBuffer] = []
     main = _pickled(value, buffers)
-    if not buffers:  # no large buffer: the pickle is all there is
-        if len(main) < FILE_BYTES:
-            return main
-        views = []
-    else:
-        try:
-            views = [b.raw() for b in buffers]
-        except BufferError:  # a buffer that is not contiguous: all in band
-            return _pickled(value, None)
-        if len(main) + sum(v.nbytes for v in views) < FILE_BYTES:
-            return _pickled(value, None)
+    try:
+        views = [b.raw() for b in buffers]
+    except BufferError:  # a buffer that is not contiguous: all in band
+        return _pickled(value, None)
     size = len(main) + sum(v.nbytes for v in views)
+    if size < FILE_BYTES:  # small: bytes, with any out-of-band buffer back in band
+        return _pickled(value, None) if buffers else main
     path = os.path.join(directory, f"{os.getpid()}-{next(_names)}.value")
     try:
         _write(path, [memoryview(main), *views])
