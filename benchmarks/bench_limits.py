@@ -83,15 +83,20 @@ def combine(x: int, y: int) -> int:
 TASKS = {"trivial": trivial, "few µs": few_us}
 
 
+def reduce_pairwise(level: list[Any], pair: Callable[[Any, Any], Any]) -> Any:
+    """Reduce ``level`` by pairing neighbours, level by level: a balanced tree."""
+    while len(level) > 1:
+        paired = [pair(a, b) for a, b in zip(level[::2], level[1::2], strict=False)]
+        level = paired + ([level[-1]] if len(level) % 2 else [])
+    return level[0]
+
+
 def tiny_plain(n: int, shape: str, kind: str) -> float:
     """A plain loop making the same calls as the lazy graph."""
     func = TASKS[kind]
     start = time.perf_counter()
     if shape == "map+reduce":
-        values = [func(i) for i in range(n)]
-        while len(values) > 1:
-            paired = [combine(a, b) for a, b in zip(values[::2], values[1::2], strict=False)]
-            values = paired + ([values[-1]] if len(values) % 2 else [])
+        reduce_pairwise([func(i) for i in range(n)], combine)
     else:
         value = 0
         for _ in range(n):
@@ -108,6 +113,7 @@ def tiny_floor(n: int, shape: str, kind: str) -> float:
     order: list[tuple[Any, ...]] = []
     note = order.append
     node: tuple[Any, ...]
+    # inline rather than reduce_pairwise: a call per node would raise the floor
     if shape == "map+reduce":
         level: list[tuple[Any, ...]] = []
         for i in range(n):
@@ -140,12 +146,8 @@ def tiny_lazy(lib: str, n: int, shape: str, scheduler: str, kind: str = "trivial
     delayed, func = module.delayed, TASKS[kind]
     start = time.perf_counter()
     if shape == "map+reduce":
-        lazy_func, lazy_combine = delayed(func), delayed(combine)
-        level = [lazy_func(i) for i in range(n)]
-        while len(level) > 1:
-            paired = [lazy_combine(a, b) for a, b in zip(level[::2], level[1::2], strict=False)]
-            level = paired + ([level[-1]] if len(level) % 2 else [])
-        obj = level[0]
+        lazy_func = delayed(func)
+        obj = reduce_pairwise([lazy_func(i) for i in range(n)], delayed(combine))
     else:
         lazy_func = delayed(func)
         obj = lazy_func(0)
@@ -238,18 +240,14 @@ def memory_case(lib: str, scheduler: str, chunks: int, shape: str) -> dict[str, 
     """
     module = _lib(lib)
     delayed = module.delayed
-    level = [delayed(load_chunk)(i) for i in range(chunks)]
+    loads = [delayed(load_chunk)(i) for i in range(chunks)]
     if shape == "fold":
-        acc = level[0]
-        for chunk in level[1:]:
-            acc = delayed(merge_chunks)(acc, chunk)
-        level = [acc]
-    while len(level) > 1:
-        paired = [
-            delayed(merge_chunks)(a, b) for a, b in zip(level[::2], level[1::2], strict=False)
-        ]
-        level = paired + ([level[-1]] if len(level) % 2 else [])
-    obj = delayed(len)(level[0])
+        merged = loads[0]
+        for chunk in loads[1:]:
+            merged = delayed(merge_chunks)(merged, chunk)
+    else:
+        merged = reduce_pairwise(loads, delayed(merge_chunks))
+    obj = delayed(len)(merged)
     if scheduler == "processes":  # warm the pool: worker start-up is not the graph's memory
         module.compute(delayed(len)([1]), scheduler=scheduler, num_workers=2)
     with _PeakSampler() as sampler:
@@ -269,13 +267,10 @@ def scale_case(n_tasks: int) -> dict[str, float]:
     tarry = _lib("tarry")
     base = _own_rss_mb()  # compared with ru_maxrss below: this process's RSS
     start = time.perf_counter()
-    lazy_trivial, lazy_combine = tarry.delayed(trivial), tarry.delayed(combine)
-    level = [lazy_trivial(i) for i in range(n_tasks // 2)]
-    while len(level) > 1:
-        paired = [lazy_combine(a, b) for a, b in zip(level[::2], level[1::2], strict=False)]
-        level = paired + ([level[-1]] if len(level) % 2 else [])
+    lazy_trivial = tarry.delayed(trivial)
+    top = reduce_pairwise([lazy_trivial(i) for i in range(n_tasks // 2)], tarry.delayed(combine))
     built = time.perf_counter()
-    tarry.compute(level[0], scheduler="threads")
+    tarry.compute(top, scheduler="threads")
     done = time.perf_counter()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"build_s": built - start, "compute_s": done - built, "total_s": done - start,
