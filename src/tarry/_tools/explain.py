@@ -18,7 +18,7 @@ from tarry._build.traverse import pack
 from tarry._graph import Task, walk
 from tarry._schedule import check_scheduler
 from tarry._tools.observe import describe
-from tarry._tools.report import format_path, format_seconds
+from tarry._tools.report import format_path, format_seconds, with_findings
 from tarry._tools.shape import dependency_keys, measure
 
 if TYPE_CHECKING:
@@ -74,10 +74,7 @@ class Explanation:
                 f"  est. span      {fmt(e.span):>8}   the longest chain's time",
                 f"  est. best      {fmt(e.best_time):>8}   max(work / workers, span)",
             ]
-        if self.findings:
-            lines.append("Findings:")
-            lines += [f"  - {finding}" for finding in self.findings]
-        return "\n".join(lines)
+        return with_findings(lines, self.findings)
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(str(self))

@@ -63,6 +63,21 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds * 1e6:.1f} µs"
 
 
+def with_findings(lines: list[str], findings: Sequence[str]) -> str:
+    """``lines``, then the findings as a list, as one text (reports and explanations).
+
+    Examples
+    --------
+    >>> print(with_findings(["tarry graph: 2 tasks"], ["one chain"]))
+    tarry graph: 2 tasks
+    Findings:
+      - one chain
+    """
+    if findings:
+        lines = [*lines, "Findings:", *(f"  - {finding}" for finding in findings)]
+    return "\n".join(lines)
+
+
 def format_path(names: Sequence[str], most: int = 6) -> str:
     """A chain of function names, repeats grouped, long chains shortened.
 
@@ -192,10 +207,7 @@ class Report:
         lines = [f"tarry profile: {computes}, {self.tasks} tasks on {self.scheduler}, {workers}"]
         lines += [f"  {a:<14}{b:>14}   {c}".rstrip() for a, b, c in rows]
         lines.append(f"  by function   {functions}")
-        if self.findings:
-            lines.append("Findings:")
-            lines += [f"  - {finding}" for finding in self.findings]
-        return "\n".join(lines)
+        return with_findings(lines, self.findings)
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(str(self))
