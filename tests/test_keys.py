@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tarry import delayed, tokenize
-from tarry._build.keys import new_key
+from tarry._keys import new_key
 
 
 def test_impure_keys_are_unique_even_across_threads() -> None:

@@ -13,7 +13,7 @@ Examples
 
 from tarry import config
 from tarry._build.delayed import Delayed, DelayedFunction, delayed
-from tarry._build.keys import tokenize
+from tarry._keys import tokenize
 from tarry._compute import compute, persist
 from tarry._tools.explain import explain
 from tarry._tools.profile import profile

@@ -53,6 +53,9 @@ class Pack:
         self.items = items
         self.type_name = type_name
 
+    def __tarry_token__(self) -> tuple[str, list[Any]]:
+        return (self.type_name, self.items)
+
     def __repr__(self) -> str:
         return f"Pack({self.type_name or self.build!r}, {self.items!r})"
 
@@ -74,6 +77,9 @@ class Quote:
 
     def __init__(self, value: Any) -> None:
         self.value = value
+
+    def __tarry_token__(self) -> Any:
+        return self.value
 
     def __repr__(self) -> str:
         return f"Quote({self.value!r})"
@@ -135,6 +141,10 @@ class Task:
             Task,
             (self.key, self.func, self.args, self.kwargs, self.deps, self.name, self.deep),
         )
+
+    def __tarry_token__(self) -> str:
+        # a task stands for its output, which its key names
+        return self.key
 
     @classmethod
     def literal(cls, key: str, value: Any, name: str | None = None) -> Task:

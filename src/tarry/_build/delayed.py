@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
-from tarry._build.keys import new_key, tokenize
+from tarry._keys import new_key, tokenize
 from tarry._build.traverse import ATOMIC as _ATOMIC
 from tarry._build.traverse import pack
 from tarry._graph import Lazy, Pack, Quote, Task, TaskGraph

@@ -1,5 +1,10 @@
 """Task keys: cheap unique keys for impure calls, content hashes for pure ones.
 
+This module is the bottom of the package: it imports nothing of tarry's, so
+the graph (:mod:`tarry._graph`) can use :func:`tokenize` to tell whether two
+tasks under one key are the same call. Graph types describe themselves to it
+through a ``__tarry_token__()`` method returning plain data.
+
 An impure key (the default) must only be unique, so it is a per-process
 random prefix plus a counter: no hashing of arguments, which may be large.
 A pure key must be the same in every process for the same function and
@@ -17,8 +22,6 @@ import sys
 import types
 import uuid
 from typing import Any
-
-from tarry._graph import Pack, Quote, Task
 
 __all__ = ["new_key", "tokenize"]
 
@@ -85,16 +88,6 @@ def _describe(obj: Any, out: list[str]) -> None:
     kind = type(obj)
     if kind in _SCALARS:
         out.append(f"{kind.__name__}:{obj!r}")
-    elif kind is Task:
-        out.append(f"task:{obj.key}")
-    elif kind is Pack:
-        out.append(f"pack:{obj.type_name}[")
-        for item in obj.items:
-            _describe(item, out)
-        out.append("]")
-    elif kind is Quote:
-        out.append("quote:")
-        _describe(obj.value, out)
     elif kind is list or kind is tuple:
         out.append(f"{kind.__name__}[")
         for item in obj:
@@ -124,6 +117,10 @@ def _describe(obj: Any, out: list[str]) -> None:
                     out.append("empty-cell")
         else:
             out.append(_describe_code(obj))
+    elif hasattr(kind, "__tarry_token__"):
+        # the graph's own types (Task, Pack, Quote) say what they stand for
+        out.append(f"{kind.__name__}:")
+        _describe(obj.__tarry_token__(), out)
     elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         out.append(f"dataclass:{kind.__module__}.{kind.__qualname__}(")
         for field in dataclasses.fields(obj):
