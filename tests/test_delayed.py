@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import operator
+import types
 from collections import namedtuple
 from collections.abc import Iterator
 from typing import Any
@@ -391,3 +392,136 @@ def test_iterating_lazy_generator_of_many_items() -> None:
 
 def test_public_names() -> None:
     assert set(tarry.__all__) >= {"delayed", "compute", "persist", "Delayed", "config"}
+
+
+# -- semantics on par with dask.delayed, on every local scheduler -------------------
+
+LOCAL = [
+    pytest.param("sync"),
+    pytest.param("threads"),
+    pytest.param("processes", marks=pytest.mark.processes),
+]
+
+
+def apply_each(func: Any, items: list[int]) -> list[int]:
+    return [func(x) for x in items]
+
+
+def call_inside(mapping: dict[str, Any]) -> Any:
+    return mapping["f"][0](1)
+
+
+class Scale:
+    """A callable object with an attribute, as a model would be."""
+
+    def __init__(self, factor: int) -> None:
+        self.factor = factor
+
+    def __call__(self, x: int) -> int:
+        return x * self.factor
+
+
+class Maker:
+    base = 3
+
+    @classmethod
+    def make(cls, x: int) -> int:
+        return cls.base * x
+
+
+@pytest.mark.parametrize("scheduler", LOCAL)
+def test_a_lazy_function_passed_as_an_argument_reaches_the_task_as_the_plain_function(
+    scheduler: str,
+) -> None:
+    assert compute(delayed(apply_each)(delayed(inc), [1, 2]), scheduler=scheduler) == ([2, 3],)
+    inside = delayed(call_inside)({"f": [delayed(inc)]})
+    assert compute(inside, scheduler=scheduler) == (2,)
+    model = delayed(Scale(10))
+    assert compute(delayed(apply_each)(model, [1, 2]), scheduler=scheduler) == ([10, 20],)
+
+
+@pytest.mark.parametrize("scheduler", LOCAL)
+def test_delayed_callable_object_is_a_lazy_leaf(scheduler: str) -> None:
+    scale = Scale(4)
+    lazy = delayed(scale)
+    assert isinstance(lazy, Delayed)
+    assert isinstance(lazy.factor, Delayed)  # lazy, not an eager copy of the attribute
+    assert compute(lazy.factor, lazy(2), scheduler=scheduler) == (4, 8)
+    (value,) = compute(lazy, scheduler=scheduler)
+    assert isinstance(value, Scale)
+    assert value.factor == 4
+
+
+@pytest.mark.parametrize("scheduler", LOCAL)
+def test_delayed_class_calls_its_classmethods_in_tasks(scheduler: str) -> None:
+    lazy = delayed(Maker)
+    assert compute(lazy.make(2), lazy.base, scheduler=scheduler) == (6, 3)
+    assert run(lazy) is Maker
+
+
+def test_delayed_function_computes_to_the_function_and_keeps_its_attributes() -> None:
+    lazy = delayed(inc)
+    assert run(lazy) is inc
+    assert lazy.compute(scheduler="sync") is inc
+    assert (lazy.__name__, lazy.__doc__, lazy.__wrapped__) == ("inc", "Add one.", inc)
+    assert delayed(inc, pure=True).key == delayed(inc, pure=True).key
+    assert delayed(inc).key != delayed(inc).key
+
+
+def test_decorated_methods_bind_like_dask_ones() -> None:
+    class Box:
+        def __init__(self, base: int) -> None:
+            self.base = base
+
+        @delayed
+        def plus(self, x: int) -> int:
+            return self.base + x
+
+    box = Box(100)
+    assert isinstance(box.plus, types.MethodType)  # a bound method, as in dask
+    assert run(box.plus(1)) == 101
+    assert run(Box.plus(box, 2)) == 102
+
+
+@pytest.mark.parametrize("scheduler", LOCAL)
+def test_building_never_asks_an_argument_for_its_truth_or_equality(scheduler: str) -> None:
+    np = pytest.importorskip("numpy")
+    pd = pytest.importorskip("pandas")
+
+    class Touchy:
+        def __eq__(self, other: object) -> bool:
+            raise AssertionError("__eq__ called")
+
+        def __bool__(self) -> bool:
+            raise AssertionError("__bool__ called")
+
+        __hash__ = object.__hash__
+
+    def size(obj: Any, items: list[int]) -> int:
+        return len(items) + (len(obj) if hasattr(obj, "__len__") else 0)
+
+    one = delayed(inc)(0)
+    for obj in (np.arange(3), pd.DataFrame({"a": [1, 2, 3]}), Touchy()):
+        lazy = delayed(size)(obj, [one, 2])
+        expected = 2 + (3 if not isinstance(obj, Touchy) else 0)
+        assert compute(lazy, scheduler=scheduler) == (expected,)
+
+
+@dataclasses.dataclass
+class WithLateField:
+    a: Any
+    b: int = dataclasses.field(init=False)
+
+
+def read_a(obj: dict[str, WithLateField]) -> tuple[int, bool]:
+    return obj["data"].a, hasattr(obj["data"], "b")
+
+
+@pytest.mark.parametrize("scheduler", LOCAL)
+def test_dataclass_with_an_unset_init_false_field_builds_and_computes(scheduler: str) -> None:
+    lazy = delayed(read_a)({"data": WithLateField(a=delayed(inc)(2))})
+    assert compute(lazy, scheduler=scheduler) == ((3, False),)
+    late = WithLateField(a=delayed(inc)(2))
+    late.b = 7
+    (rebuilt,) = compute(late, scheduler=scheduler)
+    assert (rebuilt.a, rebuilt.b) == (3, 7)

@@ -13,8 +13,8 @@ Examples
 
 from tarry import config
 from tarry._build.delayed import Delayed, DelayedFunction, delayed
-from tarry._keys import tokenize
 from tarry._compute import compute, persist
+from tarry._keys import tokenize
 from tarry._tools.explain import explain
 from tarry._tools.profile import profile
 from tarry._tools.progress import progress

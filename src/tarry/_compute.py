@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from tarry import config
 from tarry._build.delayed import Delayed
 from tarry._build.traverse import pack
-from tarry._graph import Pack, Task, resolve
+from tarry._graph import Pack, Task, fingerprint, resolve
 from tarry._schedule import get_backend
 from tarry._schedule.core import Run
 from tarry._tools import observe
@@ -129,7 +129,7 @@ def persist(
         raise failure
     lengths = {o.key: o._length for o in objs if isinstance(o, Delayed)}
     kept: dict[str, Delayed[Any]] = {
-        t.key: Delayed(Task.literal(t.key, values[t.key], name=t.name), lengths.get(t.key))
+        t.key: Delayed(Task.kept(t.key, values[t.key], t.name, fingerprint(t)), lengths.get(t.key))
         for t in _tasks_in(packed)
     }
     return tuple(resolve(p, kept) for p in packed)

@@ -16,7 +16,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-__all__ = ["Lazy", "Pack", "Quote", "Task", "TaskGraph", "call", "resolve", "walk"]
+from tarry._keys import tokenize
+
+__all__ = [
+    "KeyClashError", "Lazy", "Pack", "Quote", "Task", "TaskGraph", "call", "check_same",
+    "fingerprint", "resolve", "same_call", "walk",
+]  # fmt: skip
 
 
 class Lazy:
@@ -151,6 +156,14 @@ class Task:
         """A task whose output is ``value`` itself; it is never called."""
         return cls(key, None, (value,), None, (), name or type(value).__name__)
 
+    @classmethod
+    def kept(cls, key: str, value: Any, name: str, made_by: str) -> Task:
+        """A result kept by :func:`tarry.persist`, standing for the call ``made_by``.
+
+        ``made_by`` is the :func:`fingerprint` of the task that computed it.
+        """
+        return cls(key, None, (value, made_by), None, (), name)
+
     @property
     def is_literal(self) -> bool:
         """True when the task holds a value rather than a call."""
@@ -196,7 +209,10 @@ def call(task: Task, values: Mapping[str, Any]) -> Any:
 def walk(targets: Iterable[Task]) -> Iterator[Task]:
     """Every task reachable from ``targets``, each once, dependencies first.
 
-    Iterative, so a chain of a million tasks needs no recursion.
+    Iterative, so a chain of a million tasks needs no recursion. Two tasks
+    under one key are one task only if they are the same call (see
+    :func:`same_call`); otherwise walking raises :class:`KeyClashError`
+    rather than silently computing one of them for both.
 
     Examples
     --------
@@ -204,23 +220,113 @@ def walk(targets: Iterable[Task]) -> Iterator[Task]:
     >>> b = Task("b", abs, (a,), None, (a,), "abs")
     >>> [t.key for t in walk([b, a])]
     ['a', 'b']
+    >>> [t.key for t in walk([b, Task.literal("a", 2)])]
+    Traceback (most recent call last):
+    ...
+    tarry._graph.KeyClashError: two different tasks have the key 'a': ...
     """
-    seen: set[str] = set()
+    seen: dict[str, Task] = {}
+    checked: set[int] = set()  # ids of tasks found to be the same call as the one seen
     stack: list[tuple[Task, int]] = [(t, 0) for t in reversed(list(targets))]
     while stack:
         task, i = stack.pop()
-        if i == 0 and task.key in seen:
-            continue
+        if i == 0:
+            first = seen.get(task.key)
+            if first is not None:
+                if first is not task and id(task) not in checked:
+                    check_same(first, task)
+                    checked.add(id(task))
+                continue
         deps = task.deps
-        while i < len(deps) and deps[i].key in seen:
+        while i < len(deps):
+            dep = deps[i]
+            first = seen.get(dep.key)
+            if first is None:
+                break
+            if first is not dep and id(dep) not in checked:
+                check_same(first, dep)
+                checked.add(id(dep))
             i += 1
         if i < len(deps):
             stack.append((task, i + 1))
             stack.append((deps[i], 0))
             continue
         if task.key not in seen:
-            seen.add(task.key)
+            seen[task.key] = task
             yield task
+
+
+class KeyClashError(ValueError):
+    """Two different tasks were given one key; computing them would return one result for both."""
+
+
+def fingerprint(task: Task) -> str:
+    """A token of what ``task`` computes: its call, or its value.
+
+    A result kept by :func:`tarry.persist` carries the fingerprint of the call
+    that made it, so that it stands in for that call and for no other.
+
+    Examples
+    --------
+    >>> one = Task.literal("one", 1)
+    >>> fingerprint(one) == fingerprint(Task.literal("other", 1))
+    True
+    >>> fingerprint(Task.kept("k", 2, "inc", fingerprint(one))) == fingerprint(one)
+    True
+    """
+    if task.func is None:
+        if len(task.args) > 1:
+            kept_from: str = task.args[1]
+            return kept_from
+        return tokenize("value", task.args[0])
+    return tokenize("call", task.func, task.args, task.kwargs)
+
+
+def same_call(a: Task, b: Task) -> bool:
+    """True when tasks ``a`` and ``b`` compute the same thing (so one key may name both).
+
+    Never calls the arguments' ``__eq__``: equal objects are compared through
+    their tokens, after a check for identity, which is free.
+
+    Examples
+    --------
+    >>> one = Task.literal("one", 1)
+    >>> def make(func):
+    ...     return Task("x", func, (one,), None, (one,), func.__name__)
+    >>> same_call(make(abs), make(abs)), same_call(make(abs), make(str))
+    (True, False)
+    """
+    if (
+        a.func is b.func
+        and a.func is not None
+        and len(a.args) == len(b.args)
+        and all(x is y for x, y in zip(a.args, b.args, strict=True))
+        and (a.kwargs is b.kwargs or (not a.kwargs and not b.kwargs))
+    ):
+        return True
+    return fingerprint(a) == fingerprint(b)
+
+
+def check_same(first: Task, other: Task) -> None:
+    """Raise :class:`KeyClashError` unless ``first`` and ``other`` (one key) are the same call."""
+    if not same_call(first, other):
+        raise KeyClashError(
+            f"two different tasks have the key {first.key!r}: the first {_what(first)}, "
+            f"the second {_what(other)}. "
+            "Give each its own key (dask_key_name=, .options(key=...), delayed(value, name=...)), "
+            "or leave keys out and tarry makes unique ones."
+        )
+
+
+def _what(task: Task) -> str:
+    if task.func is None:
+        if len(task.args) > 1:
+            return f"holds a computed result of {task.name}"
+        return f"holds a value of type {type(task.args[0]).__name__}"
+    func = task.func
+    where = getattr(func, "__module__", None)
+    qualname = getattr(func, "__qualname__", task.name)
+    return f"calls {where + '.' if where else ''}{qualname}"
 
 
 class TaskGraph(Mapping[str, Task]):

@@ -11,13 +11,14 @@ import functools
 import inspect
 import operator
 import os
+import types
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from tarry._keys import new_key, tokenize
 from tarry._build.traverse import ATOMIC as _ATOMIC
-from tarry._build.traverse import pack
-from tarry._graph import Lazy, Pack, Quote, Task, TaskGraph
+from tarry._build.traverse import add_dep, pack
+from tarry._graph import Lazy, Pack, Quote, Task, TaskGraph, check_same
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
@@ -62,16 +63,20 @@ def _make_task(
     wrap = pack if traverse else _shallow
     packed = []
     deep = False
+    only_lazy = True
     # The loop inlines pack()'s two commonest cases: this is the hot path of
     # graph building.
     for arg in args:
         if isinstance(arg, Lazy):
             task = arg._task
-            deps[task.key] = task
+            if deps.setdefault(task.key, task) is not task:
+                check_same(deps[task.key], task)
             packed.append(task)
         elif type(arg) in _ATOMIC:
+            only_lazy = False
             packed.append(arg)
         else:
+            only_lazy = False
             arg = wrap(arg, deps)
             deep = deep or type(arg) is Pack or type(arg) is Quote
             packed.append(arg)
@@ -80,18 +85,17 @@ def _make_task(
         key = f"{name}-{tokenize(func, packed, packed_kw)}" if pure else new_key(name)
     elif not isinstance(key, str):
         raise TypeError(f"a task key must be a str, not {type(key).__name__}: {key!r}")
-    args_t, deps_t = tuple(packed), tuple(deps.values())
-    if args_t == deps_t:  # add(x, y): one tuple serves both, one object less to track
-        deps_t = args_t
+    args_t = tuple(packed)
+    # add(x, y): one tuple serves both, one object less to track. Decided
+    # without comparing arguments: that would call the user's __eq__.
+    deps_t = args_t if only_lazy and len(deps) == len(args_t) else tuple(deps.values())
     return Task(key, func, args_t, packed_kw, deps_t, name, deep or packed_kw is not None)
 
 
 def _shallow(obj: Any, deps: dict[str, Task]) -> Any:
     """``traverse=False``: only a lazy value itself is resolved, never its container."""
     if isinstance(obj, Lazy):
-        task = obj._task
-        deps.setdefault(task.key, task)
-        return task
+        return add_dep(obj._task, deps)
     if type(obj) is Task:
         return Quote(obj)
     return obj
@@ -420,11 +424,16 @@ def _unary(op: Callable[..., Any]) -> Callable[[Delayed[Any]], Delayed[Any]]:
 _install_operators()
 
 
-class DelayedFunction(Generic[P, R]):
+class DelayedFunction(Delayed[Callable[P, R]]):
     """A lazy function: calling it builds a task and returns a :class:`Delayed`.
 
-    Made by :func:`delayed`. Keeps the wrapped function's ``__name__``,
-    ``__doc__`` and ``__wrapped__``, and its parameter types for type checkers.
+    Made by :func:`delayed` from any callable: a function, a method, a class
+    or a callable object. It is itself a lazy leaf whose value is the
+    callable, as in dask: ``.compute()`` returns it, attribute access is lazy
+    (``delayed(C).make(2)`` calls a classmethod in a task), and inside another
+    task's arguments it reaches the function as the plain callable. Keeps the
+    wrapped callable's ``__name__``, ``__doc__`` and ``__wrapped__``, and its
+    return type for type checkers.
 
     Examples
     --------
@@ -438,6 +447,8 @@ class DelayedFunction(Generic[P, R]):
     Delayed('my-inc')
     >>> inc(1).compute(scheduler="sync")
     2
+    >>> delayed(list)(delayed(map)(inc, [1, 2])).compute(scheduler="sync")  # plain inc
+    [2, 3]
     """
 
     __wrapped__: Callable[P, R]
@@ -457,21 +468,53 @@ class DelayedFunction(Generic[P, R]):
         _check_nout(nout)
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str, not {type(name).__name__}")
-        functools.update_wrapper(self, func)
-        self.__wrapped__ = func
+        _set_length(self, None)  # the function itself has no length; its calls may
+        # Only the identifying attributes are copied, never the callable's
+        # __dict__: an object's attributes stay lazy (delayed(obj).a is a task).
+        for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
+            try:
+                _set(self, attr, getattr(func, attr))
+            except AttributeError:
+                pass
+        _set(self, "__wrapped__", func)
         # classmethod/staticmethod objects are not callable before binding
         wrapped: Any = func
         if isinstance(wrapped, classmethod | staticmethod):
             wrapped = wrapped.__func__
-        self._target: Callable[..., Any] = wrapped
-        self._pure = pure
-        self._task_name = name or _funcname(self._target)
-        self._nout = nout
-        self._traverse = traverse
-        self._key = key
+        target: Callable[..., Any] = wrapped
+        task_name = name or _funcname(target)
+        if not isinstance(getattr(self, "__name__", None), str):
+            _set(self, "__name__", task_name)
+        _set(self, "_target", target)
+        _set(self, "_pure", pure)
+        _set(self, "_task_name", task_name)
+        _set(self, "_nout", nout)
+        _set(self, "_traverse", traverse)
+        _set(self, "_key", key)
         # dask's per-call keywords this function leaves to us; found on the
         # first call with keywords (inspect.signature is slow)
-        self._compat: frozenset[str] | None = None
+        _set(self, "_compat", None)
+
+    _target: Callable[..., Any]
+    _pure: bool
+    _task_name: str
+    _nout: int | None
+    _traverse: bool
+    _key: str | None
+    _compat: frozenset[str] | None
+
+    @property  # type: ignore[override,unused-ignore]
+    def _task(self) -> Task:  # type: ignore[override]
+        # The leaf holding the callable is made only when the function is used
+        # as a value (an argument, compute()), never for a plain call.
+        try:
+            task: Task = _get_task(self)
+        except AttributeError:
+            name = self._task_name
+            key = f"{name}-{tokenize(self._target)}" if self._pure else new_key(name)
+            task = Task.literal(key, self._target, name)
+            _set_task(self, task)
+        return task
 
     # Arguments are Any, not P: any argument may be lazy (a Delayed[int]
     # where an int is expected), which ParamSpec cannot express. The return
@@ -479,11 +522,13 @@ class DelayedFunction(Generic[P, R]):
     def __call__(self, *args: Any, **kwargs: Any) -> Delayed[R]:
         pure, key = self._pure, self._key
         if kwargs and ("pure" in kwargs or "dask_key_name" in kwargs):
-            if self._compat is None:
-                self._compat = _compat_keywords(self._target)
-            if "pure" in self._compat and "pure" in kwargs:
+            compat = self._compat
+            if compat is None:
+                compat = _compat_keywords(self._target)
+                _set(self, "_compat", compat)
+            if "pure" in compat and "pure" in kwargs:
                 pure = bool(kwargs.pop("pure"))
-            if "dask_key_name" in self._compat and "dask_key_name" in kwargs:
+            if "dask_key_name" in compat and "dask_key_name" in kwargs:
                 key = kwargs.pop("dask_key_name")
         task = _make_task(self._target, args, kwargs, self._task_name, pure, key, self._traverse)
         return Delayed(task, self._nout)
@@ -521,13 +566,19 @@ class DelayedFunction(Generic[P, R]):
         )
 
     def __get__(self, instance: Any, owner: type | None = None) -> Any:
-        # Methods: bind like the wrapped function would, and stay lazy.
+        # Methods bind like the wrapped function would, and stay lazy: a
+        # method of an instance is a bound method of this lazy function, as
+        # with dask; a classmethod binds to the class.
         wrapped: Any = self.__wrapped__
-        binder = getattr(wrapped, "__get__", None)
-        if binder is None or (instance is None and not isinstance(wrapped, classmethod)):
+        if isinstance(wrapped, classmethod):
+            return self._rebind(wrapped.__get__(instance, owner))
+        if instance is None or not isinstance(wrapped, types.FunctionType):
             return self
+        return types.MethodType(self, instance)
+
+    def _rebind(self, func: Callable[..., Any]) -> DelayedFunction[Any, Any]:
         return DelayedFunction(
-            binder(instance, owner),
+            func,
             pure=self._pure,
             name=self._task_name,
             nout=self._nout,
@@ -568,7 +619,7 @@ def delayed(  # type: ignore[overload-overlap]
     traverse: bool = ...,
 ) -> Delayed[T]: ...
 @overload
-def delayed(  # type: ignore[overload-overlap]
+def delayed(
     obj: Callable[P, R],
     *,
     pure: bool = ...,
@@ -642,6 +693,8 @@ def delayed(
     _check_nout(nout)
     if obj is _MISSING:
         return functools.partial(delayed, pure=pure, name=name, nout=nout, traverse=traverse)
+    if isinstance(obj, DelayedFunction):
+        return obj.options(pure=pure, nout=nout) if (pure or nout is not None) else obj
     if isinstance(obj, Lazy):
         if name is not None or nout is not None:
             raise TypeError(
@@ -650,8 +703,6 @@ def delayed(
                 "delayed(func).options(key=...) when you build it."
             )
         return obj
-    if isinstance(obj, DelayedFunction):
-        return obj.options(pure=pure, nout=nout) if (pure or nout is not None) else obj
     if callable(obj) or isinstance(obj, classmethod | staticmethod):
         return DelayedFunction(obj, pure=pure, name=name, nout=nout, traverse=traverse)
     return Delayed(_value_task(obj, name=name, pure=pure, traverse=traverse), nout)

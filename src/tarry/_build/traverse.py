@@ -18,9 +18,9 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from tarry._graph import Lazy, Pack, Quote, Task
+from tarry._graph import Lazy, Pack, Quote, Task, check_same
 
-__all__ = ["ATOMIC", "pack"]
+__all__ = ["ATOMIC", "add_dep", "pack"]
 
 ATOMIC = frozenset({int, float, str, bytes, bool, type(None), complex, range, type(Ellipsis)})
 _EMPTY_ITERABLES: tuple[Any, ...] = ([], (), set(), {}, {}.values(), {}.items(), range(0), "")
@@ -63,9 +63,7 @@ def pack(obj: Any, deps: dict[str, Task]) -> Any:
     if kind in ATOMIC:
         return obj
     if isinstance(obj, Lazy):
-        task = obj._task
-        deps.setdefault(task.key, task)
-        return task
+        return add_dep(obj._task, deps)
     if kind is list:
         return _pack_items(obj, obj, list, "list", deps)
     if kind is tuple:
@@ -86,10 +84,30 @@ def pack(obj: Any, deps: dict[str, Task]) -> Any:
     if isinstance(obj, tuple) and hasattr(obj, "_fields"):
         return _pack_items(obj, obj, kind._make, kind.__name__, deps)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        names = [f.name for f in dataclasses.fields(obj)]
+        # a field with init=False that was never set stays unset
+        names = [f.name for f in dataclasses.fields(obj) if hasattr(obj, f.name)]
         values = [getattr(obj, n) for n in names]
         return _pack_items(obj, values, partial(_build_dataclass, obj, names), kind.__name__, deps)
     return obj
+
+
+def add_dep(task: Task, deps: dict[str, Task]) -> Task:
+    """Note ``task`` in ``deps`` under its key; raise if another task has that key.
+
+    Examples
+    --------
+    >>> deps: dict[str, Task] = {}
+    >>> add_dep(Task.literal("k", 1), deps) is deps["k"]
+    True
+    >>> add_dep(Task.literal("k", 2), deps)
+    Traceback (most recent call last):
+    ...
+    tarry._graph.KeyClashError: two different tasks have the key 'k': ...
+    """
+    first = deps.setdefault(task.key, task)
+    if first is not task:
+        check_same(first, task)
+    return task
 
 
 def _pack_items(

@@ -40,7 +40,7 @@ from tarry import config
 from tarry._build.traverse import ATOMIC
 from tarry._graph import Lazy, Quote, Task, call, walk
 from tarry._schedule.core import Run, worker_name
-from tarry._schedule.errors import annotate
+from tarry._schedule.errors import add_note, annotate
 from tarry._schedule.executor import (
     TaskFailedError,
     Timing,
@@ -113,9 +113,7 @@ def _take_timings(keys: list[str]) -> dict[str, Timing]:
 def _failure(exc: Exception, label: Quote) -> Exception:
     key, name, raw, _ = label.value
     if raw:  # for dask.compute: the user's exception itself, as dask users expect
-        note = f"tarry: raised by task {key!r} ({name})"
-        if note not in getattr(exc, "__notes__", ()):
-            exc.add_note(note)
+        add_note(exc, f"tarry: raised by task {key!r} ({name})")
         return exc
     return TaskFailedError(pack_error(exc, key))
 

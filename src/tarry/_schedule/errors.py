@@ -8,12 +8,13 @@ their own function.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from types import TracebackType
 
 from tarry._graph import Task
 
-__all__ = ["annotate", "is_internal"]
+__all__ = ["add_note", "annotate", "is_internal"]
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -32,11 +33,34 @@ def annotate(exc: BaseException, task: Task) -> BaseException:
     >>> err.__notes__
     ["tarry: raised by task 'x-1' (int)"]
     """
-    note = f"tarry: raised by task {task.key!r} ({task.name})"
-    if note not in getattr(exc, "__notes__", ()):
-        exc.add_note(note)
-    exc.__traceback__ = _trim(exc.__traceback__)
+    add_note(exc, f"tarry: raised by task {task.key!r} ({task.name})")
+    # BaseException.with_traceback sets the slot directly, past __setattr__
+    BaseException.with_traceback(exc, _trim(exc.__traceback__))
     return exc
+
+
+def add_note(exc: BaseException, note: str) -> None:
+    """``exc.add_note(note)`` once, even where the exception refuses it; never raises.
+
+    A frozen dataclass exception refuses new attributes, so the note goes
+    into the instance dict directly, where ``add_note`` would put it. The
+    note is a courtesy: the exception itself is what the caller must get.
+
+    Examples
+    --------
+    >>> import dataclasses
+    >>> @dataclasses.dataclass(frozen=True)
+    ... class Frozen(Exception):
+    ...     code: int
+    >>> err = Frozen(3)
+    >>> add_note(err, "hello"); add_note(err, "hello")
+    >>> err.__notes__
+    ['hello']
+    """
+    with contextlib.suppress(Exception):
+        notes = vars(exc).setdefault("__notes__", [])
+        if isinstance(notes, list) and note not in notes:
+            notes.append(note)
 
 
 def _trim(tb: TracebackType | None) -> TracebackType | None:

@@ -45,7 +45,7 @@ from typing import Any, NamedTuple
 from tarry._build.traverse import ATOMIC
 from tarry._graph import Pack, Quote, Task, call
 from tarry._schedule.core import Run, timed_call, worker_name
-from tarry._schedule.errors import annotate
+from tarry._schedule.errors import add_note, annotate
 
 __all__ = [
     "ErrorPacket",
@@ -504,9 +504,51 @@ def pack_error(exc: BaseException, key: str) -> ErrorPacket:
         # pickles fine and fails only here; better find out in the worker.
         pickle.loads(blob)
     except Exception:
-        blob = None
+        blob = _pickled_past_setattr(exc)
     kind = type(exc)
     return ErrorPacket(key, blob, f"{kind.__module__}.{kind.__qualname__}", str(exc), text)
+
+
+def _pickled_past_setattr(exc: BaseException) -> bytes | None:
+    """``exc`` pickled to be rebuilt without its class's ``__init__``/``__setattr__``.
+
+    For exceptions that plain unpickling cannot rebuild, such as a frozen
+    dataclass (``BaseException.__setstate__`` assigns through the frozen
+    ``__setattr__``). Their traceback travels as text. None if even this fails.
+    """
+    try:
+        import cloudpickle
+
+        state = {k: v for k, v in vars(exc).items() if k != "__notes__"}
+        blob: bytes = cloudpickle.dumps(
+            _Rebuild(type(exc), exc.args, state, getattr(exc, "__notes__", None)), protocol=5
+        )
+        pickle.loads(blob)
+    except Exception:
+        return None
+    return blob
+
+
+class _Rebuild:
+    """Pickles as a call of :func:`_rebuild_exception` (see :func:`_pickled_past_setattr`)."""
+
+    def __init__(self, *parts: Any) -> None:
+        self.parts = parts
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_exception, self.parts)
+
+
+def _rebuild_exception(
+    kind: type[BaseException], args: tuple[Any, ...], state: dict[str, Any], notes: Any
+) -> BaseException:
+    exc = kind.__new__(kind, *args)
+    BaseException.args.__set__(exc, args)  # type: ignore[attr-defined]
+    vars(exc).update(state)
+    if isinstance(notes, list):
+        for note in notes:
+            add_note(exc, note)
+    return exc
 
 
 def unpack_error(packet: ErrorPacket) -> BaseException:
@@ -534,9 +576,9 @@ def unpack_error(packet: ErrorPacket) -> BaseException:
     if not isinstance(exc, BaseException):
         exc = RemoteError(f"{packet.type_name}: {packet.message}")
         if frames:
-            exc.add_note(f"remote traceback:\n{packet.text.rstrip()}")
+            add_note(exc, f"remote traceback:\n{packet.text.rstrip()}")
     elif exc.__traceback__ is None and frames:
-        exc.add_note(f"remote traceback:\n{packet.text.rstrip()}")
+        add_note(exc, f"remote traceback:\n{packet.text.rstrip()}")
     return exc
 
 

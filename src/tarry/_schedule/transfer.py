@@ -74,9 +74,10 @@ Blob = bytes | Spilled
 def to_blob(value: Any, directory: str | None) -> Blob:
     """``value`` pickled: bytes if small (or ``directory`` is None), else a file there.
 
-    Plain pickle is tried first, then cloudpickle (lambdas, classes defined in
-    ``__main__``). Raises what pickling raises. If the file cannot be written
-    (no space left), the value travels as bytes after all.
+    Plain pickle is tried first, then cloudpickle (lambdas, and anything that
+    refers to functions or classes defined in ``__main__``). Raises what
+    pickling raises. If the file cannot be written (no space left), the value
+    travels as bytes after all.
     """
     if directory is None:
         return _pickled(value, None)
@@ -137,13 +138,18 @@ def _pickled(value: Any, buffers: list[pickle.PickleBuffer] | None) -> bytes:
     """Plain pickle, else cloudpickle; large buffers go to ``buffers`` if given."""
     callback = buffers.append if buffers is not None else None
     try:
-        return pickle.dumps(value, protocol=5, buffer_callback=callback)
+        pickled = pickle.dumps(value, protocol=5, buffer_callback=callback)
+        # Plain pickle refers to functions and classes of ``__main__`` by
+        # name, which a worker's own ``__main__`` lacks: those go by value.
+        if b"__main__" not in pickled:
+            return pickled
     except Exception:
-        if buffers is not None:
-            buffers.clear()
-        from tarry._schedule.executor import dumps
+        pass
+    if buffers is not None:
+        buffers.clear()
+    from tarry._schedule.executor import dumps
 
-        return dumps(value, callback)
+    return dumps(value, callback)
 
 
 def _aligned(offset: int) -> int:
