@@ -48,8 +48,6 @@ REWRITES: dict[str, str] = {
     ),
 }
 
-NO_KEY = "tarry bug: no x._key (dask's name for x.key)"
-NO_DASK = "tarry bug: x.dask is a lazy attribute, not the graph mapping (tarry's is x.graph)"
 DATACLASS = (
     "deliberate difference: tarry resolves Delayed fields of any dataclass (README: "
     "'anywhere inside ... dataclasses'), dask refuses this one"
@@ -58,38 +56,27 @@ DATACLASS = (
 #: Test id -> why it fails on tarry. A test that starts to pass must leave the list.
 EXPECTED_FAILURES: dict[str, str] = {
     "test_to_task_dask": "dask internal: to_task_dask builds dask tasks from dask's Delayed",
-    "test_delayed": NO_DASK,
     "test_delayed_with_dataclass_with_custom_init": DATACLASS,
     "test_delayed_with_dataclass_with_set_init_false_field": DATACLASS,
-    "test_attributes": NO_KEY,
     "test_method_getattr_call_same_task": (
         "dask internal: __dask_graph__ values are dask._task_spec.Task objects"
     ),
     "test_delayed_visualise_warn": (
-        "tarry bug: x.visualise() (misspelt) is a lazy method call, dask warns"
+        "deliberate difference: the typo warning names tarry's Delayed, not dask.delayed"
     ),
-    "test_common_subexpressions": NO_DASK,
-    "test_pure_global_setting": (
-        "tarry bug: no global pure setting (dask's delayed_pure), keys stay unique"
-    ),
-    "test_nout": "tarry bug: delayed(f, nout=True) raises TypeError, dask ValueError",
     "test_custom_delayed": (
-        "tarry bug: a dask collection argument (__dask_graph__) reaches the function uncomputed"
+        "dask collections inside tarry (issue 15): a __dask_graph__ argument is not computed"
     ),
     "test_array_bag_delayed": (
-        "tarry bug: a dask collection argument (__dask_graph__) reaches the function uncomputed"
+        "dask collections inside tarry (issue 15): a __dask_graph__ argument is not computed"
     ),
     "test_delayed_picklable": (
-        "dask internal: private attributes of DelayedLeaf/DelayedAttr (_nout, _pure, _obj, "
-        "_attr); fails first on x.dask"
+        "dask internal: compares graphs task object by task object after pickling, and "
+        "DelayedLeaf/DelayedAttr private attributes (_nout, _pure, _obj, _attr)"
     ),
     "test_delayed_compute_forward_kwargs": (
         "deliberate difference documented in README: unknown compute() keywords raise"
     ),
-    "test_delayed_name_on_call": NO_KEY,
-    "test_deterministic_name": NO_KEY,
-    "test_sensitive_to_partials": NO_KEY,
-    "test_delayed_name": NO_KEY,
     "test_finalize_name": "dask internal: x.dask holds a dask array's own graph keys",
     "test_dask_layers": "dask internal: HighLevelGraph layers, Delayed(key, HighLevelGraph)",
     "test_annotations_survive_optimization": (

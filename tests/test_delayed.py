@@ -525,3 +525,37 @@ def test_dataclass_with_an_unset_init_false_field_builds_and_computes(scheduler:
     late.b = 7
     (rebuilt,) = compute(late, scheduler=scheduler)
     assert (rebuilt.a, rebuilt.b) == (3, 7)
+
+
+def test_config_pure_sets_the_default_for_functions_values_and_methods() -> None:
+    lazy_add = delayed(add)
+    data = delayed([1, 2, 3])
+    with tarry.config.set(pure=True):
+        assert lazy_add(1, 2).key == lazy_add(1, 2).key
+        assert delayed(1).key == delayed(1).key
+        assert data.index(1).key == data.index(1).key
+        assert data.index(1, pure=False).key != data.index(1, pure=False).key
+        assert delayed(add, pure=False)(1, 2).key != delayed(add, pure=False)(1, 2).key
+    assert lazy_add(1, 2).key != lazy_add(1, 2).key
+    assert delayed(add, pure=True)(1, 2).key == delayed(add, pure=True)(1, 2).key
+    with pytest.raises(TypeError, match="pure must be True or False"):
+        tarry.config.set(pure="yes")
+
+
+def test_dask_names_for_graph_and_key() -> None:
+    x = delayed(inc)(1)
+    y = delayed(add)(x, 2)
+    assert x.key in y.dask
+    assert dict(y.dask) == dict(y.graph)
+    assert y._key == y.key
+
+
+def test_nout_true_is_a_value_error_as_in_dask() -> None:
+    with pytest.raises(ValueError, match="nout"):
+        delayed(add, nout=True)
+
+
+def test_misspelt_visualise_warns_and_stays_lazy() -> None:
+    with pytest.warns(UserWarning, match="Perhaps you meant `visualize`"):
+        attr = delayed(inc)(1).visualise
+    assert isinstance(attr, Delayed)

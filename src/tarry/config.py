@@ -27,7 +27,8 @@ from tarry._schedule import check_scheduler
 __all__ = ["get", "set"]
 
 _DEFAULTS: dict[str, Any] = {"scheduler": "threads", "num_workers": None, "progress": False,
-             "max_threads": 32, "ray_address": None, "dask_client": None}  # fmt: skip
+             "max_threads": 32, "ray_address": None, "dask_client": None,
+             "pure": False}  # fmt: skip
 _settings: dict[str, Any] = dict(_DEFAULTS)
 _lock = threading.Lock()
 
@@ -45,8 +46,17 @@ def check_num_workers(value: object) -> int | None:
 
 def check_progress(value: object) -> bool:
     """Return ``value`` if it is True or False, else raise."""
+    return _check_bool("progress", value)
+
+
+def check_pure(value: object) -> bool:
+    """Return ``value`` if it is True or False, else raise."""
+    return _check_bool("pure", value)
+
+
+def _check_bool(name: str, value: object) -> bool:
     if not isinstance(value, builtins.bool):
-        raise TypeError(f"progress must be True or False, not {value!r}")
+        raise TypeError(f"{name} must be True or False, not {value!r}")
     return value
 
 
@@ -79,6 +89,7 @@ _CHECKS: dict[str, Callable[[object], Any]] = {
     "max_threads": check_max_threads,
     "ray_address": check_ray_address,
     "dask_client": check_dask_client,
+    "pure": check_pure,
 }
 
 
@@ -109,6 +120,10 @@ class set:  # noqa: N801 - mirrors dask.config.set, used as a function
     dask_client
         The ``distributed.Client`` the ``"dask"`` scheduler runs on; None:
         the current default client.
+    pure
+        Default of ``delayed(..., pure=...)`` for functions, values and
+        method calls that do not say (dask's ``delayed_pure``); default
+        False: every call is a new task. Read when a task is built.
     """
 
     def __init__(self, **settings: Any) -> None:

@@ -12,9 +12,11 @@ import inspect
 import operator
 import os
 import types
+import warnings
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
+from tarry import config
 from tarry._keys import new_key, tokenize
 from tarry._build.traverse import ATOMIC as _ATOMIC
 from tarry._build.traverse import add_dep, pack
@@ -39,7 +41,9 @@ _COMPAT_KEYWORDS = ("pure", "dask_key_name")
 def _check_nout(nout: int | None) -> None:
     if nout is None:
         return
-    if isinstance(nout, bool) or not isinstance(nout, int):
+    if isinstance(nout, bool):  # a bool is an int, but never a count (dask: ValueError)
+        raise ValueError(f"nout must be a whole number or None, not {nout!r}")
+    if not isinstance(nout, int):
         raise TypeError(f"nout must be a whole number or None, not {nout!r}")
     if nout < 0:
         raise ValueError(f"nout must be 0 or more, not {nout}")
@@ -54,7 +58,7 @@ def _make_task(
     args: tuple[Any, ...],
     kwargs: dict[str, Any] | None,
     name: str,
-    pure: bool = False,
+    pure: bool | None = None,
     key: str | None = None,
     traverse: bool = True,
 ) -> Task:
@@ -82,6 +86,8 @@ def _make_task(
             packed.append(arg)
     packed_kw = {k: wrap(v, deps) for k, v in kwargs.items()} if kwargs else None
     if key is None:
+        if pure is None:
+            pure = config.get("pure")
         key = f"{name}-{tokenize(func, packed, packed_kw)}" if pure else new_key(name)
     elif not isinstance(key, str):
         raise TypeError(f"a task key must be a str, not {type(key).__name__}: {key!r}")
@@ -144,6 +150,16 @@ class Delayed(Lazy, Generic[T_co]):
         """Read-only mapping ``key -> task`` of everything this value needs."""
         return TaskGraph([self._task])
 
+    @property
+    def dask(self) -> TaskGraph:
+        """The same mapping as :attr:`graph`, under dask's name (``x.key in x.dask``)."""
+        return TaskGraph([self._task])
+
+    @property
+    def _key(self) -> str:
+        # dask's private name for the key, which code written for dask reads
+        return self._task.key
+
     def __repr__(self) -> str:
         return f"Delayed({self._task.key!r})"
 
@@ -201,6 +217,14 @@ class Delayed(Lazy, Generic[T_co]):
     def __getattr__(self, attr: str) -> DelayedAttr:
         if attr.startswith("_"):
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {attr!r}")
+        if attr == "visualise":
+            # as dask does: a likely typo is still a lazy attribute, with a hint
+            warnings.warn(
+                "Delayed objects have no `visualise` method (this is a lazy attribute "
+                "access). Perhaps you meant `visualize`?",
+                UserWarning,
+                stacklevel=2,
+            )
         return DelayedAttr(self, attr)
 
     def __getitem__(self, index: Any) -> Delayed[Any]:
@@ -355,7 +379,7 @@ class DelayedAttr(Delayed[Any]):
         return task
 
     def __call__(self, *args: Any, **kwargs: Any) -> Delayed[Any]:
-        pure = bool(kwargs.pop("pure", False))
+        pure = kwargs.pop("pure", None)
         key = kwargs.pop("dask_key_name", None)
         task = _make_task(
             _call_method,
@@ -459,7 +483,7 @@ class DelayedFunction(Delayed[Callable[P, R]]):
         self,
         func: Callable[P, R],
         *,
-        pure: bool = False,
+        pure: bool | None = None,
         name: str | None = None,
         nout: int | None = None,
         traverse: bool = True,
@@ -490,17 +514,17 @@ class DelayedFunction(Delayed[Callable[P, R]]):
         _set(self, "_task_name", task_name)
         _set(self, "_nout", nout)
         _set(self, "_traverse", traverse)
-        _set(self, "_key", key)
+        _set(self, "_call_key", key)
         # dask's per-call keywords this function leaves to us; found on the
         # first call with keywords (inspect.signature is slow)
         _set(self, "_compat", None)
 
     _target: Callable[..., Any]
-    _pure: bool
+    _pure: bool | None
     _task_name: str
     _nout: int | None
     _traverse: bool
-    _key: str | None
+    _call_key: str | None
     _compat: frozenset[str] | None
 
     @property  # type: ignore[override,unused-ignore]
@@ -511,7 +535,8 @@ class DelayedFunction(Delayed[Callable[P, R]]):
             task: Task = _get_task(self)
         except AttributeError:
             name = self._task_name
-            key = f"{name}-{tokenize(self._target)}" if self._pure else new_key(name)
+            pure = config.get("pure") if self._pure is None else self._pure
+            key = f"{name}-{tokenize(self._target)}" if pure else new_key(name)
             task = Task.literal(key, self._target, name)
             _set_task(self, task)
         return task
@@ -520,14 +545,14 @@ class DelayedFunction(Delayed[Callable[P, R]]):
     # where an int is expected), which ParamSpec cannot express. The return
     # type is kept, so ``inc(1)`` is a ``Delayed[int]`` to type checkers.
     def __call__(self, *args: Any, **kwargs: Any) -> Delayed[R]:
-        pure, key = self._pure, self._key
+        pure, key = self._pure, self._call_key
         if kwargs and ("pure" in kwargs or "dask_key_name" in kwargs):
             compat = self._compat
             if compat is None:
                 compat = _compat_keywords(self._target)
                 _set(self, "_compat", compat)
             if "pure" in compat and "pure" in kwargs:
-                pure = bool(kwargs.pop("pure"))
+                pure = kwargs.pop("pure")
             if "dask_key_name" in compat and "dask_key_name" in kwargs:
                 key = kwargs.pop("dask_key_name")
         task = _make_task(self._target, args, kwargs, self._task_name, pure, key, self._traverse)
@@ -537,7 +562,7 @@ class DelayedFunction(Delayed[Callable[P, R]]):
         self,
         *,
         key: str | None = _MISSING,
-        pure: bool = _MISSING,
+        pure: bool | None = _MISSING,
         nout: int | None = _MISSING,
         name: str = _MISSING,
     ) -> DelayedFunction[P, R]:
@@ -562,7 +587,7 @@ class DelayedFunction(Delayed[Callable[P, R]]):
             name=self._task_name if name is _MISSING else name,
             nout=self._nout if nout is _MISSING else nout,
             traverse=self._traverse,
-            key=self._key if key is _MISSING else key,
+            key=self._call_key if key is _MISSING else key,
         )
 
     def __get__(self, instance: Any, owner: type | None = None) -> Any:
@@ -583,7 +608,7 @@ class DelayedFunction(Delayed[Callable[P, R]]):
             name=self._task_name,
             nout=self._nout,
             traverse=self._traverse,
-            key=self._key,
+            key=self._call_key,
         )
 
     def __repr__(self) -> str:
@@ -591,11 +616,11 @@ class DelayedFunction(Delayed[Callable[P, R]]):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild_function, (self.__wrapped__, self._pure, self._task_name, self._nout,
-                                    self._traverse, self._key))  # fmt: skip
+                                    self._traverse, self._call_key))  # fmt: skip
 
 
 def _rebuild_function(
-    func: Any, pure: bool, name: str, nout: int | None, traverse: bool, key: str | None
+    func: Any, pure: bool | None, name: str, nout: int | None, traverse: bool, key: str | None
 ) -> DelayedFunction[Any, Any]:
     return DelayedFunction(func, pure=pure, name=name, nout=nout, traverse=traverse, key=key)
 
@@ -613,7 +638,7 @@ def _compat_keywords(func: Callable[..., Any]) -> frozenset[str]:
 def delayed(  # type: ignore[overload-overlap]
     obj: Delayed[T],
     *,
-    pure: bool = ...,
+    pure: bool | None = ...,
     name: str | None = ...,
     nout: int | None = ...,
     traverse: bool = ...,
@@ -622,7 +647,7 @@ def delayed(  # type: ignore[overload-overlap]
 def delayed(
     obj: Callable[P, R],
     *,
-    pure: bool = ...,
+    pure: bool | None = ...,
     name: str | None = ...,
     nout: int | None = ...,
     traverse: bool = ...,
@@ -630,7 +655,7 @@ def delayed(
 @overload
 def delayed(
     *,
-    pure: bool = ...,
+    pure: bool | None = ...,
     name: str | None = ...,
     nout: int | None = ...,
     traverse: bool = ...,
@@ -639,7 +664,7 @@ def delayed(
 def delayed(
     obj: T,
     *,
-    pure: bool = ...,
+    pure: bool | None = ...,
     name: str | None = ...,
     nout: int | None = ...,
     traverse: bool = ...,
@@ -647,7 +672,7 @@ def delayed(
 def delayed(
     obj: Any = _MISSING,
     *,
-    pure: bool = False,
+    pure: bool | None = None,
     name: str | None = None,
     nout: int | None = None,
     traverse: bool = True,
@@ -662,8 +687,9 @@ def delayed(
         ``@delayed(pure=True)``.
     pure
         Key calls by the content of function and arguments, so equal calls
-        are one task (and keys agree across processes). Default: every call
-        is a new task.
+        are one task (and keys agree across processes). Default (None):
+        the ``pure`` setting of :func:`tarry.config.set`, False unless
+        changed, so that every call is a new task.
     name
         For a function: the name in its tasks' keys and pictures. For a
         value: the exact key.
@@ -694,7 +720,9 @@ def delayed(
     if obj is _MISSING:
         return functools.partial(delayed, pure=pure, name=name, nout=nout, traverse=traverse)
     if isinstance(obj, DelayedFunction):
-        return obj.options(pure=pure, nout=nout) if (pure or nout is not None) else obj
+        if pure is not None:
+            obj = obj.options(pure=pure)
+        return obj if nout is None else obj.options(nout=nout)
     if isinstance(obj, Lazy):
         if name is not None or nout is not None:
             raise TypeError(
@@ -708,13 +736,13 @@ def delayed(
     return Delayed(_value_task(obj, name=name, pure=pure, traverse=traverse), nout)
 
 
-def _value_task(obj: Any, *, name: str | None, pure: bool, traverse: bool) -> Task:
+def _value_task(obj: Any, *, name: str | None, pure: bool | None, traverse: bool) -> Task:
     label = type(obj).__name__
     deps: dict[str, Task] = {}
     packed = pack(obj, deps) if traverse else obj
     if name is not None:
         key = name
-    elif pure:
+    elif config.get("pure") if pure is None else pure:
         key = f"{label}-{tokenize(packed)}"
     else:
         key = new_key(label)
