@@ -28,7 +28,7 @@ from tarry import compute, delayed
 from tarry._graph import Task
 from tarry._schedule import processes, transfer
 from tarry._schedule.core import Run
-from tarry._schedule.executor import RemoteError
+from tarry._schedule.errors import RemoteError
 
 pytestmark = pytest.mark.processes
 pytest.importorskip("loky")

@@ -11,7 +11,7 @@ import pytest
 from remote_helpers import exit_now, inc, kill_self, segfault, touch
 
 from tarry import compute, delayed
-from tarry._schedule.executor import UnpicklableTaskError, WorkerDiedError
+from tarry._schedule.errors import UnpicklableTaskError, WorkerDiedError
 
 
 def test_unpicklable_task_fails_before_anything_runs(remote_scheduler: str, tmp_path: Path) -> None:

@@ -75,7 +75,7 @@ def get_backend(name: object) -> Backend:
     """
     checked = check_scheduler(name)
     if not isinstance(checked, str):
-        from tarry._schedule.executor import executor_backend
+        from tarry._schedule.futures import executor_backend
 
         return executor_backend(checked)
     module, _, func = SCHEDULERS[checked].partition(":")

@@ -10,7 +10,7 @@ tarry must be installed on the workers.
 A task's exception comes back with its type, message and traceback and a
 note naming the task; a task whose worker died (once more often than the
 scheduler's ``allowed-failures``) gives
-:class:`~tarry._schedule.executor.WorkerDiedError` naming it; Ctrl-C cancels
+:class:`~tarry._schedule.errors.WorkerDiedError` naming it; Ctrl-C cancels
 the compute on the cluster. Timings asked for in ``run.events`` are taken in
 the workers and collected at the end; ``Run`` counts the tasks as finished
 when the results arrive, not one by one.
@@ -40,17 +40,14 @@ from tarry import config
 from tarry._build.traverse import ATOMIC
 from tarry._graph import Lazy, Quote, Task, call, walk
 from tarry._schedule.core import Run, worker_name
-from tarry._schedule.errors import add_note, annotate
-from tarry._schedule.executor import (
+from tarry._schedule.errors import (
     TaskFailedError,
-    Timing,
     UnpicklableTaskError,
     WorkerDiedError,
-    pack_error,
-    scan_payload,
-    slim,
-    unpack_error,
+    add_note,
+    annotate,
 )
+from tarry._schedule.wire import Timing, pack_error, scan_payload, slim, unpack_error
 
 __all__ = [
     "dask_graph",

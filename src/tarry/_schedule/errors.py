@@ -11,10 +11,14 @@ from __future__ import annotations
 import contextlib
 import os
 from types import TracebackType
+from typing import NamedTuple
 
 from tarry._graph import Task
 
-__all__ = ["add_note", "annotate", "is_internal"]
+__all__ = [
+    "ErrorPacket", "RemoteError", "TaskFailedError", "UnpicklableTaskError", "WorkerDiedError",
+    "add_note", "annotate", "is_internal",
+]  # fmt: skip
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -69,3 +73,51 @@ def _trim(tb: TracebackType | None) -> TracebackType | None:
         start = start.tb_next
     # An error raised by tarry itself (no user frame at all) keeps everything.
     return start if start is not None else tb
+
+
+class RemoteError(Exception):
+    """Stands in for a task's exception that could not be sent back as it was.
+
+    Its message starts with the original type's qualified name; the remote
+    traceback is in a note.
+    """
+
+
+class WorkerDiedError(RuntimeError):
+    """The process running a task died (killed, crashed, ``os._exit``) before it finished."""
+
+
+class UnpicklableTaskError(TypeError):
+    """A task cannot be sent to another process: its function or an argument does not pickle.
+
+    ``task`` is the task concerned; the message names its key and the object.
+    """
+
+    def __init__(self, message: str, task: Task) -> None:
+        super().__init__(message)
+        self.task = task
+
+
+class ErrorPacket(NamedTuple):
+    """A task's exception as it travels: pickled whole if possible, always as text too."""
+
+    key: str
+    blob: bytes | None
+    type_name: str
+    message: str
+    text: str
+
+
+class TaskFailedError(Exception):
+    """Raised in a remote worker so that the engine marks the task failed; carries the packet.
+
+    The caller unwraps it with :func:`unpack_error`; users never see it.
+    """
+
+    def __init__(self, packet: ErrorPacket) -> None:
+        super().__init__(packet)
+        self.packet = packet
+
+    def __str__(self) -> str:
+        p = self.packet
+        return f"task {p.key!r} raised {p.type_name}: {p.message}"

@@ -66,20 +66,12 @@ from typing import Any
 from tarry._graph import Task, call
 from tarry._schedule.core import Run, pop_first, worker_name
 from tarry._schedule.cpus import usable_cpus
-from tarry._schedule.errors import annotate
-from tarry._schedule.executor import (
-    ErrorPacket,
-    FutureDriver,
-    UnpicklableTaskError,
-    WorkerDiedError,
-    dumps,
-    pack_error,
-    scan_payload,
-    slim,
-    unpack_error,
-)
+from tarry._schedule.errors import ErrorPacket, UnpicklableTaskError, WorkerDiedError, annotate
+from tarry._schedule.futures import FutureDriver
+from tarry._schedule.pickling import dumps
 from tarry._schedule.sync import run_sync
 from tarry._schedule.transfer import Blob, discard, from_blob, own, to_blob
+from tarry._schedule.wire import pack_error, scan_payload, slim, unpack_error
 
 __all__ = ["run_processes", "shutdown_pool"]
 

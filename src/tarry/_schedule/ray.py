@@ -25,7 +25,7 @@ How it runs:
   counts them (progress bars) and releases what it no longer needs;
 * a task's exception comes back with its type, message and traceback and a
   note naming the task; a task whose worker process died gives
-  :class:`~tarry._schedule.executor.WorkerDiedError` naming it; Ctrl-C
+  :class:`~tarry._schedule.errors.WorkerDiedError` naming it; Ctrl-C
   cancels every task not finished yet. Tasks are never retried.
 
 The ObjectRefs of all tasks are held until the compute returns, so that a
@@ -55,17 +55,8 @@ from tarry import config
 from tarry._graph import Task, call
 from tarry._schedule.core import Run, worker_name
 from tarry._schedule.cpus import usable_cpus
-from tarry._schedule.errors import annotate
-from tarry._schedule.executor import (
-    TaskFailedError,
-    Timing,
-    UnpicklableTaskError,
-    WorkerDiedError,
-    pack_error,
-    scan_payload,
-    slim,
-    unpack_error,
-)
+from tarry._schedule.errors import TaskFailedError, UnpicklableTaskError, WorkerDiedError, annotate
+from tarry._schedule.wire import Timing, pack_error, scan_payload, slim, unpack_error
 
 __all__ = ["connect", "run_ray"]
 

@@ -147,7 +147,7 @@ def _pickled(value: Any, buffers: list[pickle.PickleBuffer] | None) -> bytes:
         pass
     if buffers is not None:
         buffers.clear()
-    from tarry._schedule.executor import dumps
+    from tarry._schedule.pickling import dumps
 
     return dumps(value, callback)
 

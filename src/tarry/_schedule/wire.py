@@ -1,120 +1,45 @@
-"""Running a graph through futures, and what every out-of-process backend shares.
+"""What travels to a worker process and back, for every out-of-process backend.
 
-:class:`FutureDriver` is the loop common to backends that hand work to a
-:class:`concurrent.futures.Executor`: submit what :meth:`Run.pop
-<tarry._schedule.core.Run.pop>` gives, take completed futures from a queue,
-feed :meth:`Run.finish <tarry._schedule.core.Run.finish>`, stop at the first
-error or at Ctrl-C. :func:`run_executor` drives it over any executor the user
-passes as ``scheduler=``, one task per future; the ``"processes"`` backend
-builds on the same loop with batches of fused tasks.
+Used by ``"processes"``, ``"ray"``, ``"dask"`` and executors that pickle::
 
-The rest serves every backend whose tasks run in another process
-(``"processes"``, ``"ray"``, ``"dask"``):
+    caller                                   worker
+    ------                                   ------
+    slim(task)  -- key-only stubs -------->  call(task, inputs)
+    scan_payload(tasks): pickles each          |
+      function/argument once, fails early      v
+      with UnpicklableTaskError            pack_error(exc)
+    unpack_error(packet) <-- ErrorPacket ---   (pickled whole if it can be,
+      (the task's own exception type)           always as text too)
 
 * :func:`slim` turns a task into what travels: its dependencies become
   key-only stubs, so pickling a task never pickles the graph above it;
 * :func:`scan_payload` pickles each distinct function and argument once before
   anything is submitted, so an unpicklable one fails early with
-  :class:`UnpicklableTaskError` naming the task and the object;
+  :class:`~tarry._schedule.errors.UnpicklableTaskError` naming the task and
+  the object;
 * :func:`pack_error` (in the worker) and :func:`unpack_error` (in the caller)
   carry a task's exception back with its type, message and traceback.
-
-Examples
---------
->>> from concurrent.futures import ThreadPoolExecutor
->>> from tarry import compute, delayed
->>> with ThreadPoolExecutor(2) as pool:
-...     compute(delayed(sum)([delayed(abs)(-1), 2]), scheduler=pool)
-(3,)
 """
 
 from __future__ import annotations
 
-import io
-import marshal
 import pickle
-import queue
 import traceback
 import types
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, Future
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any
 
 from tarry._build.traverse import ATOMIC
-from tarry._graph import Pack, Quote, Task, call
-from tarry._schedule.core import Run, timed_call, worker_name
-from tarry._schedule.errors import add_note, annotate
+from tarry._graph import Pack, Quote, Task
+from tarry._schedule.errors import ErrorPacket, RemoteError, UnpicklableTaskError, add_note
+from tarry._schedule.pickling import pickled_size
 
-__all__ = [
-    "ErrorPacket",
-    "FutureDriver",
-    "Payload",
-    "RemoteError",
-    "TaskFailedError",
-    "Timing",
-    "UnpicklableTaskError",
-    "WorkerDiedError",
-    "dumps",
-    "executor_backend",
-    "pack_error",
-    "run_executor",
-    "scan_payload",
-    "slim",
-    "unpack_error",
-]
+__all__ = ["Payload", "Timing", "pack_error", "scan_payload", "slim", "unpack_error"]
 
 #: how a task ran, as a backend reports it: worker name, start, end, CPU seconds
 Timing = tuple[str, float, float, float]
-
-
-class RemoteError(Exception):
-    """Stands in for a task's exception that could not be sent back as it was.
-
-    Its message starts with the original type's qualified name; the remote
-    traceback is in a note.
-    """
-
-
-class WorkerDiedError(RuntimeError):
-    """The process running a task died (killed, crashed, ``os._exit``) before it finished."""
-
-
-class UnpicklableTaskError(TypeError):
-    """A task cannot be sent to another process: its function or an argument does not pickle.
-
-    ``task`` is the task concerned; the message names its key and the object.
-    """
-
-    def __init__(self, message: str, task: Task) -> None:
-        super().__init__(message)
-        self.task = task
-
-
-class ErrorPacket(NamedTuple):
-    """A task's exception as it travels: pickled whole if possible, always as text too."""
-
-    key: str
-    blob: bytes | None
-    type_name: str
-    message: str
-    text: str
-
-
-class TaskFailedError(Exception):
-    """Raised in a remote worker so that the engine marks the task failed; carries the packet.
-
-    The caller unwraps it with :func:`unpack_error`; users never see it.
-    """
-
-    def __init__(self, packet: ErrorPacket) -> None:
-        super().__init__(packet)
-        self.packet = packet
-
-    def __str__(self) -> str:
-        p = self.packet
-        return f"task {p.key!r} raised {p.type_name}: {p.message}"
 
 
 # -- tasks that travel -------------------------------------------------------
@@ -130,6 +55,7 @@ def slim(task: Task, stubs: dict[str, Task], swap: dict[int, Task] | None = None
 
     Examples
     --------
+    >>> from tarry._graph import call
     >>> one = Task.literal("one", 1)
     >>> two = Task("two", max, (one, 5), None, (one,), "max")
     >>> s = slim(two, {})
@@ -307,96 +233,6 @@ def _arg_parts(label: str, arg: Any) -> Iterator[tuple[str, Any]]:
         yield label, arg.value
     else:
         yield label, arg
-
-
-class _Sink:
-    """A file that only counts what is written to it."""
-
-    __slots__ = ("size",)
-
-    def __init__(self) -> None:
-        self.size = 0
-
-    def write(self, data: bytes) -> int:
-        n = memoryview(data).nbytes
-        self.size += n
-        return n
-
-    def buffer(self, buf: pickle.PickleBuffer) -> None:
-        # returning None keeps the buffer out of band: counted, never copied
-        self.size += buf.raw().nbytes
-
-
-_pickler: Any = None
-#: the tables ``_pickler``'s dispatch table was built from, and copies of them
-_table_sources: list[dict[Any, Any]] = []
-_table_copies: list[dict[Any, Any]] = []
-
-
-def _pickler_class() -> type[pickle.Pickler]:
-    """cloudpickle's pickler, except that code objects keep their file name.
-
-    cloudpickle names the file of every function it sends by value
-    ``<dynamic-code>``; a traceback from a worker then shows no file and no
-    source line for the user's lambdas and ``__main__`` functions. marshal
-    keeps code objects exactly, and workers run the same Python.
-
-    Its dispatch table is a plain dict: the pickler looks it up for every
-    object, and cloudpickle's own is a ChainMap, a Python-level call each
-    time. The dict is rebuilt whenever copyreg's or cloudpickle's tables
-    have changed since, so later registrations count as they would there.
-    """
-    global _pickler, _table_sources, _table_copies
-    if _pickler is None:
-        import cloudpickle
-
-        class Pickler(cloudpickle.CloudPickler):  # type: ignore[misc]
-            pass
-
-        _table_sources = cloudpickle.CloudPickler.dispatch_table.maps
-        _pickler = Pickler
-    if _table_sources != _table_copies:  # compared in C: far cheaper than a rebuild
-        table: dict[Any, Any] = {}
-        for entries in reversed(_table_sources):
-            table.update(entries)
-        table[types.CodeType] = _reduce_code
-        _pickler.dispatch_table = table
-        _table_copies = [dict(entries) for entries in _table_sources]
-    result: type[pickle.Pickler] = _pickler
-    return result
-
-
-def _reduce_code(code: types.CodeType) -> tuple[Callable[[bytes], Any], tuple[bytes]]:
-    return marshal.loads, (marshal.dumps(code),)
-
-
-def dumps(obj: Any, buffer_callback: Callable[[pickle.PickleBuffer], Any] | None = None) -> bytes:
-    """Pickle ``obj`` for another process: cloudpickle, protocol 5, file names kept.
-
-    ``buffer_callback`` as in :class:`pickle.Pickler` (large buffers out of band).
-
-    Examples
-    --------
-    >>> f = pickle.loads(dumps(lambda: 1))
-    >>> f(), f.__code__.co_filename.startswith("<doctest")
-    (1, True)
-    """
-    buffer = io.BytesIO()
-    _pickler_class()(buffer, protocol=5, buffer_callback=buffer_callback).dump(obj)
-    return buffer.getvalue()
-
-
-def pickled_size(obj: Any) -> int:
-    """Bytes ``obj`` takes pickled by :func:`dumps`, without building the bytes.
-
-    Examples
-    --------
-    >>> pickled_size(list(range(10))) > 10
-    True
-    """
-    sink = _Sink()
-    _pickler_class()(sink, protocol=5, buffer_callback=sink.buffer).dump(obj)
-    return sink.size
 
 
 def _picklable(obj: Any) -> bool:
@@ -580,170 +416,3 @@ def unpack_error(packet: ErrorPacket) -> BaseException:
     elif exc.__traceback__ is None and frames:
         add_note(exc, f"remote traceback:\n{packet.text.rstrip()}")
     return exc
-
-
-# -- the driver ---------------------------------------------------------------
-
-
-class FutureDriver:
-    """The loop of a futures-based backend: submit, wait, finish, stop on the first error.
-
-    Subclasses implement :meth:`submit_ready` (start what is ready, keeping
-    each future with :meth:`track`) and :meth:`complete` (apply one finished
-    future to the run). Completed futures arrive through a queue filled by
-    done-callbacks, so waiting costs O(1) however many futures are pending.
-    """
-
-    #: seconds between checks while waiting; bounds Ctrl-C latency where a
-    #: signal does not interrupt a lock wait
-    wait_slice = 0.2
-
-    def __init__(self, run: Run) -> None:
-        self.run = run
-        #: pending futures and the work each one carries
-        self.in_flight: dict[Future[Any], Any] = {}
-        self._done: queue.SimpleQueue[Future[Any]] = queue.SimpleQueue()
-
-    def submit_ready(self) -> BaseException | None:
-        """Submit the work that is ready now; return an error that ends the run, if any."""
-        raise NotImplementedError
-
-    def complete(self, work: Any, future: Future[Any]) -> BaseException | None:
-        """Apply a finished future to the run; return the task error, if any."""
-        raise NotImplementedError
-
-    def track(self, future: Future[Any], work: Any) -> None:
-        """Keep ``future`` pending with ``work``; it is handed to :meth:`complete` when done."""
-        self.in_flight[future] = work
-        future.add_done_callback(self._done.put)
-
-    def interrupt(self) -> None:
-        """Ctrl-C (or another BaseException) in the caller: cancel what has not started."""
-        for future in self.in_flight:
-            future.cancel()
-
-    def drive(self) -> BaseException | None:
-        """Run to the end; return the first task error (the run's ``failed`` is set)."""
-        try:
-            while True:
-                error = self.submit_ready()
-                if error is not None:
-                    return self._stop(error)
-                if not self.in_flight:
-                    if self.run.remaining:
-                        raise RuntimeError(
-                            f"tarry: {self.run.remaining} tasks can never run (nothing is ready "
-                            "or running); this is a bug in tarry, please report it"
-                        )
-                    return None
-                for future in self._completed():
-                    work = self.in_flight.pop(future)
-                    error = self.complete(work, future)
-                    if error is not None:
-                        return self._stop(error)
-        except BaseException:
-            self.interrupt()
-            raise
-
-    def _completed(self) -> list[Future[Any]]:
-        """Wait for one future to finish; return it with any others finished meanwhile."""
-        done = self._done
-        while True:
-            try:
-                first = done.get(timeout=self.wait_slice)
-                break
-            except queue.Empty:
-                continue
-        found = [first]
-        while True:
-            try:
-                found.append(done.get_nowait())
-            except queue.Empty:
-                return found
-
-    def _stop(self, error: BaseException) -> BaseException:
-        # A failed run starts nothing more: futures not started are dropped;
-        # running ones finish on their own, their results are ignored.
-        for future in self.in_flight:
-            future.cancel()
-        return error
-
-
-def _call_task(task: Task, inputs: dict[str, Any], timed: bool) -> tuple[Any, Timing | None]:
-    """What an executor runs for one task: its value, and its timing if asked for."""
-    if not timed:
-        return call(task, inputs), None
-    value, start, end, cpu = timed_call(task, inputs)
-    return value, (worker_name(), start, end, cpu)
-
-
-class _ExecutorDriver(FutureDriver):
-    """One future per task on a user's executor."""
-
-    def __init__(self, run: Run, executor: Executor) -> None:
-        super().__init__(run)
-        self.executor = executor
-        self.stubs: dict[str, Task] = {}
-        self.timed = run.events is not None
-
-    def submit_ready(self) -> BaseException | None:
-        run, values, submit = self.run, self.run.values, self.executor.submit
-        while (task := run.pop()) is not None:
-            inputs = {d.key: values[d.key] for d in task.deps}
-            # slim: an executor that pickles (a process pool) must not
-            # pickle the whole graph above the task
-            try:
-                future = submit(_call_task, slim(task, self.stubs), inputs, self.timed)
-            except Exception as exc:  # shut down, or it pickles at submit and failed
-                run.failed = task.key
-                return annotate(exc, task)
-            self.track(future, task)
-        return None
-
-    def complete(self, work: Any, future: Future[Any]) -> BaseException | None:
-        task: Task = work
-        try:
-            value, timing = future.result()
-        except Exception as exc:  # the task's own error, or the executor's (cancelled, broken)
-            self.run.failed = task.key
-            return annotate(exc, task)
-        if timing is not None:
-            self.run.record(task, *timing)
-        self.run.finish(task, value)
-        return None
-
-
-def run_executor(
-    run: Run, num_workers: int | None = None, *, executor: Executor
-) -> BaseException | None:
-    """Run every task of ``run`` as one future on ``executor``; return the first task error.
-
-    The executor is used as it is and never shut down: its own size limits
-    the parallelism, so ``num_workers`` is ignored. Any
-    :class:`concurrent.futures.Executor` works; one that runs tasks in other
-    processes must be able to pickle the functions and values involved (the
-    standard library's process pool cannot pickle lambdas, for instance).
-    Ctrl-C cancels the futures that have not started.
-    """
-    if not run.remaining:
-        return None
-    return _ExecutorDriver(run, executor).drive()
-
-
-def executor_backend(executor: Executor) -> Callable[[Run, int | None], BaseException | None]:
-    """The backend function that runs graphs on ``executor``.
-
-    Examples
-    --------
-    >>> from concurrent.futures import ThreadPoolExecutor
-    >>> with ThreadPoolExecutor(1) as pool:
-    ...     backend = executor_backend(pool)
-    ...     run = Run([Task("t", abs, (-2,), None, (), "abs")])
-    ...     backend(run, None), run.results()
-    (None, {'t': 2})
-    """
-
-    def run_on_executor(run: Run, num_workers: int | None = None) -> BaseException | None:
-        return run_executor(run, num_workers, executor=executor)
-
-    return run_on_executor
