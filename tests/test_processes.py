@@ -29,6 +29,8 @@ from tarry._graph import Task
 from tarry._schedule import processes, transfer
 from tarry._schedule.core import Run
 from tarry._schedule.errors import RemoteError
+from tarry._schedule.processes import driver as processes_driver
+from tarry._schedule.processes import markers as processes_markers
 
 pytestmark = pytest.mark.processes
 pytest.importorskip("loky")
@@ -158,13 +160,13 @@ def test_short_tasks_share_round_trips(monkeypatch: pytest.MonkeyPatch) -> None:
     tasks = [delayed(inc)(i) for i in range(400)]
     compute(tasks, scheduler="processes")  # learns that inc is short
     shipped: list[int] = []
-    original = processes._ProcessDriver._ship
+    original = processes_driver._ProcessDriver._ship
 
     def counting(self: Any, batch: list[Any]) -> BaseException | None:
         shipped.append(len(batch))
         return original(self, batch)
 
-    monkeypatch.setattr(processes._ProcessDriver, "_ship", counting)
+    monkeypatch.setattr(processes_driver._ProcessDriver, "_ship", counting)
     assert compute(tasks, scheduler="processes") == ([i + 1 for i in range(400)],)
     assert sum(shipped) == 400
     assert len(shipped) <= 40
@@ -259,7 +261,7 @@ def fail_on_big(a: bytearray) -> None:
 
 
 def _value_files() -> list[str]:
-    folder = processes._markers()
+    folder = processes_markers.marker_dir()
     return [name for name in os.listdir(folder) if name.endswith(".value")]
 
 
@@ -273,7 +275,7 @@ def test_large_results_travel_as_files_that_are_gone_afterwards(
         real_own(blob)
 
     real_own = transfer.own
-    monkeypatch.setattr(processes, "own", own)
+    monkeypatch.setattr(processes_driver, "own", own)
     # no fusion: every result crosses between processes
     parts = [delayed(big)(i) for i in range(4)]
     total = delayed(fuse_big)(delayed(fuse_big)(parts[0], parts[1]), delayed(fuse_big)(*parts[2:]))

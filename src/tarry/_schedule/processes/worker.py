@@ -1,0 +1,150 @@
+"""The worker side: what a pool process runs for one batch of units.
+
+A batch arrives as slim tasks (see :func:`~tarry._schedule.wire.slim`) with
+the pickled inputs they read; the worker runs each unit's tasks in order,
+drops an input after its last reader, and sends back only each unit's
+outputs, as bytes or as a shared-memory file (:mod:`~tarry._schedule.transfer`),
+with their timings; a failure comes back as an error packet.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import signal
+import struct
+import time
+from typing import Any
+
+from tarry._graph import Task, call
+from tarry._schedule.core import worker_name
+from tarry._schedule.transfer import Blob, discard, from_blob, to_blob
+from tarry._schedule.wire import pack_error
+
+__all__ = ["Outcome", "in_worker", "init_worker", "run_batch"]
+
+#: True in a worker process of the pool
+_in_worker = False
+#: this worker's marker file: (directory, descriptor); descriptor -1 when unusable
+_marker: tuple[str, int] | None = None
+_IDLE = struct.pack("<I", 0)
+
+
+def in_worker() -> bool:
+    """True in a worker process of the pool."""
+    return _in_worker
+
+
+def init_worker() -> None:
+    """Run once in each new worker process."""
+    global _in_worker
+    _in_worker = True
+    # Ctrl-C in a terminal reaches the whole process group; the parent decides
+    # what stops (and stops workers itself), so a worker never dies of it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _open_marker(directory: str) -> int:
+    global _marker
+    if _marker is None or _marker[0] != directory:
+        try:
+            fd = os.open(os.path.join(directory, str(os.getpid())), os.O_WRONLY | os.O_CREAT, 0o600)
+        except OSError:
+            fd = -1
+        _marker = (directory, fd)
+    return _marker[1]
+
+
+def _note(fd: int, key: str | None) -> None:
+    if fd >= 0:
+        data = key.encode() if key is not None else b""
+        with contextlib.suppress(OSError):
+            os.pwrite(fd, struct.pack("<I", len(data)) + data, 0)
+
+
+#: one unit's outcome: (True, result bytes, timings) or (False, error, timings)
+Outcome = tuple[bool, Any, list[float]]
+
+
+def run_batch(
+    markers: str, code: bytes, inputs: dict[str, Blob], timed: bool, last: frozenset[str]
+) -> tuple[str, list[Outcome]]:
+    """In a worker: run the units of one batch, stop at the first error.
+
+    ``code`` is the pickled list of units, each its slim tasks in dependency
+    order and the keys of its outputs (the results that leave it); ``inputs``
+    the pickled values of what they need from outside; ``last`` the inputs
+    that no task outside this batch reads: their files are removed as soon as
+    the batch has read them (not when the parent learns it is done), so a
+    value does not exist twice longer than needed. Returns the worker's
+    name and, per unit run, its outcome: the pickled outputs (large ones as
+    files in ``markers``, the parent's folder for such files), and the start,
+    end (and CPU time, if ``timed``) of each task run.
+    """
+    units: list[tuple[list[Task], list[str]]] = pickle.loads(code)
+    fd = _open_marker(markers)
+    clock, cpu_clock = time.perf_counter, time.thread_time
+    values: dict[str, Any] = {}
+    outcomes: list[Outcome] = []
+    # per input, how many units of the batch still have to read it
+    loads: dict[str, int] = {}
+    for tasks, _ in units:
+        for key in {d.key for t in tasks for d in t.deps if d.key in inputs}:
+            loads[key] = loads.get(key, 0) + 1
+    try:
+        for tasks, outputs in units:
+            # readers inside the unit of each value it uses: a value no output
+            # needs is dropped as soon as its last reader here has run
+            readers: dict[str, int] = {}
+            for task in tasks:
+                for dep in task.deps:
+                    readers[dep.key] = readers.get(dep.key, 0) + 1
+            keep = set(outputs)
+            times: list[float] = []
+            for task in tasks:
+                for dep in task.deps:
+                    if dep.key not in values:
+                        values[dep.key] = from_blob(inputs[dep.key])
+                        loads[dep.key] -= 1
+                        if not loads[dep.key] and dep.key in last:
+                            discard(inputs[dep.key])
+                _note(fd, task.key)
+                cpu = cpu_clock() if timed else 0.0
+                start = clock()
+                try:
+                    value = call(task, values)
+                except BaseException as exc:  # SystemExit too: the task failed, not the worker
+                    outcomes.append((False, pack_error(exc, task.key), times))
+                    return worker_name(), outcomes
+                times.append(start)
+                times.append(clock())
+                if timed:
+                    times.append(cpu_clock() - cpu)
+                for dep in task.deps:
+                    left = readers.get(dep.key)
+                    if left is not None:
+                        readers[dep.key] = left - 1
+                        if left == 1 and dep.key not in keep:
+                            del values[dep.key]
+                values[task.key] = value
+            blobs: list[Blob] = []
+            for key in outputs:
+                try:
+                    blobs.append(to_blob(values.pop(key), markers))
+                except Exception as exc:
+                    for blob in blobs:
+                        discard(blob)
+                    task = next(t for t in tasks if t.key == key)
+                    err = TypeError(
+                        f"the result of task {key!r} ({task.name}) cannot be pickled to send "
+                        f"it back from the worker process: {exc}"
+                    )
+                    outcomes.append((False, pack_error(err, key), times))
+                    return worker_name(), outcomes
+            for task in tasks:  # what stayed (results read by no one) goes now
+                values.pop(task.key, None)
+            outcomes.append((True, blobs, times))
+    finally:
+        _note(fd, None)
+    return worker_name(), outcomes
