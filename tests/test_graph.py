@@ -105,3 +105,15 @@ def test_walk_yields_equal_copies_of_a_task_once() -> None:
     top = Task("top", lambda *xs: sum(xs), (a, *copies, *copies), None, (a, *copies), "sum")
     seen = [t.key for t in walk([top])]
     assert seen == ["a", "top"]
+
+
+def test_pure_keys_tell_containers_of_one_name_apart() -> None:
+    from collections import namedtuple
+
+    first = namedtuple("P", "u")
+    second = namedtuple("P", "v")
+    x = delayed(one)()
+    same = delayed(lambda p: p, pure=True)
+    a, b = same(first(x)), same(second(x))
+    assert a.key != b.key
+    assert compute(a, b, scheduler="sync") == (first(1), second(1))

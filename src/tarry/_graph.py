@@ -35,6 +35,10 @@ class Lazy:
 
     _task: Task
 
+    def __tarry_token__(self) -> Task:
+        # a lazy value stands for its task's output, which the key names
+        return self._task
+
 
 class Pack:
     """A container argument that holds task outputs somewhere inside.
@@ -58,8 +62,9 @@ class Pack:
         self.items = items
         self.type_name = type_name
 
-    def __tarry_token__(self) -> tuple[str, list[Any]]:
-        return (self.type_name, self.items)
+    def __tarry_token__(self) -> tuple[str, Any, list[Any]]:
+        # the rebuild says which container: two namedtuple classes may share a name
+        return (self.type_name, self.build, self.items)
 
     def __repr__(self) -> str:
         return f"Pack({self.type_name or self.build!r}, {self.items!r})"
