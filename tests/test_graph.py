@@ -110,8 +110,8 @@ def test_walk_yields_equal_copies_of_a_task_once() -> None:
 def test_pure_keys_tell_containers_of_one_name_apart() -> None:
     from collections import namedtuple
 
-    first = namedtuple("P", "u")
-    second = namedtuple("P", "v")
+    first = namedtuple("P", "u")  # type: ignore[name-match]  # one name, two classes
+    second = namedtuple("P", "v")  # type: ignore[name-match]
     x = delayed(one)()
     same = delayed(lambda p: p, pure=True)
     a, b = same(first(x)), same(second(x))
