@@ -14,6 +14,8 @@ import pytest
 
 import tarry
 from tarry import compute, delayed, persist
+from tarry._graph import walk
+from tarry._tools.last_run import last_run
 
 
 def inc(x: int) -> int:
@@ -184,6 +186,28 @@ def test_config_rejects_unknown_and_invalid_settings() -> None:
         tarry.config.set(num_workers=0)
     with pytest.raises(KeyError, match="unknown setting"):
         tarry.config.get("nope")
+
+
+def interrupt(x: int) -> int:
+    raise KeyboardInterrupt
+
+
+def test_a_run_stopped_by_ctrl_c_is_recorded() -> None:
+    assert delayed(inc)(0).compute(scheduler="sync") == 1  # an earlier run, recorded first
+    first = delayed(inc)(1)
+    stopped = delayed(interrupt)(first)
+    after = delayed(inc)(stopped)
+    total = delayed(add)(after, 5)
+    with pytest.raises(KeyboardInterrupt):
+        total.compute(scheduler="sync")
+    record = last_run()
+    assert record is not None
+    assert record.targets == (total.key,)  # this run, not the earlier one
+    assert (record.failed, record.error) == (stopped.key, "KeyboardInterrupt")
+    statuses = record.statuses(list(walk([total._task])))
+    assert [statuses[x.key] for x in (first, stopped, after, total)] == [
+        "done", "failed", "not run", "not run",
+    ]  # fmt: skip
 
 
 def test_import_is_light() -> None:

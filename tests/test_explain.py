@@ -51,7 +51,7 @@ def test_tutorial_shape_without_running_anything() -> None:
     assert why.workers == 2
     assert why.estimate is None
     assert why.findings[0] == (
-        "2 of the 3 tasks can run at the same time; the longest chain has 2 tasks (inc → add)"
+        "2 of the 3 tasks could run at the same time; the longest chain has 2 tasks (inc → add)"
     )
     assert "more than 2 workers cannot help" in why.findings[1]
     text = str(why)
@@ -66,7 +66,7 @@ def test_a_chain_cannot_run_in_parallel() -> None:
     why = tarry.explain(value, profile=tarry.profile())
     assert (why.tasks, why.width, why.depth) == (5, 1, 5)
     assert why.critical_path_names == ["inc"] * 5
-    assert "form one chain (inc ×5)" in why.findings[0]
+    assert "the 5 tasks form one chain (inc → inc → … → inc)" in why.findings[0]
 
 
 def test_fewer_workers_than_width() -> None:

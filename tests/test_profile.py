@@ -16,7 +16,7 @@ import tarry
 from tarry._schedule.core import Run
 from tarry._schedule.cpus import usable_cpus
 from tarry._tools import observe
-from tarry._tools.profile import RunRecord
+from tarry._tools.records import RunRecord
 from tarry._tools.report import analyse
 
 SLEEP = 0.2  # the tutorial's sleep(1), shortened
@@ -126,8 +126,8 @@ def test_every_compute_inside_the_block_and_none_after(scheduler: str) -> None:
         tarry.compute(tarry.delayed(quick_inc)(1), scheduler=scheduler)
         tarry.delayed(quick_inc)(2).compute(scheduler=scheduler)
     tarry.delayed(quick_inc)(3).compute(scheduler=scheduler)
-    assert len(prof.runs) == 2
-    assert [len(r.events) for r in prof.runs] == [1, 1]
+    assert len(prof.records) == 2
+    assert [len(r.events) for r in prof.records] == [1, 1]
     assert prof.report().runs == 2
     assert observe.active == ()
     assert tool_threads() == []
@@ -155,7 +155,7 @@ def nested_compute(x: int) -> int:
 def test_nested_compute_is_recorded_but_not_counted_twice() -> None:
     with tarry.profile() as prof:
         tarry.delayed(nested_compute)(1).compute(scheduler="threads")
-    assert len(prof.runs) == 2
+    assert len(prof.records) == 2
     report = prof.report()
     assert report.runs == 1
     assert report.tasks == 1
@@ -168,8 +168,8 @@ def test_nested_profiles_both_record() -> None:
         with tarry.profile() as inner:
             tarry.delayed(quick_inc)(1).compute()
         tarry.delayed(quick_inc)(2).compute()
-    assert [len(r.events) for r in inner.runs] == [1]
-    assert [len(r.events) for r in outer.runs] == [1, 1]
+    assert [len(r.events) for r in inner.records] == [1]
+    assert [len(r.events) for r in outer.records] == [1, 1]
 
 
 def test_gil_bound_tasks_on_threads() -> None:
@@ -250,10 +250,10 @@ def test_empty_profile() -> None:
 def test_cpu_and_memory_are_sampled_during_a_compute(scheduler: str) -> None:
     with tarry.profile(interval=0.02) as prof:
         tarry.delayed(burn)(0.3).compute(scheduler=scheduler)
-    (run,) = prof.runs
+    (record,) = prof.records
     samples = prof.samples
     assert len(samples) >= 3  # at the start, at the end, and in between
-    assert all(run.start - 0.01 <= s.time <= run.end + 0.05 for s in samples)
+    assert all(record.start - 0.01 <= s.time <= record.end + 0.05 for s in samples)
     assert all(s.memory > 0 for s in samples)
     rates = [s.cpu_percent for s in samples if not math.isnan(s.cpu_percent)]
     assert rates
@@ -269,7 +269,7 @@ def test_cpu_and_memory_are_sampled_during_a_compute(scheduler: str) -> None:
     assert tool_threads() == []
 
 
-class Spy(observe.Observing):
+class Spy(observe.Observer):
     """Records what run_graph tells observers."""
 
     def __init__(self) -> None:
@@ -401,9 +401,7 @@ def test_a_compute_of_persisted_values_runs_no_task() -> None:
     report = prof.report()
     assert report.runs == 1
     assert report.tasks == 0
-    assert report.findings == [
-        "no task ran: there was nothing lazy to compute, or it was all persisted"
-    ]
+    assert report.findings == ["there is nothing to run: no lazy value, or only persisted ones"]
 
 
 def test_a_scheduler_without_timings_is_named() -> None:
@@ -419,7 +417,7 @@ def test_a_scheduler_without_timings_is_named() -> None:
 def test_saturated_cores_are_named_as_the_limit_and_no_more_workers_advised() -> None:
     from tarry._schedule.core import TaskEvent
     from tarry._schedule.cpus import usable_cpus
-    from tarry._tools.profile import RunRecord
+    from tarry._tools.records import RunRecord
     from tarry._tools.report import analyse
     from tarry._tools.resources import ResourceSample
 
@@ -440,7 +438,7 @@ def test_saturated_cores_are_named_as_the_limit_and_no_more_workers_advised() ->
 
 def test_tasks_that_fill_several_cores_alone_are_explained() -> None:
     from tarry._schedule.core import TaskEvent
-    from tarry._tools.profile import RunRecord
+    from tarry._tools.records import RunRecord
     from tarry._tools.report import analyse
     from tarry._tools.resources import ResourceSample
 

@@ -1,22 +1,103 @@
-"""``compute`` and ``persist``: the user's entry points to running a graph."""
+"""``compute`` and ``persist``: the user's entry points to running a graph.
+
+Every entry point reads its arguments the same way: :func:`pack_targets`
+finds the lazy values inside them, :func:`resolve_options` settles the
+scheduler, the workers and the progress bar from the call and the config
+(:func:`tarry.explain` uses both, pictures the first). :func:`run_graph` is
+then the one road from a compute to a backend: one backend call, inside
+:func:`tarry._tools.observe.watching`, with the outcome kept for
+:func:`tarry._tools.last_run.last_run` however the run ends.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tarry import config
 from tarry._build.delayed import Delayed
 from tarry._build.traverse import pack
 from tarry._graph import Pack, Task, fingerprint, resolve
-from tarry._schedule import get_backend
+from tarry._schedule import check_scheduler, get_backend
 from tarry._schedule.core import Run
+from tarry._schedule.cpus import usable_cpus
 from tarry._tools import observe
 from tarry._tools.last_run import remember
+from tarry._tools.progress import ProgressBar
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
 
-__all__ = ["compute", "persist", "run_graph"]
+__all__ = ["Options", "compute", "pack_targets", "persist", "resolve_options", "run_graph"]
+
+
+def pack_targets(objs: tuple[Any, ...]) -> tuple[list[Any], list[Task]]:
+    """``objs`` as :func:`tarry._build.traverse.pack` stores them, and the tasks they need.
+
+    The tasks are those standing in ``objs`` directly or inside containers,
+    once each, in the order first met: the targets of a run.
+
+    Examples
+    --------
+    >>> from tarry import delayed
+    >>> x = delayed(abs)(-1)
+    >>> packed, targets = pack_targets((x, [x, 2], "plain"))
+    >>> [t.key for t in targets] == [x.key], packed[2]
+    (True, 'plain')
+    """
+    deps: dict[str, Task] = {}
+    packed = [pack(obj, deps) for obj in objs]
+    return packed, list(deps.values())
+
+
+class Options(NamedTuple):
+    """How to run a graph: the call's options over the config's, checked.
+
+    A named tuple, not a dataclass: every compute makes one, and a tuple is
+    made in a third of the time.
+    """
+
+    #: a scheduler's name or an Executor, as :func:`tarry._schedule.get_backend` takes it
+    scheduler: str | Executor
+    #: what the backend is given: None lets it choose
+    num_workers: int | None
+    progress: bool
+    #: what diagnostics are told: the scheduler's name (an Executor's class
+    #: name) and how many tasks it runs at once
+    name: str
+    workers: int
+
+
+def resolve_options(
+    scheduler: str | Executor | None,
+    num_workers: int | None,
+    progress: bool | None = None,
+) -> Options:
+    """The options of a compute; None takes the value from :func:`tarry.config.set`.
+
+    Raises a helpful error for an unknown scheduler or a bad value. Workers
+    are 1 for ``"sync"``; an Executor is sized by its pool; otherwise
+    ``num_workers`` or the usable CPUs (every pool-based backend's default).
+
+    Examples
+    --------
+    >>> resolve_options("sync", 4)
+    Options(scheduler='sync', num_workers=4, progress=False, name='sync', workers=1)
+    >>> resolve_options("threads", 3).workers
+    3
+    """
+    chosen = check_scheduler(config.get("scheduler") if scheduler is None else scheduler)
+    wanted = config.check_num_workers(
+        config.get("num_workers") if num_workers is None else num_workers
+    )
+    show = config.check_progress(config.get("progress") if progress is None else progress)
+    if isinstance(chosen, str):
+        name = chosen
+        workers = 1 if chosen == "sync" else wanted or usable_cpus()
+    else:
+        name = type(chosen).__name__
+        size = getattr(chosen, "_max_workers", None)
+        workers = size if isinstance(size, int) and size > 0 else wanted or usable_cpus()
+    return Options(chosen, wanted, show, name, workers)
 
 
 def run_graph(
@@ -31,28 +112,35 @@ def run_graph(
     Returns ``objs`` packed, the targets' values, and the first task error.
     The error is returned, not raised, so that the public function the user
     called raises it: its traceback then shows one tarry frame, not several.
-    Active observers (:mod:`tarry._tools.observe`) are told about the run.
+    Active observers (:mod:`tarry._tools.observe`) are told about the run,
+    and the run is remembered (:mod:`tarry._tools.last_run`) even when
+    Ctrl-C stops it.
     """
-    deps: dict[str, Task] = {}
-    packed = [pack(obj, deps) for obj in objs]
-    name = config.get("scheduler") if scheduler is None else scheduler
-    backend = get_backend(name)
-    workers = config.check_num_workers(
-        config.get("num_workers") if num_workers is None else num_workers
-    )
-    show = config.check_progress(config.get("progress") if progress is None else progress)
-    if not deps:
+    packed, targets = pack_targets(objs)
+    options = resolve_options(scheduler, num_workers, progress)
+    # looked up before the check below, so a bad scheduler (or a missing
+    # extra) is reported even when there is nothing to run
+    backend = get_backend(options.scheduler)
+    if not targets:
         return packed, {}, None
-    run = Run(deps.values())
+    run = Run(targets)
     run.fuse = optimize_graph
-    if show or observe.active:
-        failure = observe.run_observed(run, backend, name, workers, show)
-    else:
-        failure = backend(run, workers)
-    remember(run, failure)
-    if failure is not None:
-        return packed, {}, failure
+    watch = observe.watching(run, options.name, options.workers, _bar(options.progress))
+    try:
+        with watch:
+            watch.error = backend(run, options.num_workers)
+    finally:
+        remember(run, watch.error)
+    if watch.error is not None:
+        return packed, {}, watch.error
     return packed, run.results(), None
+
+
+def _bar(wanted: bool) -> tuple[ProgressBar, ...]:
+    """A progress bar for this run alone, if wanted and none is active already."""
+    if not wanted or any(isinstance(o, ProgressBar) for o in observe.active):
+        return ()
+    return (ProgressBar(),)
 
 
 def compute(

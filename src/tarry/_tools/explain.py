@@ -11,18 +11,15 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from tarry import config
-from tarry._build.traverse import pack
-from tarry._graph import Task, walk
-from tarry._schedule import check_scheduler
-from tarry._tools.observe import describe
-from tarry._tools.report import format_path, format_seconds, with_findings
+from tarry._compute import pack_targets, resolve_options
+from tarry._graph import walk
+from tarry._tools import findings as say
+from tarry._tools.profile import Profile, latest_times
+from tarry._tools.records import FunctionTimes
 from tarry._tools.shape import dependency_keys, measure
-
-if TYPE_CHECKING:
-    from tarry._tools.profile import FunctionTimes, Profile
+from tarry._tools.text import format_chain, format_seconds, pretty_as_text, with_findings
 
 __all__ = ["Estimate", "Explanation", "explain"]
 
@@ -64,7 +61,7 @@ class Explanation:
             f"tarry graph: {self.tasks} tasks ({functions or 'none'})",
             f"  width          {self.width:>8}   tasks that can run at the same time",
             f"  depth          {self.depth:>8}   tasks on the longest chain: "
-            f"{format_path(self.critical_path_names)}",
+            f"{format_chain(self.critical_path_names)}",
             f"  workers        {self.workers:>8}   {self.scheduler}",
         ]
         if self.estimate is not None:
@@ -76,8 +73,7 @@ class Explanation:
             ]
         return with_findings(lines, self.findings)
 
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(str(self))
+    _repr_pretty_ = pretty_as_text
 
 
 def explain(
@@ -113,18 +109,12 @@ def explain(
     >>> why.tasks, why.width, why.depth, why.critical_path_names
     (9, 8, 2, ['inc', 'total'])
     >>> print(why.findings[0])
-    8 of the 9 tasks can run at the same time; the longest chain has 2 tasks (inc → total)
+    8 of the 9 tasks could run at the same time; the longest chain has 2 tasks (inc → total)
     """
-    deps: dict[str, Task] = {}
-    for obj in objs:
-        pack(obj, deps)
-    tasks = {t.key: t for t in walk(deps.values())}
-    graph, names = dependency_keys(tasks)
-    chosen = check_scheduler(config.get("scheduler") if scheduler is None else scheduler)
-    wanted = config.check_num_workers(
-        config.get("num_workers") if num_workers is None else num_workers
-    )
-    name, workers = describe(chosen, wanted)
+    _, targets = pack_targets(objs)
+    graph, names = dependency_keys({t.key: t for t in walk(targets)})
+    options = resolve_options(scheduler, num_workers)
+    workers = options.workers
     shape = measure(graph)
     width, depth, path = shape.width, shape.depth, shape.path
     times = _times(profile)
@@ -143,7 +133,7 @@ def explain(
         depth=depth,
         critical_path=path,
         critical_path_names=[names[k] for k in path],
-        scheduler=name,
+        scheduler=options.name,
         workers=workers,
         estimate=estimate,
     )
@@ -152,11 +142,9 @@ def explain(
 
 
 def _times(profile: Profile | None) -> FunctionTimes | None:
-    from tarry._tools.profile import FunctionTimes, latest_times
-
     if profile is None:
         return latest_times()
-    if not profile.runs:
+    if not profile.records:
         return None
     report = profile.report()
     means = {name: stats.mean for name, stats in report.by_function.items()}
@@ -164,47 +152,26 @@ def _times(profile: Profile | None) -> FunctionTimes | None:
 
 
 def _findings(x: Explanation) -> list[str]:
+    """What the graph's shape and any earlier times say (worded in :mod:`.findings`)."""
     if not x.tasks:
-        return ["there is nothing to run: no lazy value, or only persisted ones"]
-    path = format_path(x.critical_path_names)
+        return [say.nothing_to_run()]
+    path = format_chain(x.critical_path_names)
     found = []
-    some = f"all {x.tasks}" if x.width == x.tasks else f"{x.width} of the {x.tasks}"
     if x.width <= 1 and x.tasks > 1:
-        found.append(
-            f"the {x.tasks} tasks form one chain ({path}): each needs the one before, so no "
-            f"scheduler can run any two of them at the same time"
-        )
+        found.append(say.one_chain(x.tasks, path))
     else:
-        found.append(
-            f"{some} tasks can run at the same time; the longest chain has {x.depth} "
-            f"task{'s' if x.depth > 1 else ''} ({path})"
-        )
+        found.append(say.longest_chain(x.width, x.tasks, x.depth, path))
     if x.workers < x.width:
-        found.append(
-            f"{x.scheduler} with {x.workers} worker{'s' if x.workers > 1 else ''} runs at most "
-            f"{x.workers} at once, so the run takes at least as long as "
-            f"{-(-x.tasks // x.workers)} tasks one after another"
-        )
+        found.append(say.workers_limit(x.scheduler, x.workers, x.tasks))
     elif x.width > 1:
-        found.append(f"more than {x.width} workers cannot help this graph")
+        found.append(say.enough_workers(x.width))
     e = x.estimate
     if e is not None:
-        fmt = format_seconds
-        bound = "the longest chain" if e.span >= e.work / x.workers else "the number of workers"
-        found.append(
-            f"from earlier measurements: work ≈ {fmt(e.work)}, span ≈ {fmt(e.span)}, so "
-            f"the best possible time with {x.workers} worker{'s' if x.workers > 1 else ''} is "
-            f"≈ {fmt(e.best_time)}, set by {bound}"
-        )
+        by_chain = e.span >= e.work / x.workers
+        found.append(say.estimate(e.work, e.span, e.best_time, x.workers, by_chain))
         if e.unknown:
-            found.append(
-                f"no times were measured for {', '.join(e.unknown)}: the estimates count "
-                f"those tasks as instant"
-            )
+            found.append(say.unmeasured(e.unknown))
         typical = e.work / x.tasks
         if e.overhead_per_task is not None and e.overhead_per_task > typical:
-            found.append(
-                f"tasks took {fmt(typical)} on average, less than the {fmt(e.overhead_per_task)} "
-                f"per-task overhead measured then: make each task do more work"
-            )
+            found.append(say.tasks_too_small(typical, e.overhead_per_task, earlier=True))
     return found

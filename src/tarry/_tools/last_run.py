@@ -1,9 +1,10 @@
 """A small record of the last run: what finished, what failed, what never started.
 
-:func:`tarry._compute.run_graph` hands every finished :class:`~tarry._schedule.core.Run`
-to :func:`remember`, which keeps only keys and numbers, never tasks or
-values, so a finished compute of a million tasks leaves its graph and its
-results free to be collected. Pictures (``visualize(color="status")``) and
+:func:`tarry._compute.run_graph` hands every :class:`~tarry._schedule.core.Run`
+to :func:`remember` when it ends, however it ends (done, a task error,
+Ctrl-C). It keeps only keys and numbers, never tasks or values, so a
+finished compute of a million tasks leaves its graph and its results free
+to be collected. Pictures (``visualize(color="status")``) and
 the profiler read it back with :func:`last_run`.
 
 What is kept, and why it stays small:
@@ -11,8 +12,9 @@ What is kept, and why it stays small:
 * the targets' keys; a task belongs to the run exactly when it is reachable
   from them, so membership needs no set of every key;
 * the keys that never started (non-empty only after an error or Ctrl-C) and
-  the failed key; every other task of the run is done, so the (large) set of
-  done keys is not stored;
+  the failed key (after Ctrl-C, the task that was running, if only one
+  was); every other task of the run is done, so the (large) set of done
+  keys is not stored;
 * ``run.events`` itself, when an observer asked for timings: the very list
   the backends filled, not a copy.
 
@@ -37,7 +39,8 @@ from typing import Final, Literal
 
 from tarry._graph import Task
 from tarry._schedule.core import Run, TaskEvent
-from tarry._tools.observe import Observing
+from tarry._tools.observe import Observer
+from tarry._tools.text import describe_error
 
 __all__ = [
     "DONE",
@@ -57,8 +60,6 @@ FAILED: Final = "failed"
 NOT_RUN: Final = "not run"
 NOT_IN_RUN: Final = "not in run"
 
-_MAX_ERROR_CHARS = 300
-
 
 @dataclass(frozen=True, slots=True, eq=False)
 class LastRun:
@@ -71,7 +72,9 @@ class LastRun:
     size
         Number of tasks in the run, literal values included.
     failed
-        Key of the task whose error ended the run, or None.
+        Key of the task whose error ended the run; after an interruption
+        (Ctrl-C) that no task caught, the task that was running then, if
+        only one was (always so on "sync"); None otherwise.
     not_run
         Keys of tasks that never started because the run stopped early.
         Tasks still running in helper threads when it stopped count as done.
@@ -131,10 +134,10 @@ _last: LastRun | None = None
 
 
 def remember(run: Run, error: BaseException | None) -> None:
-    """Keep the outcome of ``run`` as the last run; called once per compute.
+    """Keep the outcome of ``run`` as the last run; called once per compute, however it ended.
 
     Costs O(targets) after a successful run and O(tasks left over) after a
-    failed one.
+    failed or interrupted one.
     """
     global _last
     # copy() first: after an error, helper threads may still be finishing
@@ -143,12 +146,15 @@ def remember(run: Run, error: BaseException | None) -> None:
     waiting = run.waiting.copy()
     ready = run.ready.copy()
     not_run = frozenset(waiting).union(task.key for task in ready) if waiting or ready else _EMPTY
+    failed = run.failed
+    if failed is None and error is not None and run.remaining - len(not_run) == 1:
+        failed = _running(run, not_run)
     _last = LastRun(
         targets=tuple(dict.fromkeys(task.key for task in run.targets)),
         size=len(run.tasks),
-        failed=run.failed,
+        failed=failed,
         not_run=not_run,
-        error=None if error is None else _describe(error),
+        error=None if error is None else describe_error(error),
         events=run.events,
     )
 
@@ -156,15 +162,20 @@ def remember(run: Run, error: BaseException | None) -> None:
 _EMPTY: frozenset[str] = frozenset()
 
 
-def _describe(error: BaseException) -> str:
-    try:
-        message = str(error)
-    except Exception:  # a user exception's __str__ may itself be broken
-        message = "<message unavailable>"
-    text = f"{type(error).__name__}: {message}" if message else type(error).__name__
-    if len(text) > _MAX_ERROR_CHARS:
-        text = text[: _MAX_ERROR_CHARS - 1] + "…"
-    return text
+def _running(run: Run, not_run: frozenset[str]) -> str | None:
+    """The one task that started and did not finish, found among the unfinished.
+
+    An exception that escapes the backend (Ctrl-C on "sync", or in the
+    caller's own task on "threads") names no task: the task it stopped is
+    the one that left the stack of ready tasks and never finished. A task
+    is unfinished while tasks wait for its result (``run.dependents``) or,
+    for a target, while its value is missing.
+    """
+    values = run.values.copy()
+    unfinished = set(run.dependents.copy())
+    unfinished.update(t.key for t in run.targets if t.key not in values)
+    unfinished -= not_run
+    return unfinished.pop() if len(unfinished) == 1 else None
 
 
 def last_run() -> LastRun | None:
@@ -178,7 +189,7 @@ def forget() -> None:
     _last = None
 
 
-class _RecordTimings(Observing):
+class _RecordTimings(Observer):
     def started(self, run: Run, scheduler: str, workers: int) -> None:
         if run.events is None:
             run.events = []
@@ -187,7 +198,7 @@ class _RecordTimings(Observing):
         pass
 
 
-def record_timings() -> Observing:
+def record_timings() -> Observer:
     """Record how long each task runs, for every compute inside the ``with`` block.
 
     Afterwards ``visualize(color="duration")`` can colour tasks by their

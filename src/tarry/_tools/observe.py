@@ -1,18 +1,20 @@
 """Observers: code told when a compute starts and ends, on every scheduler.
 
-An observer has two methods, ``started(run, scheduler, workers)`` and
-``finished(run, error)``. :func:`tarry._compute.run_graph` calls ``started``
-on each active observer after it has planned the :class:`~tarry._schedule.core.Run`
-and before the backend runs it, and ``finished`` afterwards, whatever happens
-(task error, Ctrl-C). Every backend drives a ``Run``, so what an observer sees
-is the same on every scheduler.
+An :class:`Observer` has two methods, ``started(run, scheduler, workers)``
+and ``finished(run, error)``. :func:`tarry._compute.run_graph` runs the
+backend inside :func:`watching`, which calls ``started`` on each active
+observer after the :class:`~tarry._schedule.core.Run` is planned and before
+the backend runs it, and ``finished`` afterwards, whatever happens (task
+error, Ctrl-C). Every backend drives a ``Run``, so what an observer sees is
+the same on every scheduler. This module runs nothing itself: the caller
+makes the one backend call inside the ``with`` block.
 
 An observer that wants per-task timings sets ``run.events = []`` in
 ``started`` **only if it is still None** (another observer may already have
 asked), and reads ``run.events`` in ``finished``.
 
-The registry below is the only shared state. It is changed only by the
-:class:`Observing` context manager, so an observer is active exactly inside a
+The registry below is the only shared state. It is changed only by entering
+and leaving an :class:`Observer`, so an observer is active exactly inside a
 ``with`` block. It is process-wide: a compute started by any thread inside
 the block is observed, including computes nested in tasks. It is a tuple that
 is replaced, never mutated, so ``run_graph`` reads it without a lock; with no
@@ -22,51 +24,35 @@ Examples
 --------
 >>> from tarry import delayed
 >>> from tarry._tools import observe
->>> class Count(Observing):
+>>> class Count(Observer):
 ...     def __init__(self) -> None:
-...         self.runs = 0
+...         self.computes = 0
 ...     def started(self, run: Run, scheduler: str, workers: int) -> None:
-...         self.runs += 1
+...         self.computes += 1
 ...     def finished(self, run: Run, error: BaseException | None) -> None:
 ...         pass
 >>> with Count() as count:
 ...     _ = delayed(abs)(-1).compute(scheduler="sync")
->>> count.runs, observe.active
+>>> count.computes, observe.active
 (1, ())
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from types import TracebackType
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
-from tarry._schedule import Backend
 from tarry._schedule.core import Run
-from tarry._schedule.cpus import usable_cpus
 
-__all__ = ["Observer", "Observing", "active", "describe", "run_observed"]
+__all__ = ["Observer", "Watch", "active", "watching"]
 
-
-class Observer(Protocol):
-    """What ``run_graph`` calls around each run."""
-
-    def started(self, run: Run, scheduler: str, workers: int) -> None:
-        """The run is planned and about to be handed to the backend."""
-
-    def finished(self, run: Run, error: BaseException | None) -> None:
-        """The backend returned (``error`` is the task error) or raised ``error``."""
+_Self = TypeVar("_Self", bound="Observer")
 
 
-#: observers active now, oldest first
-active: tuple[Observer, ...] = ()
-_lock = threading.Lock()
-
-_Self = TypeVar("_Self", bound="Observing")
-
-
-class Observing:
-    """Base of observers that are active inside a ``with`` block.
+class Observer:
+    """Code told about every compute while it is active: inside its ``with`` block.
 
     Entering adds the observer to :data:`active`, leaving removes it again
     (one occurrence, so the same object may be entered twice, nested).
@@ -74,9 +60,11 @@ class Observing:
     """
 
     def started(self, run: Run, scheduler: str, workers: int) -> None:
+        """The run is planned and about to be handed to the backend."""
         raise NotImplementedError
 
     def finished(self, run: Run, error: BaseException | None) -> None:
+        """The backend returned (``error`` is the task error) or raised ``error``."""
         raise NotImplementedError
 
     def __enter__(self: _Self) -> _Self:
@@ -100,54 +88,79 @@ class Observing:
             active = tuple(items)
 
 
-def run_observed(
-    run: Run, backend: Backend, scheduler: object, num_workers: int | None, progress: bool
-) -> BaseException | None:
-    """``backend(run, num_workers)`` with every active observer told about it.
+#: observers active now, oldest first
+active: tuple[Observer, ...] = ()
+_lock = threading.Lock()
 
-    ``progress=True`` adds a progress bar for this run alone, unless one is
-    already active. Observers are told the scheduler's name and workers as
-    :func:`describe` gives them.
+
+class Watch:
+    """The observers of one run, told it started on entry and how it ended on exit.
+
+    Set :attr:`error` inside the block to the task error the backend
+    returned; an exception leaving the block is the error otherwise. It
+    stays readable after the block, for whoever records the run.
     """
-    observers = active
-    if progress:
-        from tarry._tools.progress import ProgressBar
 
-        if not any(isinstance(o, ProgressBar) for o in observers):
-            observers = (*observers, ProgressBar())
-    name, workers = describe(scheduler, num_workers)
-    begun: list[Observer] = []
-    error: BaseException | None = None
-    try:
-        for observer in observers:
-            observer.started(run, name, workers)
-            begun.append(observer)
-        error = backend(run, num_workers)
-        return error
-    except BaseException as exc:
-        error = exc
-        raise
-    finally:
-        _finish_all(begun, run, error)
+    __slots__ = ("begun", "error", "observers", "run", "scheduler", "workers")
+
+    def __init__(
+        self, run: Run, scheduler: str, workers: int, observers: tuple[Observer, ...]
+    ) -> None:
+        self.run = run
+        self.scheduler = scheduler
+        self.workers = workers
+        self.observers = observers
+        #: the observers whose ``started`` returned: only they are told the end
+        self.begun: list[Observer] = []
+        #: how the run ended: the task error, the exception that stopped it, or None
+        self.error: BaseException | None = None
+
+    def __enter__(self) -> Watch:
+        if self.observers:
+            try:
+                for observer in self.observers:
+                    observer.started(self.run, self.scheduler, self.workers)
+                    self.begun.append(observer)
+            except BaseException as exc:
+                self.error = exc
+                _finish_all(self.begun, self.run, exc)
+                raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is not None:
+            self.error = exc
+        if self.begun:
+            _finish_all(self.begun, self.run, self.error)
 
 
-def describe(scheduler: object, num_workers: int | None) -> tuple[str, int]:
-    """A scheduler's name and how many tasks it runs at once.
+def watching(run: Run, scheduler: str, workers: int, also: Sequence[Observer] = ()) -> Watch:
+    """Tell every active observer, and those in ``also``, about ``run``.
 
-    1 for ``"sync"``; a ``concurrent.futures.Executor`` is named by its class
-    and sized by its pool; otherwise ``num_workers`` or the usable CPUs (the
-    default of every pool-based backend).
+    ``scheduler`` and ``workers`` are what observers are told: the
+    scheduler's name and how many tasks it runs at once.
 
     Examples
     --------
-    >>> describe("sync", 4), describe("threads", 3)
-    (('sync', 1), ('threads', 3))
+    >>> from tarry._graph import Task
+    >>> from tarry._schedule.sync import run_sync
+    >>> run = Run([Task("k", abs, (-1,), None, (), "abs")])
+    >>> class Told(Observer):
+    ...     def started(self, run: Run, scheduler: str, workers: int) -> None:
+    ...         print("started on", scheduler)
+    ...     def finished(self, run: Run, error: BaseException | None) -> None:
+    ...         print("finished with", error)
+    >>> with watching(run, "sync", 1, also=[Told()]) as watch:
+    ...     watch.error = run_sync(run)
+    started on sync
+    finished with None
     """
-    if isinstance(scheduler, str):
-        return scheduler, 1 if scheduler == "sync" else num_workers or usable_cpus()
-    size = getattr(scheduler, "_max_workers", None)
-    workers = size if isinstance(size, int) and size > 0 else num_workers or usable_cpus()
-    return type(scheduler).__name__, workers
+    return Watch(run, scheduler, workers, (*active, *also) if also else active)
 
 
 def _finish_all(observers: list[Observer], run: Run, error: BaseException | None) -> None:

@@ -15,23 +15,28 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
 from tarry._schedule.core import Run, TaskEvent
-from tarry._tools.observe import Observing
+from tarry._tools.observe import Observer
+from tarry._tools.records import (
+    FunctionTimes,
+    RunRecord,
+    events_by_start,
+    mean_times,
+    origin,
+    record_of,
+)
+from tarry._tools.report import Report, analyse
 from tarry._tools.resources import ResourceSample, Sampler
-from tarry._tools.shape import dependency_keys
+from tarry._tools.timeline import Timeline
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from tarry._tools.report import Report
-    from tarry._tools.timeline import Timeline
-
-__all__ = ["FunctionTimes", "Profile", "RunRecord", "latest_times", "mean_times", "profile"]
+__all__ = ["Profile", "latest_times", "profile"]
 
 
 def profile(interval: float = 0.05) -> Profile:
@@ -67,43 +72,6 @@ def profile(interval: float = 0.05) -> Profile:
     return Profile(interval)
 
 
-@dataclass(frozen=True)
-class RunRecord:
-    """One compute as a profile keeps it: no task objects, no data."""
-
-    #: scheduler name and the number of workers it had
-    scheduler: str
-    workers: int
-    #: perf_counter readings when the scheduler started and returned
-    start: float
-    end: float
-    #: every call of the graph: key -> keys of the calls it needs, dependencies first
-    deps: dict[str, tuple[str, ...]]
-    #: key -> function name, for every call of the graph
-    names: dict[str, str]
-    #: one per task that ran, in the order they finished
-    events: list[TaskEvent]
-    #: key of the task whose error ended the run, and the error, if any
-    failed: str | None = None
-    error: str | None = None
-
-    @property
-    def wall(self) -> float:
-        """Seconds from the scheduler's start to its end."""
-        return self.end - self.start
-
-
-@dataclass(frozen=True)
-class FunctionTimes:
-    """Mean seconds per task of each function (by name), and tarry's overhead per task.
-
-    ``overhead`` is None when it is no longer known (see :func:`latest_times`).
-    """
-
-    means: dict[str, float]
-    overhead: float | None
-
-
 # The last profile block's mean time per function, plus a weak reference to
 # the profile: the overhead is worked out from it only if explain() asks and
 # the profile is still alive, so leaving a block costs one pass over its
@@ -124,27 +92,13 @@ def latest_times() -> FunctionTimes | None:
     return FunctionTimes(means, prof.report().overhead_per_task if prof is not None else None)
 
 
-def mean_times(runs: list[RunRecord]) -> dict[str, float]:
-    """Mean task time per function name over ``runs``."""
-    totals: dict[str, list[float]] = {}
-    for run in runs:
-        for e in run.events:
-            entry = totals.get(e.name)
-            if entry is None:
-                totals[e.name] = [e.end - e.start, 1.0]
-            else:
-                entry[0] += e.end - e.start
-                entry[1] += 1.0
-    return {name: total / count for name, (total, count) in totals.items()}
-
-
-class Profile(Observing):
+class Profile(Observer):
     """Everything recorded by one :func:`profile` block; see there."""
 
     def __init__(self, interval: float = 0.05) -> None:
         self.interval = interval
         #: computes seen, in the order they finished
-        self.runs: list[RunRecord] = []
+        self.records: list[RunRecord] = []
         #: CPU and memory readings while computes ran
         self.samples: list[ResourceSample] = []
         self._lock = threading.Lock()
@@ -172,22 +126,9 @@ class Profile(Observing):
             if self._sampling == 0:
                 self._sampler.stop()
         scheduler, workers, start = opened
-        deps, names = dependency_keys(run.tasks)
-        record = RunRecord(
-            scheduler=scheduler,
-            workers=workers,
-            start=start,
-            end=end,
-            deps=deps,
-            names=names,
-            # the list itself, not a copy: a helper thread may still add the
-            # event of a task that was running when another task failed
-            events=run.events if run.events is not None else [],
-            failed=run.failed,
-            error=None if error is None else f"{type(error).__name__}: {error}",
-        )
+        record = record_of(run, scheduler, workers, start, end, error)
         with self._lock:
-            self.runs.append(record)
+            self.records.append(record)
 
     def __exit__(
         self,
@@ -202,19 +143,24 @@ class Profile(Observing):
                 self._sampling = 0
                 self._sampler.stop()
         global _latest
-        if self.runs:
-            _latest = (mean_times(self.runs), weakref.ref(self))
+        if self.records:
+            _latest = (mean_times(self.records), weakref.ref(self))
 
     # -- results --------------------------------------------------------------
     @property
+    def runs(self) -> list[RunRecord]:
+        """:attr:`records` under its earlier name (``benchmarks/bench_progress.py`` reads it)."""
+        return self.records
+
+    @property
     def events(self) -> list[TaskEvent]:
         """Every task event of every compute, by start time."""
-        return sorted((e for r in self.runs for e in r.events), key=lambda e: e.start)
+        return events_by_start(self.records)
 
     @property
     def origin(self) -> float:
         """perf_counter reading when the first compute started (time 0 of tables and charts)."""
-        return min((r.start for r in self.runs), default=0.0)
+        return origin(self.records)
 
     def to_dataframe(self) -> pd.DataFrame:
         """One row per task: run, key, name, worker, start, end, duration, cpu (seconds).
@@ -225,12 +171,12 @@ class Profile(Observing):
         """
         import pandas as pd
 
-        origin = self.origin
-        runs = sorted(self.runs, key=lambda r: r.start)
+        zero = self.origin
+        records = sorted(self.records, key=lambda r: r.start)
         rows = [
-            (i, r.scheduler, e.key, e.name, e.worker, e.start - origin, e.end - origin,
+            (i, r.scheduler, e.key, e.name, e.worker, e.start - zero, e.end - zero,
              e.end - e.start, e.cpu)
-            for i, r in enumerate(runs)
+            for i, r in enumerate(records)
             for e in r.events
         ]  # fmt: skip
         columns = ["run", "scheduler", "key", "name", "worker", "start", "end", "duration", "cpu"]
@@ -239,12 +185,13 @@ class Profile(Observing):
 
     def report(self) -> Report:
         """The analysis in numbers and plain words: see :class:`tarry._tools.report.Report`."""
-        from tarry._tools.report import analyse
+        records, samples = self._snapshot()
+        return analyse(records, samples)
 
+    def _snapshot(self) -> tuple[list[RunRecord], list[ResourceSample]]:
+        """Copies of the records and samples: computes in other threads may add to them."""
         with self._lock:
-            runs = list(self.runs)
-            samples = list(self.samples)
-        return analyse(runs, samples)
+            return list(self.records), list(self.samples)
 
     def timeline(self, filename: str | Path | None = None) -> Timeline:
         """Draw a Gantt chart: one row per worker, bars coloured by function, CPU and memory below.
@@ -267,13 +214,12 @@ class Profile(Observing):
         a row as always busy; each row then shows, per sliver of time, the
         share of it spent in tasks as the bar's height.
         """
-        from tarry._tools.timeline import Timeline
-
-        chart = Timeline(self)
+        records, samples = self._snapshot()
+        chart = Timeline(records, samples, analyse(records, samples))
         if filename is not None:
             chart.save(filename)
         return chart
 
     def __repr__(self) -> str:
-        tasks = sum(len(r.events) for r in self.runs)
-        return f"<Profile: {len(self.runs)} compute(s), {tasks} tasks>"
+        tasks = sum(len(r.events) for r in self.records)
+        return f"<Profile: {len(self.records)} compute(s), {tasks} tasks>"

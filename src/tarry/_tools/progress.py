@@ -14,7 +14,7 @@ import time
 from typing import IO, TYPE_CHECKING, Any, cast
 
 from tarry._schedule.core import Run
-from tarry._tools.observe import Observing
+from tarry._tools.observe import Observer
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -60,7 +60,7 @@ def progress(
     return ProgressBar(DEFAULT_MIN_TIME if min_time is None else min_time, interval, file)
 
 
-class ProgressBar(Observing):
+class ProgressBar(Observer):
     """The observer behind :func:`progress` and ``compute(progress=True)``."""
 
     def __init__(

@@ -1,4 +1,8 @@
-"""The numbers that explain a run's speed, and findings in plain words.
+"""The numbers that explain a run's speed, and which findings they call for.
+
+:func:`analyse` turns the records of a profile's computes
+(:mod:`tarry._tools.records`) into a :class:`Report`; the thresholds below
+decide which findings apply, and :mod:`tarry._tools.findings` words them.
 
 Terms, as used in the report:
 
@@ -30,78 +34,78 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Final
 
 from tarry._schedule.cpus import usable_cpus
+from tarry._tools import findings as say
+from tarry._tools.records import RunRecord
+from tarry._tools.resources import ResourceSample
 from tarry._tools.shape import measure
+from tarry._tools.text import counted, format_chain, format_seconds, pretty_as_text, with_findings
 
-if TYPE_CHECKING:
-    from tarry._tools.profile import RunRecord
-    from tarry._tools.resources import ResourceSample
+__all__ = ["ComputeStats", "FunctionStats", "Report", "analyse", "peak_concurrency"]
 
-__all__ = ["ComputeStats", "FunctionStats", "Report", "analyse", "format_path", "format_seconds"]
+# Thresholds of the findings. Where no measurement is named, the value is a
+# judgement (none was recorded when it was chosen); the reason given is why
+# it sits where it does.
 
-
-def format_seconds(seconds: float) -> str:
-    """A duration with a unit that suits it.
-
-    Examples
-    --------
-    >>> [format_seconds(s) for s in (12.34, 2.0, 0.0123, 0.00042, 2e-5, 3e-7)]
-    ['12.3 s', '2.00 s', '12.3 ms', '420 µs', '20.0 µs', '0.3 µs']
-    """
-    if seconds >= 10:
-        return f"{seconds:.1f} s"
-    if seconds >= 1:
-        return f"{seconds:.2f} s"
-    if seconds >= 1e-2:
-        return f"{seconds * 1e3:.1f} ms"
-    if seconds >= 1e-3:
-        return f"{seconds * 1e3:.2f} ms"
-    if seconds >= 1e-4:
-        return f"{seconds * 1e6:.0f} µs"
-    return f"{seconds * 1e6:.1f} µs"
-
-
-def with_findings(lines: list[str], findings: Sequence[str]) -> str:
-    """``lines``, then the findings as a list, as one text (reports and explanations).
-
-    Examples
-    --------
-    >>> print(with_findings(["tarry graph: 2 tasks"], ["one chain"]))
-    tarry graph: 2 tasks
-    Findings:
-      - one chain
-    """
-    if findings:
-        lines = [*lines, "Findings:", *(f"  - {finding}" for finding in findings)]
-    return "\n".join(lines)
-
-
-def format_path(names: Sequence[str], most: int = 6) -> str:
-    """A chain of function names, repeats grouped, long chains shortened.
-
-    Examples
-    --------
-    >>> format_path(["inc", "add"])
-    'inc → add'
-    >>> format_path(["read"] + ["inc"] * 40 + ["add"])
-    'read → inc ×40 → add'
-    >>> format_path([f"f{i}" for i in range(10)], most=4)
-    'f0 → f1 → … (6 tasks) … → f8 → f9'
-    """
-    groups: list[tuple[str, int]] = []
-    for name in names:
-        if groups and groups[-1][0] == name:
-            groups[-1] = (name, groups[-1][1] + 1)
-        else:
-            groups.append((name, 1))
-    parts = [name if n == 1 else f"{name} ×{n}" for name, n in groups]
-    if len(parts) > most:
-        head, tail = most // 2, most - most // 2
-        hidden = sum(n for _, n in groups[head : len(groups) - tail])
-        parts = [*parts[:head], f"… ({hidden} tasks) …", *parts[len(parts) - tail :]]
-    return " → ".join(parts)
+#: the process kept at least this share of the usable cores busy: the cores
+#: were the limit. A judgement: CPU readings of a shared machine taken every
+#: 50 ms stay below 100 %, and at 3/4 of a 4-core machine one core was free.
+SATURATED_CORES: Final = 0.75
+#: a task keeping more cores than this busy on its own runs threads of its
+#: own: above one core (pure Python) plus sampling noise, below the 1.4
+#: cores each ``read_csv`` task of the tutorial's groupby keeps busy (README,
+#: ``tarry tutorial`` on the 2-core machine).
+CORES_PER_TASK: Final = 1.15
+#: saturation counts only when the tasks' own time covers at least this
+#: share of the CPU the process used (work >= share × wall × cores busy);
+#: below it, scheduling overhead kept the cores busy, which the tiny-task
+#: finding explains. A judgement: half.
+TASKS_OWN_SHARE: Final = 0.5
+#: below this efficiency (best possible / wall) lost time is a finding ...
+LOW_EFFICIENCY: Final = 0.8
+#: ... when it is also at least this many seconds: less is a thread start
+#: and timer noise. A judgement.
+LOST_AT_LEAST: Final = 0.01
+#: tasks count as tiny when the overhead per task exceeds their median time
+#: and this: about what timing one task costs (see ``record_timings``), so
+#: a run of instant tasks is not called tiny for its timing alone.
+MIN_TASK_TIME: Final = 1e-6
+#: findings about CPU use need at least this much work (seconds); less is
+#: thread start-up and timer resolution. A judgement.
+MIN_WORK: Final = 0.01
+#: CPU cores that tasks holding the GIL use together while any of them
+#: runs (CPU time / busy time): pure Python keeps one core busy however
+#: many threads run it, so about 1; down to 0.45 on a shared, loaded
+#: machine, up to 1.2 for timer noise. A judgement around that 1.
+GIL_CORES: Final = (0.45, 1.2)
+#: ... only when that is below this share of the cores the tasks could
+#: have used (min of width, workers, cores): else threads did their best.
+GIL_ROOM: Final = 0.75
+#: tasks overlapped when on average at least this many ran at once (work /
+#: busy time); then their times include waiting for the GIL. A judgement:
+#: well above 1, which one task at a time gives.
+OVERLAPPED: Final = 1.4
+#: tasks that did not overlap count as GIL-bound when they computed at
+#: least this share of their time. A judgement, as :data:`COMPUTING`.
+GIL_ON_CPU: Final = 0.45
+#: with one worker, tasks computing at least this share of their time would
+#: gain from processes. A judgement: under half is mostly waiting.
+COMPUTING: Final = 0.4
+#: tasks computing less than this share of their time mostly waited (sleep,
+#: I/O, locks), so more workers than cores help. A judgement.
+WAITING: Final = 0.2
+#: ... when the workers bounded the run by more than this factor over the
+#: critical path (work / workers > factor × span); within 5 % more workers
+#: cannot gain anything worth saying.
+WORKERS_BOUND: Final = 1.05
+#: the most workers per core suggested for waiting tasks. A judgement: a
+#: thread costs little while it waits, but hundreds only add switching.
+WORKERS_PER_CORE: Final = 8
+#: per-compute findings are given for at most this many computes (the
+#: longest), so a block of many computes gives a readable list.
+MOST_COMPUTES: Final = 3
 
 
 @dataclass(frozen=True)
@@ -184,8 +188,8 @@ class Report:
         if not self.runs:
             return "tarry profile: no compute ran inside the profile block"
         fmt = format_seconds
-        computes = "1 compute" if self.runs == 1 else f"{self.runs} computes"
-        workers = "1 worker" if self.workers == 1 else f"{self.workers} workers"
+        computes = counted(self.runs, "compute")
+        workers = counted(self.workers, "worker")
         top = sorted(self.by_function.items(), key=lambda kv: -kv[1].total)
         functions = ", ".join(f"{n} {s.count} × {fmt(s.mean)}" for n, s in top[:5])
         if len(top) > 5:
@@ -196,7 +200,7 @@ class Report:
         rows = [
             ("wall time", fmt(self.wall), "measured, scheduler start to end"),
             ("work", fmt(self.work), "sum of task times: one worker's time"),
-            ("span", fmt(self.span), f"critical path: {format_path(self.critical_path_names)}"),
+            ("span", fmt(self.span), f"critical path: {format_chain(self.critical_path_names)}"),
             ("best possible", fmt(self.best_time), bound),
             ("efficiency", f"{self.efficiency:.0%}", "best possible / wall time"),
             ("speedup", f"{self.speedup:.2f}×",
@@ -209,8 +213,7 @@ class Report:
         lines.append(f"  by function   {functions}")
         return with_findings(lines, self.findings)
 
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(str(self))
+    _repr_pretty_ = pretty_as_text
 
 
 def _busy_time(intervals: list[tuple[float, float]]) -> float:
@@ -224,14 +227,14 @@ def _busy_time(intervals: list[tuple[float, float]]) -> float:
     return total
 
 
-def _top_level(runs: Sequence[RunRecord]) -> list[RunRecord]:
+def _top_level(records: Sequence[RunRecord]) -> list[RunRecord]:
     """Computes not nested inside another one (whose time a task already counts)."""
     top: list[RunRecord] = []
     reach = float("-inf")
-    for run in sorted(runs, key=lambda r: (r.start, -r.end)):
-        if run.end > reach:
-            top.append(run)
-            reach = run.end
+    for record in sorted(records, key=lambda r: (r.start, -r.end)):
+        if record.end > reach:
+            top.append(record)
+            reach = record.end
     return top
 
 
@@ -251,45 +254,45 @@ def peak_concurrency(spans: Sequence[tuple[float, float]]) -> int:
     return peak
 
 
-def _compute_stats(run: RunRecord) -> ComputeStats:
-    times = {e.key: e.end - e.start for e in run.events}
+def _compute_stats(record: RunRecord) -> ComputeStats:
+    times = {e.key: e.end - e.start for e in record.events}
     work = sum(times.values())
-    shape = measure(run.deps, times)
+    shape = measure(record.deps, times)
     span, path = shape.length, shape.path
     # The threads scheduler adds threads while tasks wait: count the workers
     # that really ran at once, not only the ones it started with.
-    workers = max(run.workers, peak_concurrency([(e.start, e.end) for e in run.events]))
+    workers = max(record.workers, peak_concurrency([(e.start, e.end) for e in record.events]))
     return ComputeStats(
-        scheduler=run.scheduler,
+        scheduler=record.scheduler,
         workers=workers,
-        tasks=len(run.events),
-        planned=len(run.deps),
-        wall=run.wall,
+        tasks=len(record.events),
+        planned=len(record.deps),
+        wall=record.wall,
         work=work,
         span=span,
         best_time=max(work / workers, span),
         width=shape.width,
         critical_path=path,
-        critical_path_names=[run.names[k] for k in path],
-        cpu_time=sum(e.cpu for e in run.events),
-        busy_time=_busy_time([(e.start, e.end) for e in run.events]),
-        failed=run.failed,
-        error=run.error,
+        critical_path_names=[record.names[k] for k in path],
+        cpu_time=sum(e.cpu for e in record.events),
+        busy_time=_busy_time([(e.start, e.end) for e in record.events]),
+        failed=record.failed,
+        error=record.error,
     )
 
 
-def analyse(runs: Sequence[RunRecord], samples: Sequence[ResourceSample] = ()) -> Report:
+def analyse(records: Sequence[RunRecord], samples: Sequence[ResourceSample] = ()) -> Report:
     """Sum up the top-level computes of a profile and explain them.
 
     ``samples`` (the profile's CPU readings) tell whether the machine's cores
     were the limit.
     """
-    top = _top_level(runs)
-    stats = [_compute_stats(run) for run in top]
+    top = _top_level(records)
+    stats = [_compute_stats(record) for record in top]
     durations = [e.end - e.start for r in top for e in r.events]
     by_function: dict[str, list[tuple[float, float]]] = {}
-    for run in runs:
-        for e in run.events:
+    for record in records:
+        for e in record.events:
             by_function.setdefault(e.name, []).append((e.end - e.start, e.cpu))
     functions = {
         name: FunctionStats(
@@ -334,50 +337,29 @@ def analyse(runs: Sequence[RunRecord], samples: Sequence[ResourceSample] = ()) -
     return report
 
 
-def _cores_busy(runs: Sequence[RunRecord], samples: Sequence[ResourceSample]) -> float | None:
-    """Mean CPU cores in use during ``runs``, from samples taken inside them."""
+def _cores_busy(records: Sequence[RunRecord], samples: Sequence[ResourceSample]) -> float | None:
+    """Mean CPU cores in use during ``records``, from samples taken inside them."""
     inside = [
         s.cpu_percent
         for s in samples
         if s.cpu_percent == s.cpu_percent  # not NaN
-        and any(r.start < s.time <= r.end for r in runs)
+        and any(r.start < s.time <= r.end for r in records)
     ]
     return statistics.mean(inside) / 100 if inside else None
 
 
-_MULTITHREADED = "; the tasks themselves run on several threads (as pandas and NumPy can)"
-
-#: per-compute findings shown for at most this many computes (the longest)
-_MOST_COMPUTES = 3
-
-
 def _findings(r: Report) -> list[str]:
-    """The plain-words part: what limited the run, and what to change."""
-    fmt = format_seconds
+    """What limited the run, and what to change (worded in :mod:`.findings`)."""
     found: list[str] = []
     if r.failed is not None:
-        found.append(
-            f"a compute stopped at task {r.failed} ({r.error}); "
-            f"the numbers cover the {r.tasks} tasks that ran"
-        )
+        found.append(say.stopped_at(r.failed, r.error, r.tasks))
     if not r.tasks:
         silent = [c.scheduler for c in r.computes if c.planned and c.failed is None]
-        if silent:
-            found.append(
-                f"the {silent[0]} scheduler reported no task timings, so work, span and "
-                f"the findings that need them are unknown"
-            )
-        else:
-            found.append("no task ran: there was nothing lazy to compute, or it was all persisted")
+        found.append(say.no_timings(silent[0]) if silent else say.nothing_to_run())
         return found
-    workers = "1 worker" if r.workers == 1 else f"{r.workers} workers"
     if r.tasks > 1:
-        allows = f"with {workers}" if r.runs == 1 else "with their workers"
-        found.append(
-            f"speedup {r.speedup:.1f}×: the {r.tasks} tasks take {fmt(r.work)} one after "
-            f"another (the work) and the run took {fmt(r.wall)}; the most {allows} is "
-            f"{r.max_speedup:.1f}× (work / best possible)"
-        )
+        workers = r.workers if r.runs == 1 else None
+        found.append(say.speedup(r.speedup, r.tasks, r.work, r.wall, r.max_speedup, workers))
     cores = usable_cpus()
     # Saturated by the tasks themselves (their time covers most of the CPU
     # used), not by scheduling overhead, which the tiny-task finding explains.
@@ -388,47 +370,29 @@ def _findings(r: Report) -> list[str]:
     saturated = (
         r.cores_busy is not None
         and r.workers > 1
-        and (r.cores_busy >= 0.75 * cores or per_task > 1.15)
-        and r.work >= 0.5 * r.wall * r.cores_busy
+        and (r.cores_busy >= SATURATED_CORES * cores or per_task > CORES_PER_TASK)
+        and r.work >= TASKS_OWN_SHARE * r.wall * r.cores_busy
     )
-    if saturated and per_task > 1.15:
-        fits = max(1, int(cores / per_task))
-        found.append(
-            f"each task kept about {per_task:.1f} CPU cores busy on its own (pandas and NumPy "
-            f"run threads of their own), so this machine's {cores} cores can feed only {fits} "
-            f"such task{'s' if fits > 1 else ''} at a time: the cores were the limit, not the "
-            f"scheduler, and more workers cannot help"
-        )
-    elif saturated:
-        found.append(
-            f"the process kept {r.cores_busy:.1f} of the machine's {cores} CPU cores busy on "
-            f"average: the cores were the limit, not the scheduler, and more workers cannot "
-            f"help. Task times include waiting for a core, so work and speedup are "
-            f"overstated{_MULTITHREADED if r.workers <= cores else ''}"
-        )
+    if saturated and per_task > CORES_PER_TASK:
+        found.append(say.cores_per_task(per_task, cores, max(1, int(cores / per_task))))
+    elif saturated and r.cores_busy is not None:
+        found.append(say.cores_saturated(r.cores_busy, cores, r.workers <= cores))
     # With the cores saturated, time beyond the best possible is waiting for
     # a core, not per-task overhead.
-    tiny = not saturated and r.tasks > 1 and r.overhead_per_task > max(r.median_task, 1e-6)
+    tiny = not saturated and r.tasks > 1 and r.overhead_per_task > max(r.median_task, MIN_TASK_TIME)
     if tiny:
-        slower = ", so running them in a plain loop would be faster" if r.wall > r.work else ""
         found.append(
-            f"the median task takes {fmt(r.median_task)}, less than the per-task overhead of "
-            f"{fmt(r.overhead_per_task)}{slower}: make each task do more work (for example a "
-            f"batch of items per task instead of one)"
+            say.tasks_too_small(r.median_task, r.overhead_per_task, loop_faster=r.wall > r.work)
         )
     lost = r.wall - r.best_time
-    if not tiny and not saturated and r.efficiency < 0.8 and lost > 0.01:
-        found.append(
-            f"the run took {fmt(lost)} longer than the best possible ({fmt(r.overhead_per_task)} "
-            f"per task): time spent starting workers, moving data between them and "
-            f"scheduling, or tasks that waited for each other"
-        )
-    longest = sorted(range(len(r.computes)), key=lambda i: -r.computes[i].wall)[:_MOST_COMPUTES]
+    if not tiny and not saturated and r.efficiency < LOW_EFFICIENCY and lost > LOST_AT_LEAST:
+        found.append(say.time_lost(lost, r.overhead_per_task))
+    longest = sorted(range(len(r.computes)), key=lambda i: -r.computes[i].wall)[:MOST_COMPUTES]
     for i in sorted(longest):
         prefix = "" if r.runs == 1 else f"compute {i + 1}: "
         found += [prefix + text for text in _compute_findings(r.computes[i], tiny or saturated)]
-    if r.runs > _MOST_COMPUTES:
-        found.append(f"(findings above cover the {_MOST_COMPUTES} longest of {r.runs} computes)")
+    if r.runs > MOST_COMPUTES:
+        found.append(say.covers_longest(MOST_COMPUTES, r.runs))
     return found
 
 
@@ -438,81 +402,47 @@ def _compute_findings(c: ComputeStats, tiny: bool) -> list[str]:
     ``tiny`` (tasks shorter than the overhead, or cores already saturated)
     holds back advice to add workers.
     """
-    fmt = format_seconds
     found: list[str] = []
     if not c.tasks:
         return found
-    path = format_path(c.critical_path_names)
-    # "the critical path inc → add takes 2.0 s"; a one-task path is just the longest task
-    if len(c.critical_path) > 1:
-        critical = f"the critical path {path}"
-    else:
-        critical = f"the longest task ({path})"
-    some = f"all {c.tasks}" if c.width == c.tasks else f"{c.width} of the {c.tasks}"
-    workers = "1 worker" if c.workers == 1 else f"{c.workers} workers"
+    path = format_chain(c.critical_path_names)
+    several = len(c.critical_path) > 1
     if c.width <= 1 and c.tasks > 1:
-        found.append(
-            f"the tasks form one chain ({path}): each waits for the one before, so none can "
-            f"run in parallel; its {fmt(c.span)} is the best any scheduler can do"
-        )
+        found.append(say.one_chain(c.tasks, path, c.span))
     elif c.span >= c.work / c.workers:
-        found.append(
-            f"{some} tasks could run at the same time; {critical} takes {fmt(c.span)}, "
-            f"so {fmt(c.span)} is the best any scheduler can do, however many workers it has"
-        )
+        found.append(say.span_bound(c.width, c.tasks, path, several, c.span))
     else:
-        one_at_a_time = "the sync scheduler runs one task at a time" if c.workers == 1 else (
-            f"only {c.workers} can run at once with {workers}"
-        )  # fmt: skip
-        more = "" if tiny else (
-            f"; with {c.width} workers the best possible would be "
-            f"{fmt(max(c.work / c.width, c.span))}"
-        )  # fmt: skip
+        best = None if tiny else max(c.work / c.width, c.span)
         found.append(
-            f"{some} tasks could run at the same time but {one_at_a_time}: {fmt(c.work)} of "
-            f"work needs at least {fmt(c.work / c.workers)} ({critical} takes only "
-            f"{fmt(c.span)}){more}"
+            say.workers_bound(
+                c.width, c.tasks, c.scheduler, c.workers, c.work, path, several, c.span, best
+            )
         )
     cores = usable_cpus()
     on_cpu = c.cpu_time / c.work if c.work > 0 else 0.0
     could_use = min(c.width, c.workers, cores)
-    if c.scheduler == "threads" and could_use > 1 and c.busy_time > 0 and c.work >= 0.01:
+    if c.scheduler == "threads" and could_use > 1 and c.busy_time > 0 and c.work >= MIN_WORK:
         running = c.work / c.busy_time
         in_use = c.cpu_time / c.busy_time
         # Pure Python keeps one thread on the CPU at a time: whether the tasks
         # overlapped (each then waits for the GIL) or ran one after another,
         # together they use about one core (less on a busy machine).
+        low, high = GIL_CORES
         if (
-            0.45 <= in_use <= 1.2
-            and in_use < 0.75 * could_use
-            and (running >= 1.4 or on_cpu >= 0.45)
+            low <= in_use <= high
+            and in_use < GIL_ROOM * could_use
+            and (running >= OVERLAPPED or on_cpu >= GIL_ON_CPU)
         ):
-            overstated = "" if running < 1.4 else (
-                "; their times include waiting for the GIL, so work and speedup are "
-                f"overstated: their CPU time is {fmt(c.cpu_time)}"
-            )  # fmt: skip
-            found.append(
-                f"tasks held the GIL {min(in_use, 1.0):.0%} of the time they were running: "
-                f"together they used {in_use:.1f} CPU core although {could_use} could have "
-                f"run at once ({running:.1f} did on average), so threads cannot run them in "
-                f"parallel: use scheduler='processes'{overstated}"
-            )
-    if c.workers == 1 and c.width > 1 and on_cpu >= 0.4 and c.work >= 0.01 and not tiny:
-        found.append(
-            f"tasks spent {on_cpu:.0%} of their time computing; up to {min(c.width, cores)} "
-            f"could run at once on this machine's {cores} cores with scheduler='processes' "
-            f"(threads help only code that releases the GIL, such as NumPy, pandas or I/O)"
-        )
+            cpu_time = c.cpu_time if running >= OVERLAPPED else None
+            found.append(say.gil_bound(in_use, could_use, running, cpu_time))
+    if c.workers == 1 and c.width > 1 and on_cpu >= COMPUTING and c.work >= MIN_WORK and not tiny:
+        found.append(say.use_processes(on_cpu, min(c.width, cores), cores))
     if (
         c.workers > 1
-        and on_cpu < 0.2
+        and on_cpu < WAITING
         and c.width > c.workers
-        and c.work / c.workers > 1.05 * c.span
+        and c.work / c.workers > WORKERS_BOUND * c.span
         and not tiny
     ):
-        found.append(
-            f"tasks spent {1 - on_cpu:.0%} of their time waiting (sleep, I/O, locks) rather "
-            f"than computing: more workers than CPU cores would help, e.g. "
-            f"num_workers={min(c.width, 8 * cores)}"
-        )
+        found.append(say.more_workers(1 - on_cpu, min(c.width, WORKERS_PER_CORE * cores)))
     return found

@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tarry._schedule.core import TaskEvent
-from tarry._tools.report import Report, format_seconds
+from tarry._tools.records import RunRecord, events_by_start, origin
+from tarry._tools.report import Report
+from tarry._tools.resources import ResourceSample
+from tarry._tools.text import format_seconds
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-
-    from tarry._tools.profile import Profile
 
 __all__ = ["Timeline"]
 
@@ -46,7 +47,7 @@ class _Layout:
     colours: dict[str, str]
     legend: list[tuple[str, str]]
     #: start and end of each compute
-    runs: list[tuple[float, float]]
+    computes: list[tuple[float, float]]
     samples: list[tuple[float, float, float]]
     start: float
     end: float
@@ -64,9 +65,11 @@ def _natural(worker: str) -> tuple[Any, ...]:
             *[(0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts])  # fmt: skip
 
 
-def _layout(prof: Profile, report: Report) -> _Layout:
-    origin = prof.origin
-    events = [replace(e, start=e.start - origin, end=e.end - origin) for e in prof.events]
+def _layout(
+    records: Sequence[RunRecord], samples: Sequence[ResourceSample], report: Report
+) -> _Layout:
+    zero = origin(records)
+    events = [replace(e, start=e.start - zero, end=e.end - zero) for e in events_by_start(records)]
     rows = {w: i for i, w in enumerate(sorted({e.worker for e in events}, key=_natural))}
     pids = {w.partition(":")[0] for w in rows}
     labels = []
@@ -82,9 +85,8 @@ def _layout(prof: Profile, report: Report) -> _Layout:
     legend = [(name, colours[name]) for name in shown]
     if len(ranked) > len(shown):
         legend.append((f"{len(ranked) - len(shown)} other functions", OTHER))
-    runs = sorted(prof.runs, key=lambda r: r.start)
-    spans = [(r.start - origin, r.end - origin) for r in runs]
-    samples = [(s.time - origin, s.cpu_percent, s.memory) for s in prof.samples]
+    spans = sorted((r.start - zero, r.end - zero) for r in records)
+    readings = [(s.time - zero, s.cpu_percent, s.memory) for s in samples]
     end = max([b for _, b in spans] + [e.end for e in events], default=1.0)
     title = (
         f"{report.tasks} tasks on {report.scheduler} ({report.workers} workers): wall "
@@ -97,8 +99,8 @@ def _layout(prof: Profile, report: Report) -> _Layout:
         labels=labels,
         colours=colours,
         legend=legend,
-        runs=spans,
-        samples=samples,
+        computes=spans,
+        samples=readings,
         start=0.0,
         end=end if end > 0 else 1.0,
         title=title,
@@ -106,7 +108,9 @@ def _layout(prof: Profile, report: Report) -> _Layout:
 
 
 class Timeline:
-    """A profile drawn as a Gantt chart; displays inline in Jupyter.
+    """Computes drawn as a Gantt chart; displays inline in Jupyter.
+
+    From a profile's records, readings and report: see :meth:`.Profile.timeline`.
 
     Examples
     --------
@@ -118,10 +122,11 @@ class Timeline:
     b'\\x89PNG'
     """
 
-    def __init__(self, prof: Profile) -> None:
-        self.profile = prof
-        self.report = prof.report()
-        self._layout = _layout(prof, self.report)
+    def __init__(
+        self, records: Sequence[RunRecord], samples: Sequence[ResourceSample], report: Report
+    ) -> None:
+        self.report = report
+        self._layout = _layout(records, samples, report)
         self._figure: Figure | None = None
 
     @property
@@ -190,8 +195,8 @@ def _draw(layout: _Layout) -> Figure:
     tasks.set_ylim(n_rows - 0.5, -0.5)
     tasks.tick_params(labelbottom=False)
     tasks.grid(axis="x", alpha=0.3)
-    if len(layout.runs) > 1:
-        for i, (a, b) in enumerate(layout.runs):
+    if len(layout.computes) > 1:
+        for i, (a, b) in enumerate(layout.computes):
             if i % 2:
                 tasks.axvspan(a, b, color="#000000", alpha=0.05, linewidth=0)
             tasks.text(a, -0.5, f" compute {i + 1}", va="bottom", fontsize=7, color="#555555")
@@ -356,8 +361,8 @@ def _html(layout: _Layout, report: str) -> str:
         add(f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{_TOP}" y2="{usage_top + _USAGE_H}" '
             f'class="grid"/><text x="{x(t):.1f}" y="{usage_top + _USAGE_H + 14}" '
             f'text-anchor="middle" class="tick">{t:g}</text>')  # fmt: skip
-    if len(layout.runs) > 1:
-        for i, (a, _) in enumerate(layout.runs):
+    if len(layout.computes) > 1:
+        for i, (a, _) in enumerate(layout.computes):
             add(f'<line x1="{x(a):.1f}" x2="{x(a):.1f}" y1="{_TOP - 12}" '
                 f'y2="{_TOP + n_rows * _ROW_H}" class="run"/><text x="{x(a) + 3:.1f}" '
                 f'y="{_TOP - 4}" class="tick">compute {i + 1}</text>')  # fmt: skip
