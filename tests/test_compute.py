@@ -15,6 +15,8 @@ import pytest
 import tarry
 from tarry import compute, delayed, persist
 from tarry._graph import walk
+from tarry._schedule.core import Run
+from tarry._tools import observe
 from tarry._tools.last_run import last_run
 
 
@@ -208,6 +210,34 @@ def test_a_run_stopped_by_ctrl_c_is_recorded() -> None:
     assert [statuses[x.key] for x in (first, stopped, after, total)] == [
         "done", "failed", "not run", "not run",
     ]  # fmt: skip
+
+
+class Told(observe.Observer):
+    """Writes down what it is told; ``refuse`` makes ``started`` raise."""
+
+    def __init__(self, log: list[str], refuse: bool = False) -> None:
+        self.log, self.refuse = log, refuse
+
+    def started(self, run: Run, scheduler: str, workers: int) -> None:
+        if self.refuse:
+            raise RuntimeError("cannot watch")
+        self.log.append(f"started on {scheduler}")
+
+    def finished(self, run: Run, error: BaseException | None) -> None:
+        self.log.append(f"finished: {type(error).__name__}")
+
+
+def test_an_observer_that_cannot_start_stops_the_run_and_ends_the_others() -> None:
+    log: list[str] = []
+    ran = delayed(count_call)("/nonexistent/never-written", 1)
+    with Told(log), Told(log, refuse=True), pytest.raises(RuntimeError, match="cannot watch"):
+        ran.compute(scheduler="sync")
+    assert log == ["started on sync", "finished: RuntimeError"]  # the refuser is told nothing
+    assert observe.active == ()
+    record = last_run()
+    assert record is not None
+    assert (record.targets, record.error) == ((ran.key,), "RuntimeError: cannot watch")
+    assert record.not_run == {ran.key}
 
 
 def test_import_is_light() -> None:
