@@ -17,10 +17,11 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from tarry import config
-from tarry._keys import new_key, tokenize
+from tarry._build.labels import BINARY_OPERATORS, COMPARISONS, UNARY_OPERATORS, method_caller
 from tarry._build.traverse import ATOMIC as _ATOMIC
 from tarry._build.traverse import add_dep, pack
 from tarry._graph import Lazy, Pack, Quote, Task, TaskGraph, check_same
+from tarry._keys import new_key, tokenize
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
@@ -399,6 +400,7 @@ def _call(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return func(*args, **kwargs)
 
 
+@method_caller  # pictures label its tasks ``.method()``
 def _call_method(obj: Any, method: str, *args: Any, **kwargs: Any) -> Any:
     return getattr(obj, method)(*args, **kwargs)
 
@@ -408,20 +410,15 @@ def _operate(op: Callable[..., Any], *args: Any) -> Delayed[Any]:
 
 
 def _install_operators() -> None:
-    binary = [
-        "add", "sub", "mul", "matmul", "truediv", "floordiv", "mod", "pow",
-        "lshift", "rshift", "and", "xor", "or",
-    ]  # fmt: skip
-    for name in binary:
-        op = getattr(operator, name + "_" if name in ("and", "or") else name)
+    # The table is in labels.py, which names these operators' tasks in pictures.
+    for op, _ in BINARY_OPERATORS:
+        name = op.__name__.strip("_")
         setattr(Delayed, f"__{name}__", _forward(op))
         setattr(Delayed, f"__r{name}__", _reflected(op))
-    Delayed.__divmod__ = _forward(divmod)
-    Delayed.__rdivmod__ = _reflected(divmod)
-    for name in ("lt", "le", "gt", "ge"):
-        setattr(Delayed, f"__{name}__", _forward(getattr(operator, name)))
-    for name in ("neg", "pos", "invert", "abs"):
-        setattr(Delayed, f"__{name}__", _unary(getattr(operator, name)))
+    for op, _ in COMPARISONS:
+        setattr(Delayed, f"__{op.__name__}__", _forward(op))
+    for op, _ in UNARY_OPERATORS:
+        setattr(Delayed, f"__{op.__name__}__", _unary(op))
 
 
 def _forward(op: Callable[..., Any]) -> Callable[[Delayed[Any], Any], Delayed[Any]]:
