@@ -218,14 +218,27 @@ def tasks_too_small(
 
 
 def stopped_at(key: str, error: str | None, tasks: int) -> str:
-    """A task's error ended a compute."""
+    """A task's error ended a compute.
+
+    Examples
+    --------
+    >>> stopped_at("load-1", "OSError: gone", 4)
+    'a compute stopped at task load-1 (OSError: gone); the numbers cover the 4 tasks that ran'
+    """
     return (
         f"a compute stopped at task {key} ({error}); the numbers cover the {tasks} tasks that ran"
     )
 
 
 def no_timings(scheduler: str) -> str:
-    """Tasks ran, but the scheduler gave no timings."""
+    """Tasks ran, but the scheduler gave no timings.
+
+    Examples
+    --------
+    >>> print(no_timings("elsewhere"))  # doctest: +NORMALIZE_WHITESPACE
+    the elsewhere scheduler reported no task timings, so work, span and the findings that
+    need them are unknown
+    """
     return (
         f"the {scheduler} scheduler reported no task timings, so work, span and the findings "
         f"that need them are unknown"
@@ -235,7 +248,14 @@ def no_timings(scheduler: str) -> str:
 def speedup(
     speedup: float, tasks: int, work: float, wall: float, most: float, workers: int | None
 ) -> str:
-    """How much faster than one after another; ``workers`` None: several computes."""
+    """How much faster than one after another; ``workers`` None: several computes.
+
+    Examples
+    --------
+    >>> speedup(1.5, 3, 3.0, 2.0, 1.5, 2)  # doctest: +NORMALIZE_WHITESPACE
+    'speedup 1.5×: the 3 tasks take 3.00 s one after another (the work) and the run took
+     2.00 s; the most with 2 workers is 1.5× (work / best possible)'
+    """
     allows = "with their workers" if workers is None else f"with {counted(workers, 'worker')}"
     return (
         f"speedup {speedup:.1f}×: the {tasks} tasks take {fmt(work)} one after another (the "
@@ -245,7 +265,13 @@ def speedup(
 
 
 def cores_per_task(per_task: float, cores: int, fits: int) -> str:
-    """Each task kept several cores busy alone, so few fit on the machine at once."""
+    """Each task kept several cores busy alone, so few fit on the machine at once.
+
+    Examples
+    --------
+    >>> cores_per_task(1.4, 2, 1)[:55]
+    'each task kept about 1.4 CPU cores busy on its own (pan'
+    """
     return (
         f"each task kept about {per_task:.1f} CPU cores busy on its own (pandas and NumPy run "
         f"threads of their own), so this machine's {cores} cores can feed only "
@@ -254,7 +280,13 @@ def cores_per_task(per_task: float, cores: int, fits: int) -> str:
 
 
 def cores_saturated(busy: float, cores: int, multithreaded: bool) -> str:
-    """The process kept the cores busy; ``multithreaded``: no more workers than cores."""
+    """The process kept the cores busy; ``multithreaded``: no more workers than cores.
+
+    Examples
+    --------
+    >>> cores_saturated(1.9, 2, False).endswith("so work and speedup are overstated")
+    True
+    """
     why = "; the tasks themselves run on several threads (as pandas and NumPy can)"
     return (
         f"the process kept {busy:.1f} of the machine's {cores} CPU cores busy on average: "
@@ -264,7 +296,13 @@ def cores_saturated(busy: float, cores: int, multithreaded: bool) -> str:
 
 
 def time_lost(lost: float, overhead: float) -> str:
-    """The run took longer than the best possible, for no reason the numbers name."""
+    """The run took longer than the best possible, for no reason the numbers name.
+
+    Examples
+    --------
+    >>> time_lost(0.5, 0.001)[:62]
+    'the run took 500 ms longer than the best possible (1.00 ms per'
+    """
     return (
         f"the run took {fmt(lost)} longer than the best possible ({fmt(overhead)} per task): "
         f"time spent starting workers, moving data between them and scheduling, or tasks that "
@@ -273,12 +311,25 @@ def time_lost(lost: float, overhead: float) -> str:
 
 
 def covers_longest(shown: int, computes: int) -> str:
-    """Per-compute findings were given for the longest computes only."""
+    """Per-compute findings were given for the longest computes only.
+
+    Examples
+    --------
+    >>> covers_longest(3, 5)
+    '(findings above cover the 3 longest of 5 computes)'
+    """
     return f"(findings above cover the {shown} longest of {computes} computes)"
 
 
 def gil_bound(in_use: float, could_use: int, running: float, cpu_time: float | None) -> str:
-    """Threads ran pure Python; ``cpu_time`` given when the tasks overlapped."""
+    """Threads ran pure Python; ``cpu_time`` given when the tasks overlapped.
+
+    Examples
+    --------
+    >>> gil_bound(0.95, 2, 1.9, 0.6).endswith("use scheduler='processes'; their times include "
+    ...     "waiting for the GIL, so work and speedup are overstated: their CPU time is 600 ms")
+    True
+    """
     overstated = "" if cpu_time is None else (
         "; their times include waiting for the GIL, so work and speedup are overstated: their "
         f"CPU time is {fmt(cpu_time)}"
@@ -292,7 +343,13 @@ def gil_bound(in_use: float, could_use: int, running: float, cpu_time: float | N
 
 
 def use_processes(on_cpu: float, could_run: int, cores: int) -> str:
-    """One worker ran tasks that compute: processes could run several."""
+    """One worker ran tasks that compute: processes could run several.
+
+    Examples
+    --------
+    >>> use_processes(0.9, 2, 2)[:50]
+    'tasks spent 90% of their time computing; up to 2 c'
+    """
     return (
         f"tasks spent {on_cpu:.0%} of their time computing; up to {could_run} could run at "
         f"once on this machine's {cores} cores with scheduler='processes' (threads help only "
@@ -301,7 +358,13 @@ def use_processes(on_cpu: float, could_run: int, cores: int) -> str:
 
 
 def more_workers(waiting: float, suggested: int) -> str:
-    """Tasks mostly waited: more workers than cores would help."""
+    """Tasks mostly waited: more workers than cores would help.
+
+    Examples
+    --------
+    >>> more_workers(0.95, 16).endswith("than CPU cores would help, e.g. num_workers=16")
+    True
+    """
     return (
         f"tasks spent {waiting:.0%} of their time waiting (sleep, I/O, locks) rather than "
         f"computing: more workers than CPU cores would help, e.g. num_workers={suggested}"
@@ -328,7 +391,13 @@ def estimate(work: float, span: float, best: float, workers: int, by_chain: bool
 
 
 def unmeasured(names: Sequence[str]) -> str:
-    """Functions the earlier profile never saw."""
+    """Functions the earlier profile never saw.
+
+    Examples
+    --------
+    >>> unmeasured(["double", "half"])
+    'no times were measured for double, half: the estimates count those tasks as instant'
+    """
     return (
         f"no times were measured for {', '.join(names)}: the estimates count those tasks as instant"
     )

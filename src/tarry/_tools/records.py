@@ -61,7 +61,19 @@ def record_of(
     end: float,
     error: BaseException | None,
 ) -> RunRecord:
-    """The record of ``run``, which ran from ``start`` to ``end`` and ended with ``error``."""
+    """The record of ``run``, which ran from ``start`` to ``end`` and ended with ``error``.
+
+    Examples
+    --------
+    >>> from tarry._graph import Task
+    >>> from tarry._schedule.sync import run_sync
+    >>> run = Run([Task("k", abs, (-1,), None, (), "abs")])
+    >>> run.events = []
+    >>> run_sync(run)
+    >>> kept = record_of(run, "sync", 1, 0.0, 1.0, None)
+    >>> kept.deps, kept.names, [e.key for e in kept.events]
+    ({'k': ()}, {'k': 'abs'}, ['k'])
+    """
     deps, names = dependency_keys(run.tasks)
     return RunRecord(
         scheduler=scheduler,
