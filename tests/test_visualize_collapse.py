@@ -245,3 +245,12 @@ def test_too_many_groups_become_one_node_per_kind_of_step(monkeypatch: pytest.Mo
         (["f"], 4, None),
     ]
     assert groups[-1].deps == [0, 1, 2, 3]
+
+
+def test_a_value_beside_a_collapsed_chain_is_still_drawn_as_a_value() -> None:
+    x: Any = delayed(0, name="zero")
+    for _ in range(1000):
+        x = x + 1
+    lines = [line for line in to_dot(x).splitlines() if "zero" in line]
+    assert '  "r:zero" [label="zero", shape=box];' in lines
+    assert not any(line.startswith('  "f:zero"') for line in lines)  # not a function call

@@ -7,6 +7,7 @@ in a new ``Delayed``. Nothing runs until :func:`tarry.compute`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import operator
@@ -493,10 +494,8 @@ class DelayedFunction(Delayed[Callable[P, R]]):
         # Only the identifying attributes are copied, never the callable's
         # __dict__: an object's attributes stay lazy (delayed(obj).a is a task).
         for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
-            try:
+            with contextlib.suppress(AttributeError):
                 _set(self, attr, getattr(func, attr))
-            except AttributeError:
-                pass
         _set(self, "__wrapped__", func)
         # classmethod/staticmethod objects are not callable before binding
         wrapped: Any = func

@@ -228,7 +228,10 @@ def _fuse_chains(groups: list[Node]) -> list[Node]:
             dict.fromkeys(new_id[d] for m in members for d in groups[m].deps if d not in inside)
         )
         keys = [k for m in members for k in groups[m].keys]
-        fused.append(Node(last.key, steps, shown, False, keys, deps, last.count, last.target))
+        # a node not fused with others keeps what it is: a value stays a value
+        fused.append(
+            Node(last.key, steps, shown, last.literal, keys, deps, last.count, last.target)
+        )
     return fused
 
 

@@ -91,6 +91,8 @@ def output(filename: str | os.PathLike[str] | None, format: str | None) -> tuple
     --------
     >>> output("graph.png", "svg"), output("graph", "pdf"), output("graph.gv", None)
     (('svg', 'graph.png'), ('pdf', 'graph.pdf'), ('dot', 'graph.gv'))
+    >>> output("graph", ".PDF")  # a suffix given with its dot gets no second one
+    ('pdf', 'graph.pdf')
     """
     fmt: str | None = None
     if format is not None:
@@ -103,8 +105,8 @@ def output(filename: str | os.PathLike[str] | None, format: str | None) -> tuple
     if not isinstance(path, str):
         raise TypeError(f"filename must be a str or path, not {type(filename).__name__}")
     suffix = os.path.splitext(path)[1].lower().lstrip(".")
-    if fmt is not None:
-        return fmt, path if suffix else f"{path}.{format}"
+    if fmt is not None and format is not None:
+        return fmt, path if suffix else f"{path}.{format.lower().lstrip('.')}"
     if not suffix:
         return "png", f"{path}.png"
     if suffix not in _SUFFIXES:
