@@ -125,7 +125,8 @@ def run_graph(
         return packed, {}, None
     run = Run(targets)
     run.fuse = optimize_graph
-    watch = observe.watching(run, options.name, options.workers, _bar(options.progress))
+    bar = _bar() if options.progress else ()
+    watch = observe.watching(run, options.name, options.workers, bar)
     try:
         with watch:
             watch.error = backend(run, options.num_workers)
@@ -136,9 +137,9 @@ def run_graph(
     return packed, run.results(), None
 
 
-def _bar(wanted: bool) -> tuple[ProgressBar, ...]:
-    """A progress bar for this run alone, if wanted and none is active already."""
-    if not wanted or any(isinstance(o, ProgressBar) for o in observe.active):
+def _bar() -> tuple[ProgressBar, ...]:
+    """A progress bar for this run alone, unless one is active already."""
+    if any(isinstance(o, ProgressBar) for o in observe.active):
         return ()
     return (ProgressBar(),)
 
