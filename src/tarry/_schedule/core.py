@@ -28,9 +28,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from heapq import heappop, heappush
 from typing import Any, TypeVar
 
-from tarry._graph import Task, call, walk
+from tarry._graph import Task, call, check_same
 
 __all__ = ["LOOK_PAST", "Run", "TaskEvent", "pop_first", "timed_call", "worker_name"]
 
@@ -73,6 +74,9 @@ def timed_call(task: Task, values: dict[str, Any]) -> tuple[Any, float, float, f
     return value, start, end, time.thread_time() - cpu
 
 
+#: sizes stop growing here (only comparisons between them matter)
+_CAP = 1 << 60
+
 #: how far below the top of a ready stack a worker looks for work that may
 #: start while root tasks are held back
 LOOK_PAST = 16
@@ -97,11 +101,6 @@ def pop_first(stack: list[T], may_start: Callable[[T], bool]) -> T | None:
     return None
 
 
-def _reads_results(task: Task) -> bool:
-    """True unless ``task`` is a root: one with no computed inputs."""
-    return any(dep.func is not None for dep in task.deps)
-
-
 class Run:
     """Bookkeeping for computing ``targets`` once.
 
@@ -119,24 +118,35 @@ class Run:
     """
 
     __slots__ = (
-        "active", "dependents", "events", "failed", "fuse", "hold_roots", "parked", "ready", "refs",
-        "remaining", "targets", "tasks", "values", "waiting",
+        "active", "bottom", "dependents", "events", "failed", "fuse", "hold_roots", "later",
+        "parked", "rank", "readers", "ready", "refs", "remaining", "targets", "tasks", "values",
+        "waiting",
     )  # fmt: skip
 
     def __init__(self, targets: Iterable[Task]) -> None:
         self.targets: list[Task] = list(targets)
         #: outputs computed and still needed, by key
         self.values: dict[str, Any] = {}
-        #: per key, how many of its dependencies have not finished yet
+        #: per key, how many of its dependencies have not finished yet; 0 for
+        #: a task that is ready but waits its turn in ``later``
         self.waiting: dict[str, int] = {}
-        #: per key, the tasks that take it as input
+        #: per key, the tasks that take it as input, lowest rank first
         self.dependents: dict[str, list[Task]] = {}
         #: per key, how many unfinished tasks (or the caller) still need it
         self.refs: dict[str, int] = {}
-        #: every task of the run, by key, dependencies first
+        #: every task of the run, by key, in rank order (dependencies first)
         self.tasks: dict[str, Task] = {}
-        #: ready tasks; the last one runs next
+        #: ready tasks: the roots at the bottom, lowest rank on top, then the
+        #: tasks made ready since, which :meth:`pop` sorts out from the top
         self.ready: list[Task] = []
+        #: how many tasks at the bottom of ``ready`` are roots
+        self.bottom = 0
+        #: ready tasks that free no input, as (rank, task): they run in rank order
+        self.later: list[tuple[int, Task]] = []
+        #: per key, its rank: its place in the planned order (built on first use)
+        self.rank: dict[str, int] | None = None
+        #: per finished key with several readers, the readers (until one is left)
+        self.readers: dict[str, list[Task]] = {}
         #: tasks not finished yet
         self.remaining = 0
         #: per-task timings; None (the default) means nobody asked, and
@@ -160,15 +170,61 @@ class Run:
         values, waiting, dependents, refs = self.values, self.waiting, self.dependents, self.refs
         tasks = self.tasks
         initial: list[Task] = []
-        for task in walk(self.targets):
+        heavier_later = False  # some task lists a bigger input after a smaller one
+        # Depth first from the targets, inputs in argument order, as walk()
+        # (iterative: a chain of a million tasks needs no recursion; two tasks
+        # under one key must be the same call). ``work`` counts the tasks
+        # planned plus the inputs found planned already; a frame is (task, next
+        # input, work before the input last entered, the work that input added).
+        work = 0
+        stack = [(t, 0, 0, 0) for t in reversed(self.targets)]
+        pop, push, get = stack.pop, stack.append, tasks.get
+        same: set[int] = set()  # ids of tasks found to be the same call as the one seen
+        while stack:
+            task, i, mark, last = pop()
+            deps = task.deps
+            n = len(deps)
+            if i:  # back from deps[i - 1]
+                if n > 1:
+                    got = work - mark
+                    if got > last > 0:
+                        heavier_later = True
+                    last = got
+            else:
+                first = get(task.key)
+                if first is not None:
+                    if first is not task and id(task) not in same:
+                        check_same(first, task)
+                        same.add(id(task))
+                    continue
+            while i < n:
+                dep = deps[i]
+                first = get(dep.key)
+                if first is None:
+                    if dep.func is not None:
+                        break
+                    tasks[dep.key] = dep  # a literal: in memory from the start
+                    refs[dep.key] = 0
+                    values[dep.key] = dep.args[0]
+                else:
+                    work += 1
+                    if first is not dep and id(dep) not in same:
+                        check_same(first, dep)
+                        same.add(id(dep))
+                i += 1
+            if i < n:
+                push((task, i + 1, work, last))
+                push((deps[i], 0, 0, 0))
+                continue
             key = task.key
             tasks[key] = task
             refs[key] = 0
             if task.func is None:
                 values[key] = task.args[0]
                 continue
+            work += 1
             unfinished = 0
-            for dep in task.deps:
+            for dep in deps:
                 dkey = dep.key
                 refs[dkey] += 1
                 if dkey in values:
@@ -185,35 +241,100 @@ class Run:
         for target in self.targets:
             refs[target.key] += 1
         self.remaining = len(tasks) - len(values)
+        if heavier_later:
+            rank = self._rerank()
+            initial.sort(key=lambda t: rank[t.key])
+            for readers in dependents.values():
+                if len(readers) > 1:
+                    readers.sort(key=lambda t: rank[t.key])
         initial.reverse()
         self.ready = initial
+        self.bottom = len(initial)
+
+    def _rerank(self) -> dict[str, int]:
+        """Order ``tasks`` depth first again, the input with most work beneath first."""
+        # tasks beneath each one, counted once per path (as dask.order does);
+        # capped: a lattice (a stencil over many steps) has exponentially many
+        size: dict[str, int] = {}
+        for key, task in self.tasks.items():
+            total = 1 if task.func is not None else 0
+            for dep in task.deps:
+                total += size[dep.key]
+            size[key] = total if total < _CAP else _CAP
+        done: dict[str, Task] = {}
+        stack: list[tuple[Task, tuple[Task, ...] | list[Task] | None, int]]
+        stack = [(t, None, 0) for t in reversed(self.targets)]
+        pop, push = stack.pop, stack.append
+        while stack:
+            task, deps, i = pop()
+            if deps is None:
+                if task.key in done:
+                    continue
+                deps = task.deps
+                if len(deps) > 1:  # stable: equal inputs keep their order
+                    deps = sorted(deps, key=lambda d: size[d.key], reverse=True)
+            while i < len(deps) and deps[i].key in done:
+                i += 1
+            if i < len(deps):
+                push((task, deps, i + 1))
+                push((deps[i], None, 0))
+            elif task.key not in done:
+                done[task.key] = task
+        self.tasks = done
+        rank = self.rank = {key: i for i, key in enumerate(done)}
+        return rank
+
+    def pending(self) -> int:
+        """How many tasks are ready to hand out (roots may be held back)."""
+        return len(self.ready) + len(self.later)
 
     def pop(self) -> Task | None:
         """The next task to run, or None when nothing is ready (or may start) now."""
         ready = self.ready
-        if not ready:
-            return None
-        if not self.hold_roots:
-            return ready.pop()
-        if self.parked and self.active:
-            # a non-root near the top may go; roots wait (see the module doc)
-            held = pop_first(ready, _reads_results)
-            if held is None:
-                return None
-            task = held
-        else:
+        if len(ready) > self.bottom:  # made ready lately, and frees memory
             task = ready.pop()
+            if self.hold_roots:
+                self._hand_out(task)
+            return task
+        return self._next_in_turn()
+
+    def _next_in_turn(self) -> Task | None:
+        """The lowest ranked of the roots and ``later``, if it may start."""
+        ready, later, waiting = self.ready, self.later, self.waiting
+        while later and later[0][1].key not in waiting:  # promoted, or run in a unit
+            heappop(later)
+        held = self.hold_roots and self.parked and self.active  # see the module doc
+        bottom = min(self.bottom, len(ready))
+        if later and (held or not bottom or later[0][0] < self._rank(ready[-1])):
+            task = heappop(later)[1]
+            del waiting[task.key]
+        elif bottom and not held:
+            self.bottom = bottom - 1
+            task = ready.pop()
+        else:
+            return None
+        if self.hold_roots:
+            self._hand_out(task)
+        return task
+
+    def _rank(self, task: Task) -> int:
+        rank = self.rank
+        if rank is None:
+            rank = self.rank = {key: i for i, key in enumerate(self.tasks)}
+        return rank[task.key]
+
+    def _hand_out(self, task: Task) -> None:
+        """Note ``task`` as running (with ``hold_roots``)."""
         self.active.add(task.key)
         parked = self.parked
         if parked:
             for dep in task.deps:
                 parked.discard(dep.key)
-        return task
 
     def finish(self, task: Task, value: Any) -> None:
         """Record ``task``'s output, release inputs no one needs, wake dependents."""
         key = task.key
-        values, refs = self.values, self.refs
+        values, refs, ready, waiting = self.values, self.refs, self.ready, self.waiting
         self.remaining -= 1
         if refs[key]:
             values[key] = value
@@ -223,22 +344,60 @@ class Run:
             refs[dkey] = left
             if not left:
                 del values[dkey]
+            elif left == 1 and dkey in self.readers:
+                # one reader left: if it waits its turn, it runs now and frees dkey
+                for reader in self.readers.pop(dkey):
+                    if waiting.get(reader.key) == 0:
+                        del waiting[reader.key]
+                        ready.append(reader)
+                        break
+        if self.later:  # a unit of several tasks may have run one that waited its turn
+            waiting.pop(key, None)
         followers = self.dependents.pop(key, None)
-        if followers is not None:
-            waiting, ready = self.waiting, self.ready
-            # reversed: the first dependent ends on top of the stack
-            for follower in reversed(followers):
+        if followers is None:
+            pass
+        elif len(followers) == 1:
+            follower = followers[0]
+            fkey = follower.key
+            left = waiting[fkey] - 1
+            if left:
+                waiting[fkey] = left
+            else:
+                del waiting[fkey]
+                if refs[key] == 1 or self._frees(follower):
+                    ready.append(follower)
+                else:
+                    self._defer(follower)
+        else:
+            self.readers[key] = followers
+            woken = []
+            for follower in followers:
                 fkey = follower.key
                 left = waiting[fkey] - 1
                 if left:
                     waiting[fkey] = left
                 else:
                     del waiting[fkey]
+                    woken.append(follower)
+            for follower in reversed(woken):  # the lowest ranked ends on top
+                if self._frees(follower):
                     ready.append(follower)
+                else:
+                    self._defer(follower)
         if self.hold_roots:
             self.active.discard(key)
             if followers is not None and key in values:
                 self._park(key, followers)
+
+    def _frees(self, task: Task) -> bool:
+        """Whether running ``task`` releases one of its inputs."""
+        refs = self.refs
+        return any(refs[dep.key] == 1 for dep in task.deps)
+
+    def _defer(self, task: Task) -> None:
+        """Queue a ready task that frees nothing: it waits for its rank."""
+        heappush(self.later, (self._rank(task), task))
+        self.waiting[task.key] = 0
 
     def _park(self, key: str, followers: list[Task]) -> None:
         """Note ``key`` as parked if one of its readers waits only for running tasks."""

@@ -288,7 +288,7 @@ class _SharedRun:
 
     def _claim_helpers(self) -> int:
         """Helpers to start for the tasks now ready (called under the lock)."""
-        wanted = min(len(self.run.ready), self.max_helpers - self.helpers)
+        wanted = min(self.run.pending(), self.max_helpers - self.helpers)
         if wanted <= 0:
             return 0
         self.helpers += wanted
@@ -308,7 +308,7 @@ class _SharedRun:
             finished = self.last_remaining - run.remaining
             self.last_remaining = run.remaining
             busy = self.helpers + (self.caller_task is not None)
-            if self.stopped or not run.ready or finished >= _TINY * max(1, busy):
+            if self.stopped or not run.pending() or finished >= _TINY * max(1, busy):
                 return
             # smoothed per run: one look may fall between two of a task's bursts
             self.demand = demand if self.demand is None else 0.8 * self.demand + 0.2 * demand
@@ -323,7 +323,7 @@ class _SharedRun:
                 # threads that all wait: a thread for every ready task at
                 # once; some computing: double at most. No step back is
                 # needed since idle helpers simply leave.
-                step = len(run.ready) if demand < 0.25 else max(1, busy)
+                step = run.pending() if demand < 0.25 else max(1, busy)
                 self.max_helpers = min(self.cap, self.max_helpers + step)
             spawn = self._claim_helpers()
         self._start_helpers(spawn)
@@ -366,7 +366,7 @@ class _SharedRun:
                         self.caller_waiting = False
                     self.caller_task = task
                     spawn = self._claim_helpers()
-                    backlog = bool(run.ready)
+                    backlog = bool(run.pending())
                 if spawn:
                     self._start_helpers(spawn)
                 if backlog and not watched and self.cap:
@@ -403,7 +403,7 @@ class _SharedRun:
                     if self.caller_waiting and not run.remaining:
                         self.changed.notify()
                     return
-                if self.caller_waiting and (run.ready or not run.remaining):
+                if self.caller_waiting and (run.pending() or not run.remaining):
                     self.changed.notify()
                 spawn = self._claim_helpers()
             if spawn:
