@@ -67,7 +67,7 @@ def main() -> None:
     def with_profile() -> None:
         with tarry.profile() as prof:
             assert graph.compute(scheduler=name) == expected
-        assert len(prof.runs[0].events) == 2 * leaves - 1
+        assert len(prof.records[0].events) == 2 * leaves - 1
 
     variants: dict[str, Callable[[], None]] = {
         "plain compute": plain,

@@ -148,11 +148,6 @@ class Profile(Observer):
 
     # -- results --------------------------------------------------------------
     @property
-    def runs(self) -> list[RunRecord]:
-        """:attr:`records` under its earlier name (``benchmarks/bench_progress.py`` reads it)."""
-        return self.records
-
-    @property
     def events(self) -> list[TaskEvent]:
         """Every task event of every compute, by start time."""
         return events_by_start(self.records)

@@ -30,7 +30,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, Final
 
-from tarry._build.traverse import pack
+from tarry._compute import pack_targets
 from tarry._graph import Task, walk
 from tarry._tools.text import TIMES, format_chain
 from tarry._tools.visualize.collapse import Node, collapsed, units
@@ -120,14 +120,12 @@ def _to_dot(
 
 def _targets(objs: tuple[Any, ...]) -> list[Task]:
     """The tasks of the ``Delayed`` values in ``objs`` (and in containers among them)."""
-    deps: dict[str, Task] = {}
-    for obj in objs:
-        pack(obj, deps)
-    if not deps:
+    _, targets = pack_targets(objs)
+    if not targets:
         raise ValueError(
             "nothing to draw: pass Delayed values, or lists, tuples, dicts, ... holding them"
         )
-    return list(deps.values())
+    return targets
 
 
 def _check_options(rankdir: str, collapse: bool | None, color: str | None) -> str:
