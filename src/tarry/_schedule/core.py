@@ -145,7 +145,7 @@ class Run:
         self.later: list[tuple[int, Task]] = []
         #: per key, its rank: its place in the planned order (built on first use)
         self.rank: dict[str, int] | None = None
-        #: per finished key with several readers, the readers (until one is left)
+        #: per key, the tasks in ``later`` that read it (until one reader is left)
         self.readers: dict[str, list[Task]] = {}
         #: tasks not finished yet
         self.remaining = 0
@@ -187,7 +187,7 @@ class Run:
             if i:  # back from deps[i - 1]
                 if n > 1:
                     got = work - mark
-                    if got > last > 0:
+                    if last and got > last + (last >> 3):  # clearly more: worth a rerank
                         heavier_later = True
                     last = got
             else:
@@ -291,11 +291,15 @@ class Run:
     def pop(self) -> Task | None:
         """The next task to run, or None when nothing is ready (or may start) now."""
         ready = self.ready
-        if len(ready) > self.bottom:  # made ready lately, and frees memory
+        bottom = self.bottom
+        if len(ready) > bottom:  # made ready lately, and frees memory
             task = ready.pop()
             if self.hold_roots:
                 self._hand_out(task)
             return task
+        if bottom and not self.later and not self.hold_roots:
+            self.bottom = bottom - 1
+            return ready.pop()
         return self._next_in_turn()
 
     def _next_in_turn(self) -> Task | None:
@@ -369,7 +373,6 @@ class Run:
                 else:
                     self._defer(follower)
         else:
-            self.readers[key] = followers
             woken = []
             for follower in followers:
                 fkey = follower.key
@@ -379,11 +382,14 @@ class Run:
                 else:
                     del waiting[fkey]
                     woken.append(follower)
-            for follower in reversed(woken):  # the lowest ranked ends on top
-                if self._frees(follower):
-                    ready.append(follower)
-                else:
-                    self._defer(follower)
+            if len(woken) == 2 == refs[key]:  # the last two readers: together they free it
+                ready += reversed(woken)
+            else:
+                for follower in reversed(woken):  # the lowest ranked ends on top
+                    if self._frees(follower):
+                        ready.append(follower)
+                    else:
+                        self._defer(follower)
         if self.hold_roots:
             self.active.discard(key)
             if followers is not None and key in values:
@@ -398,6 +404,13 @@ class Run:
         """Queue a ready task that frees nothing: it waits for its rank."""
         heappush(self.later, (self._rank(task), task))
         self.waiting[task.key] = 0
+        refs, readers = self.refs, self.readers
+        for dep in task.deps:
+            if refs[dep.key] > 1:  # another reader may free it later: see finish()
+                if dep.key in readers:
+                    readers[dep.key].append(task)
+                else:
+                    readers[dep.key] = [task]
 
     def _park(self, key: str, followers: list[Task]) -> None:
         """Note ``key`` as parked if one of its readers waits only for running tasks."""

@@ -288,8 +288,11 @@ class _SharedRun:
 
     def _claim_helpers(self) -> int:
         """Helpers to start for the tasks now ready (called under the lock)."""
-        wanted = min(self.run.pending(), self.max_helpers - self.helpers)
-        if wanted <= 0:
+        room = self.max_helpers - self.helpers
+        if room <= 0:
+            return 0
+        wanted = min(self.run.pending(), room)
+        if not wanted:
             return 0
         self.helpers += wanted
         if not self.run.hold_roots:
@@ -366,7 +369,7 @@ class _SharedRun:
                         self.caller_waiting = False
                     self.caller_task = task
                     spawn = self._claim_helpers()
-                    backlog = bool(run.pending())
+                    backlog = bool(run.ready or run.later)
                 if spawn:
                     self._start_helpers(spawn)
                 if backlog and not watched and self.cap:
