@@ -1,7 +1,8 @@
 """Functions the backend tests run in worker processes (Ray, Dask, loky).
 
 One module, importable by every worker: the tests directory is on their
-path. Each fault helper ends or breaks the process it runs in.
+path. Each fault helper ends or breaks the process it runs in. The few
+helpers after ``nap_noting`` run in the test itself, to watch those tasks.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import ctypes
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,40 @@ def size(data: Any, extra: int = 0) -> int:
 def nap(seconds: float) -> float:
     time.sleep(seconds)
     return seconds
+
+
+def nap_noting(folder: str, seconds: float) -> float:
+    """Nap; a file ``<pid>.started`` in ``folder`` says it began, ``<pid>.ended`` that it ended."""
+    Path(folder, f"{os.getpid()}.started").touch()
+    time.sleep(seconds)
+    Path(folder, f"{os.getpid()}.ended").touch()
+    return seconds
+
+
+def pids_noted(folder: Path, what: str = "started") -> list[int]:
+    """The pids of the ``nap_noting`` calls in ``folder`` that have ``what`` (started, ended)."""
+    return sorted(int(path.stem) for path in folder.glob(f"*.{what}"))
+
+
+def exited(pid: int) -> bool:
+    """The process has ended (a zombie its parent has not reaped yet counts)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
+    """Poll ``condition`` until it holds or ``timeout`` seconds pass; whether it holds.
+
+    The timeout is only how long a broken run is waited for, not a bound on speed.
+    """
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return condition()
 
 
 def touch(path: str) -> str:

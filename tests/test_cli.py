@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+import tarry
 from tarry._cli import main
+from tarry._tools.profile import Profile
 
 pytest.importorskip("pandas")
 pytest.importorskip("matplotlib")
@@ -40,9 +42,17 @@ def test_tutorial_runs_every_exercise_and_writes_pictures(
     assert sorted(p.name for p in (tmp_path / "data").glob("*.csv"))[0] == "1990.csv"
 
 
-def test_inc_add_takes_two_sleeps_not_three(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_inc_add_runs_both_incs_at_once_so_two_sleeps_not_three(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    profiles: list[Profile] = []
+    real_profile = tarry.profile
+
+    def keep_profile(interval: float = 0.05) -> Profile:
+        profiles.append(real_profile(interval))
+        return profiles[-1]
+
+    monkeypatch.setattr(tarry, "profile", keep_profile)
     main(["tutorial", "--sleep", "0.2", "--small", "--output", str(tmp_path / "o"),
           "--data", str(tmp_path / "d")])  # fmt: skip
     row = next(
@@ -50,9 +60,18 @@ def test_inc_add_takes_two_sleeps_not_three(
     )
     cells = [c.strip() for c in row.strip("|").split("|")]
     sequential, parallel, best = (float(c.split()[0]) for c in cells[1:4])
-    assert sequential >= 0.6
-    assert 0.4 <= parallel < 0.55
-    assert best == pytest.approx(0.4, abs=0.02)
+    assert sequential >= 0.6  # three sleeps, one after another
+    assert parallel >= 0.4  # two sleeps: inc, then add
+    # the tasks as they ran, timed in the workers: both incs at once, then add
+    events = next(p.events for p in profiles if {e.name for e in p.events} == {"inc", "add"})
+    first, second = (e for e in events if e.name == "inc")
+    (last,) = (e for e in events if e.name == "add")
+    assert first.start < second.end  # they overlap
+    assert second.start < first.end
+    assert last.start >= max(first.end, second.end)
+    # best possible: the critical path inc → add, not the sum of the three tasks
+    chain = max(first.end - first.start, second.end - second.start) + last.end - last.start
+    assert best == pytest.approx(chain, abs=0.006)  # printed to 0.01 s
 
 
 def test_python_dash_m_and_help() -> None:

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -18,12 +17,15 @@ from remote_helpers import (
     NeedsTwoError,
     add,
     describe,
+    exited,
     inc,
     make_worker_only,
-    nap,
+    nap_noting,
     pid,
+    pids_noted,
     raise_needs_two,
     size,
+    wait_for,
 )
 
 from tarry import compute, delayed
@@ -113,20 +115,24 @@ def test_timings_are_measured_in_the_workers() -> None:
     assert all(not e.worker.startswith(f"{PARENT}:") for e in run.events)
 
 
-def test_ctrl_c_cancels_running_tasks_and_returns() -> None:
-    timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
-    began = time.perf_counter()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            compute([delayed(nap)(30), delayed(nap)(31)], scheduler="ray")
-    finally:
-        timer.cancel()
-    assert time.perf_counter() - began < 4
-    # both CPUs were taken for 30 s: a quick answer means the tasks were stopped
-    began = time.perf_counter()
+def test_ctrl_c_cancels_running_tasks_and_returns(tmp_path: Path) -> None:
+    def interrupt_once_both_nap() -> None:
+        wait_for(lambda: len(pids_noted(tmp_path)) == 2, timeout=60)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    sender = threading.Thread(target=interrupt_once_both_nap, daemon=True)
+    sender.start()
+    naps = [delayed(nap_noting)(str(tmp_path), 30), delayed(nap_noting)(str(tmp_path), 31)]
+    with pytest.raises(KeyboardInterrupt):
+        compute(naps, scheduler="ray")
+    sender.join()
+    napping = pids_noted(tmp_path)
+    assert len(napping) == 2
+    # returned while both tasks were still napping, not after their 30 s
+    assert pids_noted(tmp_path, "ended") == []
+    # both CPUs were taken for 30 s: the workers that ran the naps are stopped
+    assert wait_for(lambda: all(exited(p) for p in napping), timeout=20)
     assert compute(delayed(inc)(1), scheduler="ray") == (2,)
-    assert time.perf_counter() - began < 15
 
 
 def test_configured_address_connects_to_the_existing_cluster(ray: Any, tmp_path: Path) -> None:

@@ -38,6 +38,7 @@ def test_dead_worker_names_its_task_and_the_next_compute_works(
     began = time.perf_counter()
     with pytest.raises(WorkerDiedError, match=f"running task '{victim.key}'") as info:
         compute(delayed(inc)(victim), scheduler=remote_scheduler)
-    assert time.perf_counter() - began < 20
+    # generous, not a speed check: a death noticed only by a long timeout would fail it
+    assert time.perf_counter() - began < 60
     assert any(victim.key in note for note in info.value.__notes__)
     assert compute(delayed(inc)(1), scheduler=remote_scheduler) == (2,)
