@@ -1,10 +1,18 @@
-"""The Run core: order (branches first), memory release, bookkeeping."""
+"""The Run core: order (branches first, memory-aware ranks), memory release, bookkeeping."""
 
 from __future__ import annotations
 
 import gc
+import importlib.util
+import threading
 import weakref
+from pathlib import Path
+from types import ModuleType
 from typing import Any, ClassVar
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tarry import compute, delayed
 from tarry._graph import Task
@@ -143,3 +151,234 @@ def test_without_hold_roots_every_ready_task_is_handed_out() -> None:
     assert run.pop() is l1
     run.finish(l0, 0)
     assert run.pop() is l2
+
+
+# -- memory-aware order ---------------------------------------------------------------
+
+
+class Counted:
+    """A result that counts how many of its kind are alive, and the most at once."""
+
+    lock = threading.Lock()
+    alive = 0
+    peak = 0
+
+    def __init__(self) -> None:
+        with Counted.lock:
+            Counted.alive += 1
+            Counted.peak = max(Counted.peak, Counted.alive)
+
+    def __del__(self) -> None:
+        with Counted.lock:
+            Counted.alive -= 1
+
+    @classmethod
+    def reset(cls) -> None:
+        gc.collect()
+        with cls.lock:
+            cls.peak = cls.alive
+
+
+def make(i: int) -> Counted:
+    return Counted()
+
+
+def use(a: Any, b: Any) -> int:
+    return 0
+
+
+def start() -> int:
+    return 0
+
+
+def fold(n: int, acc_first: bool, computed_start: bool) -> Any:
+    """``acc = use(make(i), acc)`` (or ``use(acc, make(i))``), from 0 or from ``start()``."""
+    acc = delayed(start)() if computed_start else delayed(0)
+    for i in range(n):
+        chunk = delayed(make)(i)
+        acc = delayed(use)(acc, chunk) if acc_first else delayed(use)(chunk, acc)
+    return acc
+
+
+FOLDS = [
+    pytest.param(acc_first, computed, id=f"{'use(acc, make)' if acc_first else 'use(make, acc)'}"
+                 f"-{'computed start' if computed else 'literal start'}")
+    for acc_first in (False, True)
+    for computed in (False, True)
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("acc_first", "computed_start"), FOLDS)
+def test_a_fold_on_sync_keeps_at_most_two_chunks_alive(
+    acc_first: bool, computed_start: bool
+) -> None:
+    Counted.reset()
+    fold(50, acc_first, computed_start).compute(scheduler="sync")
+    assert Counted.peak <= 2, Counted.peak  # not all 50: each chunk is made just before its use
+
+
+def test_the_heavier_input_is_computed_first_whatever_the_argument_order() -> None:
+    order: list[str] = []
+
+    def step(name: str, *_: Any) -> str:
+        order.append(name)
+        return name
+
+    light = delayed(step)("light")
+    heavy = delayed(step)("heavy2", delayed(step)("heavy1", delayed(step)("heavy0")))
+    delayed(step)("end", light, heavy).compute(scheduler="sync")
+    assert order == ["heavy0", "heavy1", "heavy2", "light", "end"]
+
+
+def test_a_long_fold_plans_and_runs_without_recursion() -> None:
+    acc = delayed(0)
+    for _ in range(20_000):  # far beyond the recursion limit; both walks are iterative
+        acc = delayed(use)(delayed(start)(), acc)
+    assert acc.compute(scheduler="sync") == 0
+
+
+def test_a_split_whose_branches_wait_for_other_inputs_runs_them_in_turn() -> None:
+    # dask's test_dont_run_all_dependents_too_early: when b0 is done, b1..b9
+    # are ready, but each only feeds a d that also waits for a c; running them
+    # all at once would hold nine results
+    graph: dict[str, tuple[str, ...]] = {"a0": (), "b0": (), "c0": (), "d0": ("a0", "b0", "c0")}
+    for i in range(1, 10):
+        graph.update({f"b{i}": ("b0",), f"c{i}": ("c0",), f"d{i}": (f"d{i - 1}", f"b{i}", f"c{i}")})
+    order = sync_order(graph)
+    for i in range(2, 10):  # each b waits until the d two steps before it is done
+        assert order.index(f"b{i}") > order.index(f"d{i - 2}")
+    assert BENCH.pressure(graph, order) == 5  # a d, its three inputs, the next b
+
+
+# The graphs of dask's tests/test_order.py whose memory dask asserts are
+# written out once, in the benchmark that prints them beside dask.
+def _bench_order() -> ModuleType:
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_order.py"
+    spec = importlib.util.spec_from_file_location("bench_order", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+BENCH = _bench_order()
+
+#: the peak each of dask's tests asserts (or, where it asserts an order, the
+#: peak of that order): results held when a task starts, targets not counted
+DASK_ASSERTS = {
+    "run_smaller_sections": 3, "use_structure_not_keys": 3, "equal_dependents": 10,
+    "equal_dependents+1": 10, "eager_to_free_parent": 8, "xarray_like_reduction": 9,
+    "gh_3055_explicit": 5, "map_reduce_with_slicing": 5, "stackstac": 9, "doublediff": 11,
+    "many_common_dependents": 12, "dont_run_all_too_early": 5, "local_parents_of_reduction": 2,
+    "map_overlap": 4, "nearest_neighbor": 2, "rechunk_merge_cohorts": 7,
+}  # fmt: skip
+
+
+def sync_order(graph: dict[str, tuple[str, ...]]) -> list[str]:
+    order: list[str] = BENCH.tarry_order(graph)
+    return order
+
+
+@pytest.mark.parametrize("name", sorted(DASK_ASSERTS))
+def test_sync_holds_no_more_results_than_dask_on_its_test_order_graphs(name: str) -> None:
+    graph = BENCH.DASK_SHAPES[name]()
+    peak = BENCH.pressure(graph, sync_order(graph))
+    assert peak <= DASK_ASSERTS[name]
+    try:
+        dask_order = BENCH.dask_order(graph)
+    except ImportError:
+        return
+    assert peak <= BENCH.pressure(graph, dask_order)
+
+
+@pytest.mark.parametrize(
+    ("name", "graph"),
+    [("fold", BENCH.fold(30)), ("fold, acc first", BENCH.fold(30, acc_first=True)),
+     ("tree", BENCH.tree(33)), ("stencil", BENCH.stencil_2d())],
+)  # fmt: skip
+def test_sync_holds_no_more_results_than_dask_on_folds_trees_and_stencils(
+    name: str, graph: dict[str, tuple[str, ...]]
+) -> None:
+    pytest.importorskip("dask")
+    dask_peak = BENCH.pressure(graph, BENCH.dask_order(graph))
+    assert BENCH.pressure(graph, sync_order(graph)) <= dask_peak
+
+
+# -- every order is a valid one ----------------------------------------------------------
+
+
+@st.composite
+def dags(draw: st.DrawFn) -> tuple[list[Task], list[Task]]:
+    """Random DAGs of tasks summing their inputs; literals among them; some targets."""
+    tasks: list[Task] = []
+    for i in range(draw(st.integers(1, 25))):
+        if tasks and draw(st.integers(0, 5)) == 0:
+            tasks.append(Task.literal(f"lit{i}", i))
+            continue
+        picks = draw(st.lists(st.integers(0, len(tasks) - 1), max_size=4)) if tasks else []
+        deps = tuple(dict.fromkeys(tasks[p] for p in picks))
+        tasks.append(Task(f"t{i}", _add(i), deps, None, deps, "add"))
+    targets = draw(st.lists(st.sampled_from(tasks), min_size=1, max_size=4))
+    return tasks, targets
+
+
+def _add(i: int) -> Any:
+    return lambda *xs: i + sum(xs)
+
+
+def _evaluate(task: Task, memo: dict[str, int]) -> int:
+    if task.key not in memo:
+        if task.func is None:
+            memo[task.key] = task.args[0]
+        else:
+            memo[task.key] = task.func(*[_evaluate(d, memo) for d in task.deps])
+    return memo[task.key]
+
+
+@settings(max_examples=300, deadline=None)
+@given(dags(), st.integers(1, 3), st.randoms(use_true_random=False))
+def test_every_order_is_topological_and_computes_what_sequential_evaluation_does(
+    dag: tuple[list[Task], list[Task]], workers: int, rng: Any
+) -> None:
+    """Run with up to ``workers`` tasks at once, finishing them in a random order."""
+    _, targets = dag
+    run = Run(targets)
+    run.hold_roots = workers > 1
+    done: set[str] = {k for k, t in run.tasks.items() if t.func is None}
+    running: list[tuple[Task, int]] = []
+    while run.remaining:
+        while len(running) < workers and (task := run.pop()) is not None:
+            assert all(d.key in done for d in task.deps), "started before its inputs"
+            assert task.key not in done, "started twice"
+            running.append((task, _call(task, run.values)))
+        assert running, "nothing runs, nothing may start, tasks remain"
+        task, value = running.pop(rng.randrange(len(running)))
+        done.add(task.key)
+        run.finish(task, value)
+    assert run.pop() is None
+    memo: dict[str, int] = {}
+    assert run.results() == {t.key: _evaluate(t, memo) for t in targets}
+    assert set(run.values) == {t.key for t in targets}  # everything else released
+
+
+def _call(task: Task, values: dict[str, Any]) -> int:
+    result: int = task.func(*[values[d.key] for d in task.deps])  # type: ignore[misc]
+    return result
+
+
+@settings(max_examples=50, deadline=None)
+@given(dags())
+def test_sync_and_threads_compute_what_sequential_evaluation_does(
+    dag: tuple[list[Task], list[Task]],
+) -> None:
+    from tarry._schedule.sync import run_sync
+    from tarry._schedule.threads import run_threads
+
+    _, targets = dag
+    memo: dict[str, int] = {}
+    expected = {t.key: _evaluate(t, memo) for t in targets}
+    for backend in (run_sync, lambda run: run_threads(run, 2)):
+        run = Run(targets)
+        assert backend(run) is None
+        assert run.results() == expected

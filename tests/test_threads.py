@@ -261,3 +261,55 @@ def test_a_gather_on_threads_still_loads_side_by_side() -> None:
     start = time.perf_counter()
     assert total.compute(scheduler="threads", num_workers=4) == 28
     assert time.perf_counter() - start < 8 * 0.05  # never one load at a time
+
+
+class _Chunk:
+    """A loaded chunk: counted in its ``_Chunks`` while alive."""
+
+    def __init__(self, chunks: _Chunks) -> None:
+        self.chunks = chunks
+        with chunks.lock:
+            chunks.alive += 1
+            chunks.most = max(chunks.most, chunks.alive)
+
+    def __del__(self) -> None:
+        with self.chunks.lock:
+            self.chunks.alive -= 1
+
+
+class _Chunks:
+    """Counts chunks alive, and the most at once."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.alive = 0
+        self.most = 0
+
+    def make(self, i: int) -> _Chunk:
+        time.sleep(0.003)  # long enough for a second thread to join in
+        return _Chunk(self)
+
+
+def _use(a: Any, b: Any) -> int:
+    time.sleep(0.003)
+    return 0
+
+
+def _start() -> int:
+    return 0
+
+
+@pytest.mark.parametrize("computed_start", [False, True], ids=["literal start", "computed start"])
+@pytest.mark.parametrize("acc_first", [False, True], ids=["use(make, acc)", "use(acc, make)"])
+def test_a_fold_on_two_threads_keeps_at_most_four_chunks_alive(
+    acc_first: bool, computed_start: bool
+) -> None:
+    chunks = _Chunks()
+    acc = delayed(_start)() if computed_start else delayed(0)
+    for i in range(50):
+        chunk = delayed(chunks.make)(i)
+        acc = delayed(_use)(acc, chunk) if acc_first else delayed(_use)(chunk, acc)
+    acc.compute(scheduler="threads", num_workers=2)
+    # not all 50: chunks are made in the order they are used, and a thread
+    # that could only make chunks ahead waits while the other merges
+    assert chunks.most <= 4, chunks.most

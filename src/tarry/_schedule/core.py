@@ -6,19 +6,32 @@ results are still needed. It does no locking and starts nothing: a backend
 it with :meth:`Run.pop` and :meth:`Run.finish`, and serialises those calls
 itself if it uses several threads.
 
-Ready tasks form a stack: a task made ready by the one that just finished
-runs next, so a branch is finished before a new one is opened and memory
-follows the graph's live frontier. Each result is dropped as soon as its last
-dependent has run (targets are kept for the caller).
+Order decides memory: a result lives until its last reader has run (targets
+stay for the caller). So a run finishes a branch before opening the next,
+and loads data (roots: tasks that read no computed result) just before it
+is used. Planning *ranks* the tasks in linear time: a depth-first walk from
+the targets numbers them as it finishes them, inputs in argument order. If
+a task lists an input with clearly more work beneath after a lighter one
+(``use(make(i), acc)``), or targets share inputs, a second walk ranks again:
+the input with most work beneath first (counted per path, as ``dask.order``
+does), targets with an input planned earliest first. A fold then loads each
+chunk just before it is merged, whatever its argument order. The run
+follows the ranks, but frees memory as early as it can:
 
-With several workers, one that finds nothing but root tasks (loads: no
-computed inputs) while another finishes the task some finished result waits
-for would only load data ahead that then waits too: with ``hold_roots`` on,
-:meth:`Run.pop` holds roots back while such a *parked* result exists and
-some task is running. A gather over many loads is never held (its inputs
-wait for loads not started yet, not for running tasks), so loads still run
-side by side; a fold (``acc = merge(acc, load(i))``) loads one chunk ahead
-instead of all of them.
+* roots wait at the bottom of the ready stack, lowest rank on top;
+* a task made ready that frees an input (its last reader, or one of the
+  last two, both ready) goes on top and runs next;
+* one that frees nothing (a branch of a split holds the input and adds a
+  result) waits in ``later`` for its rank, so branches do not all run at
+  once; when an input is down to one reader waiting there, it goes on top.
+
+With several workers, one that finds nothing but roots while another
+finishes the task some finished result waits for would only load data ahead
+that then waits too: with ``hold_roots`` on, :meth:`Run.pop` holds roots
+back while such a *parked* result exists and some task is running. A gather
+over many loads is never held (its inputs wait for loads not started yet,
+not for running tasks), so loads still run side by side; a fold loads one
+chunk ahead instead of all of them.
 """
 
 from __future__ import annotations
@@ -171,11 +184,10 @@ class Run:
         tasks = self.tasks
         initial: list[Task] = []
         heavier_later = False  # some task lists a bigger input after a smaller one
-        # Depth first from the targets, inputs in argument order, as walk()
-        # (iterative: a chain of a million tasks needs no recursion; two tasks
-        # under one key must be the same call). ``work`` counts the tasks
-        # planned plus the inputs found planned already; a frame is (task, next
-        # input, work before the input last entered, the work that input added).
+        shared = False  # some computed task has several readers
+        # As walk(): depth first, iterative, one call per key. ``work`` counts tasks
+        # planned plus inputs found planned already; a frame is (task, next input,
+        # work before the input last entered, the work the one before added).
         work = 0
         stack = [(t, 0, 0, 0) for t in reversed(self.targets)]
         pop, push, get = stack.pop, stack.append, tasks.get
@@ -208,6 +220,8 @@ class Run:
                     values[dep.key] = dep.args[0]
                 else:
                     work += 1
+                    if first.func is not None:
+                        shared = True
                     if first is not dep and id(dep) not in same:
                         check_same(first, dep)
                         same.add(id(dep))
@@ -241,18 +255,30 @@ class Run:
         for target in self.targets:
             refs[target.key] += 1
         self.remaining = len(tasks) - len(values)
-        if heavier_later:
-            rank = self._rerank()
-            initial.sort(key=lambda t: rank[t.key])
-            for readers in dependents.values():
-                if len(readers) > 1:
-                    readers.sort(key=lambda t: rank[t.key])
         initial.reverse()
         self.ready = initial
         self.bottom = len(initial)
+        if heavier_later or shared:
+            self._rerank(heavier_later, shared)
 
-    def _rerank(self) -> dict[str, int]:
-        """Order ``tasks`` depth first again, the input with most work beneath first."""
+    def _rerank(self, mixed: bool, shared: bool) -> None:
+        """Rank ``tasks`` again if that changes anything (see the module doc).
+
+        ``mixed``: some task lists an input with clearly more work after a
+        lighter one; ``shared``: some computed task has several readers.
+        """
+        targets = self.targets
+        if shared and len(targets) > 1:  # targets with an input planned earliest first
+            earliest: dict[str, int] = {}
+            for i, (key, task) in enumerate(self.tasks.items()):
+                for dep in task.deps:
+                    i = min(i, earliest[dep.key])
+                earliest[key] = i
+            ordered = sorted(targets, key=lambda t: earliest[t.key])
+            if any(a is not b for a, b in zip(ordered, targets, strict=True)):
+                targets, mixed = ordered, True
+        if not mixed:
+            return
         # tasks beneath each one, counted once per path (as dask.order does);
         # capped: a lattice (a stencil over many steps) has exponentially many
         size: dict[str, int] = {}
@@ -263,7 +289,7 @@ class Run:
             size[key] = total if total < _CAP else _CAP
         done: dict[str, Task] = {}
         stack: list[tuple[Task, tuple[Task, ...] | list[Task] | None, int]]
-        stack = [(t, None, 0) for t in reversed(self.targets)]
+        stack = [(t, None, 0) for t in reversed(targets)]
         pop, push = stack.pop, stack.append
         while stack:
             task, deps, i = pop()
@@ -282,7 +308,10 @@ class Run:
                 done[task.key] = task
         self.tasks = done
         rank = self.rank = {key: i for i, key in enumerate(done)}
-        return rank
+        self.ready.sort(key=lambda t: rank[t.key], reverse=True)  # only roots so far
+        for readers in self.dependents.values():
+            if len(readers) > 1:
+                readers.sort(key=lambda t: rank[t.key])
 
     def pending(self) -> int:
         """How many tasks are ready to hand out (roots may be held back)."""
@@ -322,6 +351,7 @@ class Run:
         return task
 
     def _rank(self, task: Task) -> int:
+        """``task``'s rank (ranks are built on first use)."""
         rank = self.rank
         if rank is None:
             rank = self.rank = {key: i for i, key in enumerate(self.tasks)}
@@ -360,7 +390,7 @@ class Run:
         followers = self.dependents.pop(key, None)
         if followers is None:
             pass
-        elif len(followers) == 1:
+        elif len(followers) == 1:  # the common case, spelt out: it is the fastest
             follower = followers[0]
             fkey = follower.key
             left = waiting[fkey] - 1
@@ -407,10 +437,7 @@ class Run:
         refs, readers = self.refs, self.readers
         for dep in task.deps:
             if refs[dep.key] > 1:  # another reader may free it later: see finish()
-                if dep.key in readers:
-                    readers[dep.key].append(task)
-                else:
-                    readers[dep.key] = [task]
+                readers.setdefault(dep.key, []).append(task)
 
     def _park(self, key: str, followers: list[Task]) -> None:
         """Note ``key`` as parked if one of its readers waits only for running tasks."""
