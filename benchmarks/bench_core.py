@@ -160,6 +160,27 @@ def memory_per_task(n: int) -> float:
     return used / tasks
 
 
+def fold(delayed: Any, n: int) -> Any:
+    """n/2 steps of ``acc = add(inc(i), acc)``: planning ranks it twice (heavier input first)."""
+    lazy_inc, lazy_add = delayed(inc), delayed(add)
+    acc = lazy_inc(0)
+    for i in range(n // 2):
+        acc = lazy_add(lazy_inc(i), acc)
+    return acc
+
+
+def planning_cost(n: int, repeats: int) -> dict[str, float]:
+    """µs per task to plan (construct ``Run``) a chain, a fan-in and a fold of about n tasks."""
+    from tarry._schedule.core import Run
+
+    out = {}
+    for shape, build in (("chain", chain), ("fan-in", fan_in), ("fold", fold)):
+        targets = [build(tarry.delayed, n)._task]
+        size = len(Run(targets).tasks)
+        out[shape] = median_time(partial(Run, targets), repeats) / size * 1e6
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, one repeat")
@@ -210,6 +231,9 @@ def main(argv: list[str] | None = None) -> None:
             print(f"linearity ({label}): tree of 1M vs 1k tasks: "
                   + ", ".join(f"{col} {hi[col]:.2f} vs {lo[col]:.2f} µs ({hi[col] / lo[col]:.2f}x)"
                               for col in ("build", "sync", "threads")))  # fmt: skip
+        plan = planning_cost(1_000_000, 3)
+        print("planning cost (Run construction) per task at 1M tasks: "
+              + ", ".join(f"{shape} {us:.2f} µs" for shape, us in plan.items()))  # fmt: skip
         print(f"memory per pending task (1M-task tree + its run state): "
               f"{memory_per_task(1_000_000):.0f} bytes")  # fmt: skip
 

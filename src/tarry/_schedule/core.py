@@ -147,7 +147,8 @@ class Run:
         self.dependents: dict[str, list[Task]] = {}
         #: per key, how many unfinished tasks (or the caller) still need it
         self.refs: dict[str, int] = {}
-        #: every task of the run, by key, in rank order (dependencies first)
+        #: every task of the run, by key, dependencies first (in rank order
+        #: unless ``rank`` was built while planning)
         self.tasks: dict[str, Task] = {}
         #: ready tasks: the roots at the bottom, lowest rank on top, then the
         #: tasks made ready since, which :meth:`pop` sorts out from the top
@@ -287,28 +288,43 @@ class Run:
             for dep in task.deps:
                 total += size[dep.key]
             size[key] = total if total < _CAP else _CAP
-        done: dict[str, Task] = {}
+        rank: dict[str, int] = {}
+        roots: list[Task] = []
+        waiting = self.waiting
         stack: list[tuple[Task, tuple[Task, ...] | list[Task] | None, int]]
         stack = [(t, None, 0) for t in reversed(targets)]
         pop, push = stack.pop, stack.append
         while stack:
             task, deps, i = pop()
             if deps is None:
-                if task.key in done:
+                if task.key in rank:
                     continue
                 deps = task.deps
-                if len(deps) > 1:  # stable: equal inputs keep their order
+                if len(deps) == 2:
+                    if size[deps[1].key] > size[deps[0].key]:
+                        deps = deps[::-1]
+                elif len(deps) > 2:  # stable: equal inputs keep their order
                     deps = sorted(deps, key=lambda d: size[d.key], reverse=True)
-            while i < len(deps) and deps[i].key in done:
+            n = len(deps)
+            while i < n:
+                dep = deps[i]
+                if dep.key not in rank:
+                    if dep.deps:
+                        break
+                    rank[dep.key] = len(rank)  # no inputs: ranked on the spot
+                    if dep.func is not None:
+                        roots.append(dep)
                 i += 1
-            if i < len(deps):
+            if i < n:
                 push((task, deps, i + 1))
                 push((deps[i], None, 0))
-            elif task.key not in done:
-                done[task.key] = task
-        self.tasks = done
-        rank = self.rank = {key: i for i, key in enumerate(done)}
-        self.ready.sort(key=lambda t: rank[t.key], reverse=True)  # only roots so far
+            elif task.key not in rank:
+                rank[task.key] = len(rank)
+                if task.key not in waiting and task.func is not None:
+                    roots.append(task)
+        self.rank = rank
+        roots.reverse()
+        self.ready = roots
         for readers in self.dependents.values():
             if len(readers) > 1:
                 readers.sort(key=lambda t: rank[t.key])
