@@ -25,13 +25,12 @@ follows the ranks, but frees memory as early as it can:
   result) waits in ``later`` for its rank, so branches do not all run at
   once; when an input is down to one reader waiting there, it goes on top.
 
-With several workers, one that finds nothing but roots while another
-finishes the task some finished result waits for would only load data ahead
-that then waits too: with ``hold_roots`` on, :meth:`Run.pop` holds roots
-back while such a *parked* result exists and some task is running. A gather
-over many loads is never held (its inputs wait for loads not started yet,
-not for running tasks), so loads still run side by side; a fold loads one
-chunk ahead instead of all of them.
+With several workers, a worker that finds only roots while another runs the
+task some finished result waits for would load data that then waits too:
+with ``hold_roots`` on, :meth:`Run.pop` holds roots back while such a
+*parked* result exists and some task runs. A gather is never held (its
+inputs wait for loads not started yet), so loads still run side by side; a
+fold loads one chunk ahead instead of all of them.
 """
 
 from __future__ import annotations
@@ -87,7 +86,7 @@ def timed_call(task: Task, values: dict[str, Any]) -> tuple[Any, float, float, f
     return value, start, end, time.thread_time() - cpu
 
 
-#: sizes stop growing here (only comparisons between them matter)
+#: sizes stop here: a lattice (a stencil over many steps) has exponentially many paths
 _CAP = 1 << 60
 
 #: how far below the top of a ready stack a worker looks for work that may
@@ -188,28 +187,22 @@ class Run:
         shared = False  # some computed task has several readers
         # As walk(): depth first, iterative, one call per key. ``work`` counts tasks
         # planned plus inputs found planned already; a frame is (task, next input,
-        # work before the input last entered, the work the one before added).
+        # work before the input last entered, the work the one before added). The
+        # walk starts from ``top``, a stand-in that reads every target.
         work = 0
-        stack = [(t, 0, 0, 0) for t in reversed(self.targets)]
+        top = Task("", None, (), None, tuple(self.targets), "")
+        stack = [(top, 0, 0, 0)]
         pop, push, get = stack.pop, stack.append, tasks.get
         same: set[int] = set()  # ids of tasks found to be the same call as the one seen
         while stack:
             task, i, mark, last = pop()
             deps = task.deps
             n = len(deps)
-            if i:  # back from deps[i - 1]
-                if n > 1:
-                    got = work - mark
-                    if last and got > last + (last >> 3):  # clearly more: worth a rerank
-                        heavier_later = True
-                    last = got
-            else:
-                first = get(task.key)
-                if first is not None:
-                    if first is not task and id(task) not in same:
-                        check_same(first, task)
-                        same.add(id(task))
-                    continue
+            if i and n > 1 and task is not top:  # back from deps[i - 1]
+                got = work - mark
+                if last and got > last + (last >> 3):  # clearly more: worth a rerank
+                    heavier_later = True
+                last = got
             while i < n:
                 dep = deps[i]
                 first = get(dep.key)
@@ -231,12 +224,11 @@ class Run:
                 push((task, i + 1, work, last))
                 push((deps[i], 0, 0, 0))
                 continue
+            if task is top:
+                break
             key = task.key
             tasks[key] = task
             refs[key] = 0
-            if task.func is None:
-                values[key] = task.args[0]
-                continue
             work += 1
             unfinished = 0
             for dep in deps:
@@ -263,11 +255,9 @@ class Run:
             self._rerank(heavier_later, shared)
 
     def _rerank(self, mixed: bool, shared: bool) -> None:
-        """Rank ``tasks`` again if that changes anything (see the module doc).
-
-        ``mixed``: some task lists an input with clearly more work after a
-        lighter one; ``shared``: some computed task has several readers.
-        """
+        """Rank the tasks again if that changes anything (see the module doc):
+        ``mixed`` if a task lists an input with clearly more work after a lighter
+        one, ``shared`` if a computed task has several readers."""
         targets = self.targets
         if shared and len(targets) > 1:  # targets with an input planned earliest first
             earliest: dict[str, int] = {}
@@ -280,9 +270,7 @@ class Run:
                 targets, mixed = ordered, True
         if not mixed:
             return
-        # tasks beneath each one, counted once per path (as dask.order does);
-        # capped: a lattice (a stencil over many steps) has exponentially many
-        size: dict[str, int] = {}
+        size: dict[str, int] = {}  # tasks beneath, counted per path (capped)
         for key, task in self.tasks.items():
             total = 1 if task.func is not None else 0
             for dep in task.deps:
@@ -291,14 +279,12 @@ class Run:
         rank: dict[str, int] = {}
         roots: list[Task] = []
         waiting = self.waiting
-        stack: list[tuple[Task, tuple[Task, ...] | list[Task] | None, int]]
-        stack = [(t, None, 0) for t in reversed(targets)]
+        top = Task("", None, (), None, tuple(targets), "")  # as in _plan
+        stack: list[tuple[Task, tuple[Task, ...] | list[Task] | None, int]] = [(top, top.deps, 0)]
         pop, push = stack.pop, stack.append
         while stack:
             task, deps, i = pop()
-            if deps is None:
-                if task.key in rank:
-                    continue
+            if deps is None:  # first visit: the input with most work beneath first
                 deps = task.deps
                 if len(deps) == 2:
                     if size[deps[1].key] > size[deps[0].key]:
@@ -318,9 +304,9 @@ class Run:
             if i < n:
                 push((task, deps, i + 1))
                 push((deps[i], None, 0))
-            elif task.key not in rank:
+            elif task is not top:
                 rank[task.key] = len(rank)
-                if task.key not in waiting and task.func is not None:
+                if task.key not in waiting:
                     roots.append(task)
         self.rank = rank
         roots.reverse()
@@ -335,26 +321,26 @@ class Run:
 
     def pop(self) -> Task | None:
         """The next task to run, or None when nothing is ready (or may start) now."""
-        ready = self.ready
-        bottom = self.bottom
-        if len(ready) > bottom:  # made ready lately, and frees memory
-            task = ready.pop()
-            if self.hold_roots:
-                self._hand_out(task)
-            return task
-        if bottom and not self.later and not self.hold_roots:
-            self.bottom = bottom - 1
-            return ready.pop()
+        ready, bottom = self.ready, self.bottom
+        if not self.hold_roots:
+            if len(ready) > bottom:  # made ready lately, and frees memory
+                return ready.pop()
+            if bottom and not self.later:
+                self.bottom = bottom - 1
+                return ready.pop()
         return self._next_in_turn()
 
     def _next_in_turn(self) -> Task | None:
-        """The lowest ranked of the roots and ``later``, if it may start."""
+        """What :meth:`pop` returns, in general: the top of ``ready`` above the roots,
+        else the lowest ranked of ``later`` and the roots, if it may start."""
         ready, later, waiting = self.ready, self.later, self.waiting
+        bottom = min(self.bottom, len(ready))
+        held = self.hold_roots and self.parked and self.active  # see the module doc
         while later and later[0][1].key not in waiting:  # promoted, or run in a unit
             heappop(later)
-        held = self.hold_roots and self.parked and self.active  # see the module doc
-        bottom = min(self.bottom, len(ready))
-        if later and (held or not bottom or later[0][0] < self._rank(ready[-1])):
+        if len(ready) > bottom:
+            task = ready.pop()
+        elif later and (held or not bottom or later[0][0] < self._rank(ready[-1])):
             task = heappop(later)[1]
             del waiting[task.key]
         elif bottom and not held:
@@ -362,8 +348,12 @@ class Run:
             task = ready.pop()
         else:
             return None
-        if self.hold_roots:
-            self._hand_out(task)
+        if self.hold_roots:  # note it as running
+            self.active.add(task.key)
+            parked = self.parked
+            if parked:
+                for dep in task.deps:
+                    parked.discard(dep.key)
         return task
 
     def _rank(self, task: Task) -> int:
@@ -372,14 +362,6 @@ class Run:
         if rank is None:
             rank = self.rank = {key: i for i, key in enumerate(self.tasks)}
         return rank[task.key]
-
-    def _hand_out(self, task: Task) -> None:
-        """Note ``task`` as running (with ``hold_roots``)."""
-        self.active.add(task.key)
-        parked = self.parked
-        if parked:
-            for dep in task.deps:
-                parked.discard(dep.key)
 
     def finish(self, task: Task, value: Any) -> None:
         """Record ``task``'s output, release inputs no one needs, wake dependents."""
@@ -412,30 +394,23 @@ class Run:
             left = waiting[fkey] - 1
             if left:
                 waiting[fkey] = left
-            else:
+            elif refs[key] == 1 or self._frees(follower):
                 del waiting[fkey]
-                if refs[key] == 1 or self._frees(follower):
-                    ready.append(follower)
-                else:
-                    self._defer(follower)
-        else:
-            woken = []
-            for follower in followers:
+                ready.append(follower)
+            else:  # frees nothing: waits its turn
+                self._defer(follower)
+        else:  # the last two readers of key free it, once both are ready
+            few = refs[key] == 2 == waiting[followers[0].key] + waiting[followers[1].key]
+            for follower in reversed(followers):  # the lowest ranked ends on top
                 fkey = follower.key
                 left = waiting[fkey] - 1
                 if left:
                     waiting[fkey] = left
-                else:
+                elif few or self._frees(follower):
                     del waiting[fkey]
-                    woken.append(follower)
-            if len(woken) == 2 == refs[key]:  # the last two readers: together they free it
-                ready += reversed(woken)
-            else:
-                for follower in reversed(woken):  # the lowest ranked ends on top
-                    if self._frees(follower):
-                        ready.append(follower)
-                    else:
-                        self._defer(follower)
+                    ready.append(follower)
+                else:
+                    self._defer(follower)
         if self.hold_roots:
             self.active.discard(key)
             if followers is not None and key in values:
