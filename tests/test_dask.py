@@ -20,7 +20,7 @@ from remote_helpers import (
 )
 
 import tarry
-from tarry import Delayed, compute, delayed
+from tarry import compute, delayed
 from tarry._schedule import dask as tarry_dask
 
 pytestmark = pytest.mark.dask
@@ -88,41 +88,4 @@ def test_worker_exception_keeps_type_message_traceback_and_key() -> None:
     assert str(info.value) == "2 and 3"
     text = "".join(traceback.format_exception(info.value))
     assert "raise NeedsTwoError(x, x + 1)" in text
-    assert f"tarry: raised by task {bad.key!r} (raise_needs_two)" in info.value.__notes__
-
-
-# -- tarry values inside dask.compute -------------------------------------------------
-
-
-@pytest.fixture
-def collection(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Delayed with the dask collection protocol, exactly as it is to be added to the class."""
-    methods: dict[str, Any] = {
-        "__dask_graph__": tarry_dask.dask_graph,
-        "__dask_keys__": tarry_dask.dask_keys,
-        "__dask_postcompute__": tarry_dask.dask_postcompute,
-        "__dask_tokenize__": tarry_dask.dask_tokenize,
-        "__dask_scheduler__": property(tarry_dask.dask_scheduler),
-        "__dask_optimize__": None,
-        "dask": property(tarry_dask.dask_graph),
-    }
-    for name, value in methods.items():
-        monkeypatch.setattr(Delayed, name, value, raising=False)
-
-
-@pytest.mark.usefixtures("collection")
-def test_dask_compute_takes_tarry_values_alongside_dask_delayed(client: Any) -> None:
-    x = delayed(sum)([delayed(inc)(i) for i in range(4)])
-    y = dask.delayed(lambda v: v * 10)(x)
-    assert dask.is_dask_collection(x)
-    assert dask.compute(x, y, {"k": x}) == (10, 100, {"k": 10})
-    assert dask.compute(x, scheduler="sync") == (10,)
-    assert client.compute(x).result() == 10
-
-
-@pytest.mark.usefixtures("collection")
-def test_dask_compute_raises_the_users_error_with_the_key() -> None:
-    bad = delayed(raise_needs_two)(delayed(inc)(1))
-    with pytest.raises(NeedsTwoError, match="2 and 3") as info:
-        dask.compute(bad)
     assert f"tarry: raised by task {bad.key!r} (raise_needs_two)" in info.value.__notes__

@@ -14,20 +14,6 @@ scheduler's ``allowed-failures``) gives
 the compute on the cluster. Timings asked for in ``run.events`` are taken in
 the workers and collected at the end; ``Run`` counts the tasks as finished
 when the results arrive, not one by one.
-
-The same translation lets tarry's lazy values take part in ``dask.compute``
-(the dask collection protocol), with :func:`dask_graph`, :func:`dask_keys`,
-:func:`dask_postcompute`, :func:`dask_tokenize` and :func:`dask_scheduler`.
-
-Examples
---------
->>> from tarry import delayed
->>> x = delayed(sum)([delayed(abs)(-1), 2])
->>> dsk = dask_graph(x)
->>> len(dsk), dask_keys(x) == [x.key]
-(2, True)
->>> dask_scheduler()(dsk, dask_keys(x))
-(3,)
 """
 
 from __future__ import annotations
@@ -38,23 +24,17 @@ from typing import Any
 
 from tarry import config
 from tarry._build.traverse import ATOMIC
-from tarry._graph import Lazy, Quote, Task, call, walk
+from tarry._graph import Quote, Task, call
 from tarry._schedule.core import Run, worker_name
 from tarry._schedule.errors import (
     TaskFailedError,
     UnpicklableTaskError,
     WorkerDiedError,
-    add_note,
     annotate,
 )
 from tarry._schedule.wire import Timing, pack_error, scan_payload, slim, unpack_error
 
 __all__ = [
-    "dask_graph",
-    "dask_keys",
-    "dask_postcompute",
-    "dask_scheduler",
-    "dask_tokenize",
     "run_dask",
     "to_dask",
 ]
@@ -79,7 +59,7 @@ _timings: dict[str, Timing] = {}
 
 
 def _call(label: Quote, func: Callable[..., Any], *args: Any) -> Any:
-    """A task of plain arguments; ``label`` holds ``(key, name, raw, timed)``."""
+    """A task of plain arguments; ``label`` holds ``(key, name, timed)``."""
     return _timed(label, func, [a.value if type(a) is Quote else a for a in args])
 
 
@@ -89,7 +69,7 @@ def _call_task(label: Quote, task: Task, *values: Any) -> Any:
 
 
 def _timed(label: Quote, func: Callable[..., Any], args: list[Any]) -> Any:
-    timed = label.value[3]
+    timed = label.value[2]
     cpu = time.thread_time() if timed else 0.0
     start = time.perf_counter()
     try:
@@ -108,11 +88,7 @@ def _take_timings(keys: list[str]) -> dict[str, Timing]:
 
 
 def _failure(exc: Exception, label: Quote) -> Exception:
-    key, name, raw, _ = label.value
-    if raw:  # for dask.compute: the user's exception itself, as dask users expect
-        add_note(exc, f"tarry: raised by task {key!r} ({name})")
-        return exc
-    return TaskFailedError(pack_error(exc, key))
+    return TaskFailedError(pack_error(exc, label.value[0]))
 
 
 # -- translation ------------------------------------------------------------------
@@ -120,14 +96,12 @@ def _failure(exc: Exception, label: Quote) -> Exception:
 
 def to_dask(
     tasks: Iterable[Task],
-    raw: bool = False,
     shared: dict[int, Any] | None = None,
     timed: bool = False,
 ) -> dict[str, Any]:
     """A dask task graph (``key -> task tuple``) that computes the same values as ``tasks``.
 
-    ``raw`` makes tasks raise the user's exceptions as they are (for
-    ``dask.compute``) instead of wrapping them for :func:`run_dask`. Objects
+    Tasks raise their errors wrapped for :func:`run_dask`. Objects
     whose ``id`` is in ``shared`` become graph nodes of their own, so that
     dask sends each of them once. ``timed`` makes tasks keep their timings
     in the worker, for :func:`_take_timings`.
@@ -150,7 +124,7 @@ def to_dask(
         if func is None:
             dsk[key] = (_value, Quote(task.args[0]))
             continue
-        label = Quote((key, task.name, raw, timed))
+        label = Quote((key, task.name, timed))
         if task.deep:
             small = slim(task, stubs, swap)
             dsk[key] = (_call_task, label, small, *[d.key for d in small.deps])
@@ -165,44 +139,6 @@ def to_dask(
                 args.append(arg if type(arg) in _PLAIN else Quote(arg))
         dsk[key] = (_call, label, func, *args)
     return dsk
-
-
-# -- the dask collection protocol ------------------------------------------------------
-
-
-def dask_graph(obj: Lazy) -> dict[str, Any]:
-    """``obj.__dask_graph__()``: the dask graph of everything ``obj`` needs."""
-    return to_dask(walk([obj._task]), raw=True)
-
-
-def dask_keys(obj: Lazy) -> list[str]:
-    """``obj.__dask_keys__()``: the one key whose value ``obj`` stands for."""
-    return [obj._task.key]
-
-
-def _first(results: Any) -> Any:
-    return results[0]
-
-
-def dask_postcompute(obj: Lazy) -> tuple[Callable[[Any], Any], tuple[()]]:
-    """``obj.__dask_postcompute__()``: take the single result out of dask's list."""
-    return _first, ()
-
-
-def dask_tokenize(obj: Lazy) -> str:
-    """``obj.__dask_tokenize__()``: keys are unique already."""
-    return obj._task.key
-
-
-def dask_scheduler(obj: Lazy | None = None) -> Callable[..., Any]:
-    """``obj.__dask_scheduler__`` (a property): dask's threaded scheduler.
-
-    The same function as ``dask.delayed``'s, so that both mix in one
-    ``dask.compute`` call; imported only when dask asks for it.
-    """
-    from dask.threaded import get
-
-    return get
 
 
 # -- the backend ---------------------------------------------------------------------
