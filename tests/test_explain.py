@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import gc
 import time
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 import tarry
+from tarry._tools.profile import Profile
 
 CALLS: list[str] = []
 SLEEP = 0.05
@@ -38,6 +40,14 @@ def tutorial() -> tarry.Delayed[int]:
 @pytest.fixture(autouse=True)
 def no_calls_yet() -> None:
     CALLS.clear()
+
+
+def mean_times(prof: Profile) -> dict[str, float]:
+    """Mean time per task of each function, from the profile's events."""
+    times: dict[str, list[float]] = {}
+    for event in prof.events:
+        times.setdefault(event.name, []).append(event.end - event.start)
+    return {name: sum(seconds) / len(seconds) for name, seconds in times.items()}
 
 
 def test_tutorial_shape_without_running_anything() -> None:
@@ -91,8 +101,12 @@ def test_estimates_from_a_profile() -> None:
     assert CALLS == []
     estimate = why.estimate
     assert estimate is not None
-    assert estimate.work == pytest.approx(4 * SLEEP, rel=0.2)
-    assert estimate.span == pytest.approx(3 * SLEEP, rel=0.2)
+    # each task counts its function's mean time as measured; the span follows the
+    # longest chain: inc, then both adds
+    means = mean_times(prof)
+    assert min(means.values()) >= SLEEP
+    assert estimate.work == pytest.approx(2 * means["inc"] + 2 * means["add"])
+    assert estimate.span == pytest.approx(means["inc"] + 2 * means["add"])
     assert estimate.best_time == pytest.approx(max(estimate.work / 2, estimate.span))
     assert estimate.unknown == []
     assert any("best possible time with 2 workers" in f for f in why.findings)
@@ -104,17 +118,22 @@ def test_last_profile_is_used_by_default() -> None:
         tutorial().compute(scheduler="threads", num_workers=2)
     why = tarry.explain(tutorial(), num_workers=2)
     assert why.estimate is not None
-    assert why.estimate.span == pytest.approx(2 * SLEEP, rel=0.2)
+    means = mean_times(prof)  # that profile's, not another's
+    assert why.estimate.span == pytest.approx(means["inc"] + means["add"])
     assert why.estimate.overhead_per_task == pytest.approx(prof.report().overhead_per_task)
 
 
 def test_last_profile_keeps_only_its_means_alive() -> None:
-    with tarry.profile():
+    with tarry.profile() as prof:
         tutorial().compute(scheduler="threads", num_workers=2)
+    means = mean_times(prof)
+    gone = weakref.ref(prof)
+    del prof
     gc.collect()
+    assert gone() is None
     why = tarry.explain(tutorial(), num_workers=2)
     assert why.estimate is not None
-    assert why.estimate.work == pytest.approx(3 * SLEEP, rel=0.2)
+    assert why.estimate.work == pytest.approx(2 * means["inc"] + means["add"])
     assert why.estimate.overhead_per_task is None
 
 
