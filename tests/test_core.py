@@ -382,3 +382,59 @@ def test_sync_and_threads_compute_what_sequential_evaluation_does(
         run = Run(targets)
         assert backend(run) is None
         assert run.results() == expected
+
+
+# -- the contract backends drive Run through --------------------------------------------
+
+
+def _chain() -> tuple[Task, Task, Task]:
+    one = Task("one", lambda: 1, (), None, (), "one")
+    two = Task("two", lambda x: x + 1, (one,), None, (one,), "two")
+    three = Task("three", lambda x: x + 1, (two,), None, (two,), "three")
+    return one, two, three
+
+
+def test_fail_books_the_first_failure_once_and_returns_the_error_with_a_note() -> None:
+    one, two, _ = _chain()
+    run = Run([two])
+    first = run.fail(one, ValueError("first"))
+    run.fail(two, ValueError("second"))
+    assert run.failed == "one"
+    assert isinstance(first, ValueError)
+    assert "tarry: raised by task 'one' (one)" in first.__notes__
+
+
+def test_options_are_given_at_construction() -> None:
+    _, two, _ = _chain()
+    assert Run([two]).events is None
+    assert Run([two]).fuse
+    run = Run([two], fuse=False, timed=True)
+    assert run.events == []
+    assert not run.fuse
+    quiet = Run([two])
+    quiet.want_timings()
+    quiet.want_timings()
+    assert quiet.events == []
+
+
+def test_whole_graph_backends_hand_out_everything_then_count_and_keep() -> None:
+    one, two, three = _chain()
+    run = Run([three])
+    assert [t.key for t in run.hand_out_all()] == ["one", "two", "three"]
+    assert run.pop() is None  # nothing is handed out twice
+    for task in (one, two, three):
+        run.count_done(task)
+    run.keep({"three": 3})
+    assert run.remaining == 0
+    assert not run.waiting
+    assert run.results() == {"three": 3}
+
+
+def test_tasks_finished_together_are_not_handed_out_again() -> None:
+    one, two, three = _chain()
+    run = Run([three])
+    assert run.pop() is one
+    run.finish_together([(one, 1), (two, 2)])  # two ran with one, as one unit
+    assert run.pop() is three
+    run.finish(three, 3)
+    assert run.results() == {"three": 3}

@@ -174,8 +174,8 @@ def test_executor_error_keeps_type_user_frame_and_names_the_task(
 def test_executor_records_worker_timings(thread_pool: ThreadPoolExecutor) -> None:
     one = Task("one", inc, (1,), None, (), "inc")
     two = Task("two", inc, (one,), None, (one,), "inc")
-    run = Run([two])
-    run.events = []
+    run = Run([two], timed=True)
+    assert run.events is not None
     assert run_executor(run, executor=thread_pool) is None
     assert run.results() == {"two": 3}
     assert [e.key for e in run.events] == ["one", "two"]

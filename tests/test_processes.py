@@ -187,8 +187,8 @@ def test_short_tasks_share_round_trips(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_timings_are_measured_in_the_workers() -> None:
     one = Task("one", inc, (1,), None, (), "inc")
     two = Task("two", inc, (one,), None, (one,), "inc")  # fused with one
-    run = Run([two])
-    run.events = []
+    run = Run([two], timed=True)
+    assert run.events is not None
     assert processes.run_processes(run) is None
     assert run.results() == {"two": 3}
     assert [e.key for e in run.events] == ["one", "two"]

@@ -27,8 +27,7 @@ def filler(n: int) -> list[Task]:
 
 
 def plan(*targets: Task, workers: int = 2, fuse: bool = True) -> dict[str, Unit]:
-    run = Run(targets)
-    run.fuse = fuse
+    run = Run(targets, fuse=fuse)
     return plan_units(run, workers)
 
 

@@ -15,8 +15,9 @@ from xml.etree import ElementTree
 import pytest
 
 import tarry
-from tarry._schedule.core import Run, TaskEvent
+from tarry._schedule.core import Run
 from tarry._schedule.cpus import usable_cpus
+from tarry._schedule.timing import TaskEvent
 from tarry._tools import observe
 from tarry._tools import report as report_module
 from tarry._tools.records import RunRecord
@@ -592,8 +593,8 @@ def test_a_scheduler_without_timings_is_named() -> None:
 
 
 def test_saturated_cores_are_named_as_the_limit_and_no_more_workers_advised() -> None:
-    from tarry._schedule.core import TaskEvent
     from tarry._schedule.cpus import usable_cpus
+    from tarry._schedule.timing import TaskEvent
     from tarry._tools.records import RunRecord
     from tarry._tools.report import analyse
     from tarry._tools.resources import ResourceSample
@@ -614,7 +615,7 @@ def test_saturated_cores_are_named_as_the_limit_and_no_more_workers_advised() ->
 
 
 def test_tasks_that_fill_several_cores_alone_are_explained() -> None:
-    from tarry._schedule.core import TaskEvent
+    from tarry._schedule.timing import TaskEvent
     from tarry._tools.records import RunRecord
     from tarry._tools.report import analyse
     from tarry._tools.resources import ResourceSample

@@ -104,8 +104,8 @@ def test_worker_exception_keeps_type_message_traceback_and_key() -> None:
 def test_timings_are_measured_in_the_workers() -> None:
     one = Task("one", inc, (1,), None, (), "inc")
     two = Task("two", inc, (one,), None, (one,), "inc")
-    run = Run([two])
-    run.events = []
+    run = Run([two], timed=True)
+    assert run.events is not None
     from tarry._schedule.ray import run_ray
 
     assert run_ray(run) is None

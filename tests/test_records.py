@@ -8,7 +8,7 @@ import weakref
 import pytest
 
 import tarry
-from tarry._schedule.core import TaskEvent
+from tarry._schedule.timing import TaskEvent
 from tarry._tools.records import RunRecord, events_by_start, mean_times, origin
 
 

@@ -123,8 +123,7 @@ def run_graph(
     backend = get_backend(options.scheduler)
     if not targets:
         return packed, {}, None
-    run = Run(targets)
-    run.fuse = optimize_graph
+    run = Run(targets, fuse=optimize_graph)
     bar = _bar() if options.progress else ()
     watch = observe.watching(run, options.name, options.workers, bar)
     try:

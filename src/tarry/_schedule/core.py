@@ -35,55 +35,16 @@ fold loads one chunk ahead instead of all of them.
 
 from __future__ import annotations
 
-import os
-import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from heapq import heappop, heappush
 from typing import Any, TypeVar
 
 from tarry._graph import Task, call, check_same
+from tarry._schedule.errors import annotate
+from tarry._schedule.timing import TaskEvent, worker_name
 
-__all__ = ["LOOK_PAST", "Run", "TaskEvent", "pop_first", "timed_call", "worker_name"]
-
-
-@dataclass(frozen=True, slots=True)
-class TaskEvent:
-    """What one task did: measured where it ran, not where it was scheduled.
-
-    ``start`` and ``end`` are :func:`time.perf_counter` readings (one clock
-    for all processes of a Linux machine); ``cpu`` is the thread CPU time the
-    task used, in seconds.
-    """
-
-    key: str
-    name: str
-    worker: str
-    start: float
-    end: float
-    cpu: float
-
-
-_this_thread = threading.local()
-
-
-def worker_name() -> str:
-    """How events name the thread and process that ran a task (cached per thread)."""
-    pid = os.getpid()
-    cached: tuple[int, str] | None = getattr(_this_thread, "worker_name", None)
-    if cached is None or cached[0] != pid:  # a forked child inherits the cache
-        cached = _this_thread.worker_name = (pid, f"{pid}:{threading.current_thread().name}")
-    return cached[1]
-
-
-def timed_call(task: Task, values: dict[str, Any]) -> tuple[Any, float, float, float]:
-    """``call(task, values)`` plus its start, end and CPU time, for profiling."""
-    cpu = time.thread_time()
-    start = time.perf_counter()
-    value = call(task, values)
-    end = time.perf_counter()
-    return value, start, end, time.thread_time() - cpu
+__all__ = ["LOOK_PAST", "Run", "pop_first"]
 
 
 #: sizes stop here: a lattice (a stencil over many steps) has exponentially many paths
@@ -135,7 +96,7 @@ class Run:
         "waiting",
     )  # fmt: skip
 
-    def __init__(self, targets: Iterable[Task]) -> None:
+    def __init__(self, targets: Iterable[Task], *, fuse: bool = True, timed: bool = False) -> None:
         self.targets: list[Task] = list(targets)
         #: outputs computed and still needed, by key
         self.values: dict[str, Any] = {}
@@ -164,12 +125,12 @@ class Run:
         self.remaining = 0
         #: per-task timings; None (the default) means nobody asked, and
         #: backends then skip timing altogether
-        self.events: list[TaskEvent] | None = None
+        self.events: list[TaskEvent] | None = [] if timed else None
         #: key of the task whose error ended the run, if any
         self.failed: str | None = None
         #: whether a backend may run several tasks as one unit of work
         #: (``compute(optimize_graph=...)``)
-        self.fuse = True
+        self.fuse = fuse
         #: hold root tasks back while a result waits only for running tasks
         #: (set by backends that run several tasks at once)
         self.hold_roots = False
@@ -460,3 +421,68 @@ class Run:
         """The targets' outputs, by key, once ``remaining`` is 0."""
         values = self.values
         return {t.key: values[t.key] for t in self.targets}
+
+    # -- what backends tell the run, besides pop and finish ---------------------
+
+    def fail(self, task: Task, exc: BaseException) -> BaseException:
+        """``task`` raised ``exc``, which ends the run: note it, and return it ready to raise.
+
+        The one place failures are booked, for every backend. Never raises,
+        whatever the exception refuses (see :func:`~tarry._schedule.errors.annotate`).
+        """
+        if self.failed is None:
+            self.failed = task.key
+        return annotate(exc, task)
+
+    def want_timings(self) -> None:
+        """From now on, backends time every task (an observer asked)."""
+        if self.events is None:
+            self.events = []
+
+    def hold_back(self, running: Task | None) -> None:
+        """Several tasks run at once from now on: hold roots back (see the module doc).
+
+        ``running`` is a task already handed out before this call, if any.
+        """
+        if not self.hold_roots:
+            self.hold_roots = True
+            if running is not None:
+                self.active.add(running.key)
+
+    def finish_together(self, done: list[tuple[Task, Any]]) -> None:
+        """Finish tasks that ran as one unit elsewhere; none of them is handed out again."""
+        ready = self.ready
+        keys = {task.key for task, _ in done}
+        for task, value in done:
+            before = len(ready)
+            self.finish(task, value)
+            if len(ready) > before:
+                ready[before:] = [t for t in ready[before:] if t.key not in keys]
+
+    def hand_out_all(self) -> list[Task]:
+        """For backends that submit the whole graph at once: every task to compute.
+
+        Dependencies come first. From here on, nothing is ready through
+        :meth:`pop`; the backend reports each task with :meth:`count_done`
+        and the targets' values with :meth:`keep`.
+        """
+        self.ready.clear()
+        self.later.clear()
+        self.bottom = 0
+        return [task for task in self.tasks.values() if task.func is not None]
+
+    def count_done(self, task: Task) -> None:
+        """``task`` (handed out by :meth:`hand_out_all`) finished; its value stays elsewhere."""
+        self.remaining -= 1
+        waiting = self.waiting
+        for follower in self.dependents.pop(task.key, ()):
+            key = follower.key
+            left = waiting.get(key, 1) - 1
+            if left > 0:
+                waiting[key] = left
+            else:
+                waiting.pop(key, None)
+
+    def keep(self, results: dict[str, Any]) -> None:
+        """The targets' values, computed elsewhere (with :meth:`hand_out_all`)."""
+        self.values.update(results)

@@ -25,13 +25,13 @@ from typing import Any
 from tarry import config
 from tarry._build.traverse import ATOMIC
 from tarry._graph import Quote, Task, call
-from tarry._schedule.core import Run, worker_name
+from tarry._schedule.core import Run
 from tarry._schedule.errors import (
     TaskFailedError,
     UnpicklableTaskError,
     WorkerDiedError,
-    annotate,
 )
+from tarry._schedule.timing import worker_name
 from tarry._schedule.wire import Timing, pack_error, scan_payload, slim, unpack_error
 
 __all__ = [
@@ -172,9 +172,9 @@ def run_dask(run: Run, num_workers: int | None = None) -> BaseException | None:
     try:
         payload = scan_payload(run.tasks.values())
     except UnpicklableTaskError as err:
-        run.failed = err.task.key
-        return annotate(err, err.task)
+        return run.fail(err.task, err)
     timed = run.events is not None
+    handed_out = run.hand_out_all()
     dsk = to_dask(run.tasks.values(), shared=payload.shared(_SHARE_BYTES), timed=timed)
     keys = [t.key for t in run.targets if t.func is not None]
     from dask.highlevelgraph import HighLevelGraph
@@ -189,20 +189,17 @@ def run_dask(run: Run, num_workers: int | None = None) -> BaseException | None:
         values = dask_client.gather(futures)
     except TaskFailedError as failure:
         task = run.tasks[failure.packet.key]
-        run.failed = task.key
-        return annotate(unpack_error(failure.packet), task)
+        return run.fail(task, unpack_error(failure.packet))
     except Exception as exc:
         return _system_error(run, exc, dask_client, futures)
     except BaseException:  # Ctrl-C
         dask_client.cancel(futures)
         raise
-    results = dict(zip(keys, values, strict=True))
-    for task in run.tasks.values():
-        if task.func is not None:
-            run.finish(task, results.get(task.key))
-    run.ready.clear()
+    for task in handed_out:
+        run.count_done(task)
+    run.keep(dict(zip(keys, values, strict=True)))
     if timed:
-        computed = [key for key, task in run.tasks.items() if task.func is not None]
+        computed = [task.key for task in handed_out]
         for found in dask_client.run(_take_timings, computed).values():
             for key, timing in found.items():
                 run.record(run.tasks[key], *timing)
@@ -222,5 +219,4 @@ def _system_error(run: Run, exc: Exception, dask_client: Any, futures: Any) -> B
             f"dask workers died while running task {task.key!r} ({task.name}): {exc}"
         )
         error.__cause__ = exc
-    run.failed = task.key
-    return annotate(error, task)
+    return run.fail(task, error)

@@ -25,8 +25,8 @@ from concurrent.futures import Executor, Future
 from typing import Any
 
 from tarry._graph import Task, call
-from tarry._schedule.core import Run, timed_call, worker_name
-from tarry._schedule.errors import annotate
+from tarry._schedule.core import Run
+from tarry._schedule.timing import timed_call, worker_name
 from tarry._schedule.wire import Timing, slim
 
 __all__ = ["FutureDriver", "executor_backend", "run_executor"]
@@ -142,8 +142,7 @@ class _ExecutorDriver(FutureDriver):
             try:
                 future = submit(_call_task, slim(task, self.stubs), inputs, self.timed)
             except Exception as exc:  # shut down, or it pickles at submit and failed
-                run.failed = task.key
-                return annotate(exc, task)
+                return run.fail(task, exc)
             self.track(future, task)
         return None
 
@@ -152,8 +151,7 @@ class _ExecutorDriver(FutureDriver):
         try:
             value, timing = future.result()
         except Exception as exc:  # the task's own error, or the executor's (cancelled, broken)
-            self.run.failed = task.key
-            return annotate(exc, task)
+            return self.run.fail(task, exc)
         if timing is not None:
             self.run.record(task, *timing)
         self.run.finish(task, value)

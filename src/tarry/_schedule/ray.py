@@ -53,9 +53,10 @@ from typing import Any
 
 from tarry import config
 from tarry._graph import Task, call
-from tarry._schedule.core import Run, worker_name
+from tarry._schedule.core import Run
 from tarry._schedule.cpus import usable_cpus
-from tarry._schedule.errors import TaskFailedError, UnpicklableTaskError, WorkerDiedError, annotate
+from tarry._schedule.errors import TaskFailedError, UnpicklableTaskError, WorkerDiedError
+from tarry._schedule.timing import worker_name
 from tarry._schedule.wire import Timing, pack_error, scan_payload, slim, unpack_error
 
 __all__ = ["connect", "run_ray"]
@@ -210,10 +211,8 @@ class _RayRun:
             value = values[key]  # a literal
             return shared.get(id(value), value)
 
-        for task in run.tasks.values():
+        for task in run.hand_out_all():
             func = task.func
-            if func is None:
-                continue
             if not task.deep and calls.get(id(func), 0) >= _OWN_REMOTE_FROM:
                 remote = _remote_for(ray, func, timed)
                 args = tuple(
@@ -231,12 +230,10 @@ class _RayRun:
     def wait(self) -> BaseException | None:
         """Count tasks as they finish, fetch the targets; return the first task error."""
         ray, run, refs = self.ray, self.run, self.refs
-        order = {key: i for i, key in enumerate(run.tasks)}
         task_of = {ref: run.tasks[key] for key, ref in refs.items()}
         targets = {refs[t.key]: t for t in run.targets if t.key in refs}
         results: dict[str, Any] = {}
         pending = list(refs.values())
-        run.ready.clear()  # everything is submitted; Run only counts from here
         try:
             while pending:
                 done, pending = ray.wait(
@@ -251,13 +248,12 @@ class _RayRun:
                         return self._failure(err, [targets[ref] for ref in done_targets])
                     for ref, value in zip(done_targets, got, strict=True):
                         results[targets[ref].key] = value
-                for task in sorted((task_of[ref] for ref in done), key=lambda t: order[t.key]):
-                    run.finish(task, refs[task.key])
-                run.ready.clear()
+                for ref in done:
+                    run.count_done(task_of[ref])
         except BaseException:  # Ctrl-C: stop everything now
             self._cancel(pending, force=True)
             raise
-        run.values.update(results)
+        run.keep(results)
         if self.timed:
             for key, timing in zip(self.timings, ray.get(list(self.timings.values())), strict=True):
                 run.record(run.tasks[key], *timing)
@@ -281,8 +277,7 @@ class _RayRun:
             if found is not None:
                 break
         task, error = found if found is not None else (targets[0], err)
-        self.run.failed = task.key
-        return annotate(error, task)
+        return self.run.fail(task, error)
 
     def _error_of(self, task: Task) -> tuple[Task, BaseException] | None:
         """If ``task`` failed: the task that caused it and the error to raise."""
@@ -338,9 +333,8 @@ def run_ray(run: Run, num_workers: int | None = None) -> BaseException | None:
     try:
         job.submit_all()
     except UnpicklableTaskError as err:
-        run.failed = err.task.key
         job._cancel(list(job.refs.values()))
-        return annotate(err, err.task)
+        return run.fail(err.task, err)
     except BaseException:
         job._cancel(list(job.refs.values()), force=True)
         raise

@@ -7,7 +7,6 @@ the user's function.
 from __future__ import annotations
 
 from tarry._schedule.core import Run
-from tarry._schedule.errors import annotate
 
 __all__ = ["run_sync"]
 
@@ -22,7 +21,6 @@ def run_sync(run: Run, num_workers: int | None = None) -> BaseException | None:
         try:
             value = call(task, values)
         except Exception as exc:
-            run.failed = task.key
-            return annotate(exc, task)
+            return run.fail(task, exc)
         finish(task, value)
     return None

@@ -33,7 +33,6 @@ from collections.abc import Callable
 from tarry._graph import Task
 from tarry._schedule.core import Run
 from tarry._schedule.cpus import usable_cpus
-from tarry._schedule.errors import annotate
 from tarry._schedule.sync import run_sync
 
 __all__ = ["WorkerPool", "default_pool", "run_threads", "shutdown_default_pool"]
@@ -295,13 +294,10 @@ class _SharedRun:
         if not wanted:
             return 0
         self.helpers += wanted
-        if not self.run.hold_roots:
-            # Holding roots back (see core.Run) matters once tasks run side
-            # by side; its bookkeeping would only slow down a caller running
-            # alone. From now on it needs to know what runs, the caller too.
-            self.run.hold_roots = True
-            if self.caller_task is not None:
-                self.run.active.add(self.caller_task.key)
+        # Holding roots back (see core.Run) matters once tasks run side by
+        # side; its bookkeeping would only slow down a caller running alone.
+        # From now on it needs to know what runs, the caller's task too.
+        self.run.hold_back(self.caller_task)
         return wanted
 
     def recruit(self, demand: float, cores: int) -> None:
@@ -338,8 +334,7 @@ class _SharedRun:
     def _fail(self, exc: BaseException, task: Task) -> None:
         """Record the first failure and stop handing out tasks (under the lock)."""
         if self.error is None:
-            self.error = annotate(exc, task)
-            self.run.failed = task.key
+            self.error = self.run.fail(task, exc)
         self.stopped = True
         self.changed.notify_all()
 

@@ -38,7 +38,8 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from tarry._graph import Task
-from tarry._schedule.core import Run, TaskEvent
+from tarry._schedule.core import Run
+from tarry._schedule.timing import TaskEvent
 from tarry._tools.observe import Observer
 from tarry._tools.text import describe_error
 
@@ -191,8 +192,7 @@ def forget() -> None:
 
 class _RecordTimings(Observer):
     def started(self, run: Run, scheduler: str, workers: int) -> None:
-        if run.events is None:
-            run.events = []
+        run.want_timings()
 
     def finished(self, run: Run, error: BaseException | None) -> None:
         pass

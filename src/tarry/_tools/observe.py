@@ -9,9 +9,9 @@ error, Ctrl-C). Every backend drives a ``Run``, so what an observer sees is
 the same on every scheduler. This module runs nothing itself: the caller
 makes the one backend call inside the ``with`` block.
 
-An observer that wants per-task timings sets ``run.events = []`` in
-``started`` **only if it is still None** (another observer may already have
-asked), and reads ``run.events`` in ``finished``.
+An observer that wants per-task timings calls ``run.want_timings()`` in
+``started`` (a second call keeps what the first asked for), and reads
+``run.events`` in ``finished``.
 
 The registry below is the only shared state. It is changed only by entering
 and leaving an :class:`Observer`, so an observer is active exactly inside a

@@ -19,7 +19,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from tarry._schedule.core import Run, TaskEvent
+from tarry._schedule.core import Run
+from tarry._schedule.timing import TaskEvent
 from tarry._tools.observe import Observer
 from tarry._tools.records import (
     FunctionTimes,
@@ -108,8 +109,7 @@ class Profile(Observer):
 
     # -- observer -------------------------------------------------------------
     def started(self, run: Run, scheduler: str, workers: int) -> None:
-        if run.events is None:
-            run.events = []
+        run.want_timings()
         with self._lock:
             self._sampling += 1
             if self._sampling == 1:

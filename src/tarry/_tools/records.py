@@ -8,7 +8,7 @@ explanations read records only.
 
 Examples
 --------
->>> from tarry._schedule.core import TaskEvent
+>>> from tarry._schedule.timing import TaskEvent
 >>> events = [TaskEvent("a", "f", "w", 0.0, 1.0, 0.5), TaskEvent("b", "f", "w", 1.0, 2.0, 0.5)]
 >>> record = RunRecord("sync", 1, 0.0, 2.5, {"a": (), "b": ("a",)}, {"a": "f", "b": "f"}, events)
 >>> record.wall, mean_times([record])
@@ -20,7 +20,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tarry._schedule.core import Run, TaskEvent
+from tarry._schedule.core import Run
+from tarry._schedule.timing import TaskEvent
 from tarry._tools.shape import dependency_keys
 from tarry._tools.text import describe_error
 
@@ -67,8 +68,7 @@ def record_of(
     --------
     >>> from tarry._graph import Task
     >>> from tarry._schedule.sync import run_sync
-    >>> run = Run([Task("k", abs, (-1,), None, (), "abs")])
-    >>> run.events = []
+    >>> run = Run([Task("k", abs, (-1,), None, (), "abs")], timed=True)
     >>> run_sync(run)
     >>> kept = record_of(run, "sync", 1, 0.0, 1.0, None)
     >>> kept.deps, kept.names, [e.key for e in kept.events]

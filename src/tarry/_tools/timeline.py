@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tarry._schedule.core import TaskEvent
+from tarry._schedule.timing import TaskEvent
 from tarry._tools.records import RunRecord, events_by_start, origin
 from tarry._tools.report import Report
 from tarry._tools.resources import ResourceSample

@@ -17,7 +17,7 @@ from typing import Any
 from tarry._graph import Task
 from tarry._schedule.core import Run, pop_first
 from tarry._schedule.cpus import usable_cpus
-from tarry._schedule.errors import ErrorPacket, UnpicklableTaskError, WorkerDiedError, annotate
+from tarry._schedule.errors import ErrorPacket, UnpicklableTaskError, WorkerDiedError
 from tarry._schedule.futures import FutureDriver
 from tarry._schedule.pickling import dumps
 from tarry._schedule.processes.markers import dead_workers_tasks, marker_dir
@@ -169,8 +169,7 @@ class _ProcessDriver(FutureDriver):
         except Exception as exc:  # the pool broke between two computes
             forget_pool(self.pool)
             task = batch[0].tasks[0]
-            self.run.failed = task.key
-            return annotate(exc, task)
+            return self.run.fail(task, exc)
         self.track(future, batch)
         self.flying.update(id(unit) for unit in batch)
         for unit in batch:
@@ -196,16 +195,14 @@ class _ProcessDriver(FutureDriver):
             try:
                 scan_payload(unit.tasks)
             except UnpicklableTaskError as found:
-                self.run.failed = found.task.key
-                return annotate(found, found.task)
+                return self.run.fail(found.task, found)
         task = batch[0].tasks[-1]
         err = UnpicklableTaskError(
             f"tasks {[t.key for u in batch for t in u.tasks]!r} cannot be sent to a worker "
             f"process: {type(exc).__name__}: {exc}",
             task,
         )
-        self.run.failed = task.key
-        return annotate(err, task)
+        return self.run.fail(task, err)
 
     def complete(self, work: Any, future: Future[Any]) -> BaseException | None:
         batch: list[Unit] = work
@@ -222,8 +219,7 @@ class _ProcessDriver(FutureDriver):
             if not ok:
                 packet: ErrorPacket = payload
                 task = run.tasks[packet.key]
-                run.failed = task.key
-                return annotate(unpack_error(packet), task)
+                return run.fail(task, unpack_error(packet))
             self._finish(unit, payload)
         return None
 
@@ -238,9 +234,10 @@ class _ProcessDriver(FutureDriver):
                 record(task, worker, start, end, times[i * step + 2])
 
     def _finish(self, unit: Unit, blobs: list[Blob]) -> None:
-        run, units, ready = self.run, self.units, self.run.ready
+        run = self.run
         outputs = dict(zip(unit.outputs, blobs, strict=True))
         readers = {key: run.dependents.get(key, []) for key in outputs}
+        done: list[tuple[Task, Any]] = []
         for task in unit.tasks:
             blob = outputs.get(task.key)
             value: Any = None  # stayed in the worker: only readers inside the unit
@@ -251,10 +248,8 @@ class _ProcessDriver(FutureDriver):
                         self.blobs[task.key] = blob
                 else:
                     value = _Resident(blob)
-            before = len(ready)
-            run.finish(task, value)
-            if len(ready) > before:  # the unit's own tasks among them ran already
-                ready[before:] = [t for t in ready[before:] if units.get(t.key) is not unit]
+            done.append((task, value))
+        run.finish_together(done)
         for task in unit.tasks:
             for dep in task.deps:
                 if dep.key not in run.values:
@@ -268,8 +263,7 @@ class _ProcessDriver(FutureDriver):
         run = self.run
         if not isinstance(exc, BrokenProcessPool):
             task = batch[0].tasks[0]
-            run.failed = task.key
-            return annotate(exc, task)
+            return run.fail(task, exc)
         forget_pool(self.pool)
         ours = {t.key: t for b in [batch, *self.in_flight.values()] for u in b for t in u.tasks}
         running = [k for k in dead_workers_tasks(self.markers) if k in ours]
@@ -289,8 +283,7 @@ class _ProcessDriver(FutureDriver):
             )
         error = WorkerDiedError(message + "; the next compute starts new worker processes")
         error.__cause__ = exc
-        run.failed = task.key
-        return annotate(error, task)
+        return run.fail(task, error)
 
     def _stop(self, error: BaseException) -> BaseException:
         self._abandon()
@@ -346,8 +339,7 @@ def run_processes(run: Run, num_workers: int | None = None) -> BaseException | N
     try:
         scan_payload(run.tasks.values())
     except UnpicklableTaskError as err:
-        run.failed = err.task.key
-        return annotate(err, err.task)
+        return run.fail(err.task, err)
     workers = num_workers or usable_cpus()
     pool, size = get_pool(workers)
     return _ProcessDriver(run, pool, workers, size).drive()

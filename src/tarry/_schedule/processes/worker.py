@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from tarry._graph import Task, call
-from tarry._schedule.core import worker_name
+from tarry._schedule.timing import worker_name
 from tarry._schedule.transfer import Blob, discard, from_blob, to_blob
 from tarry._schedule.wire import pack_error
 
