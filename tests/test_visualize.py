@@ -57,9 +57,9 @@ def test_no_drawing_module_imports_the_graph_builder() -> None:
     package = Path(viz.__file__).parent
     for path in sorted(package.glob("*.py")):
         imported: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                imported.add(node.module)
-            elif isinstance(node, ast.Import):
-                imported.update(alias.name for alias in node.names)
+        for syntax in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(syntax, ast.ImportFrom) and syntax.module:
+                imported.add(syntax.module)
+            elif isinstance(syntax, ast.Import):
+                imported.update(alias.name for alias in syntax.names)
         assert "tarry._build.delayed" not in imported, path.name

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from visualize_helpers import X, inc, labels_in, needs_dot, node_lines, tree_sum, tutorial_z
+from visualize_helpers import X, inc, labels_in, needs_dot, shape_lines, tree_sum, tutorial_z
 
 import tarry
 from tarry import Delayed, delayed, to_dot, visualize
 from tarry._graph import Task, walk
 from tarry._tools.visualize import collapse, draw
-from tarry._tools.visualize.collapse import CHAIN_MIN, Node, collapsed, units
+from tarry._tools.visualize.collapse import CHAIN_MIN, Node, collapsed, task_nodes
 from tarry._tools.visualize.dot import COLLAPSE_ABOVE, emit
 from tarry._tools.visualize.rendering import render as real_render
 
@@ -33,13 +33,13 @@ def test_graphs_above_the_threshold_are_collapsed_by_default() -> None:
 
     at = to_dot(graph(COLLAPSE_ABOVE - 1))  # n inc + 1 sum = threshold tasks
     above = to_dot(graph(COLLAPSE_ABOVE))
-    assert len(node_lines(at, "ellipse")) == COLLAPSE_ABOVE
+    assert len(shape_lines(at, "ellipse")) == COLLAPSE_ABOVE
     assert labels_in(above) == [f"inc {X}{COLLAPSE_ABOVE:,}", "sum"]
 
 
 def test_collapse_false_draws_every_task_and_true_collapses_small_graphs() -> None:
     total = delayed(sum)([delayed(inc)(i) for i in range(1000)])
-    assert len(node_lines(to_dot(total, collapse=False), "ellipse")) == 1001
+    assert len(shape_lines(to_dot(total, collapse=False), "ellipse")) == 1001
     assert labels_in(to_dot(tutorial_z(), collapse=True)) == [f"inc {X}2", "add"]
 
 
@@ -85,7 +85,7 @@ def test_unstructured_graphs_fall_back_to_one_node_per_function() -> None:
 def test_collapsed_graph_of_100_000_tasks_is_a_few_dozen_nodes_counting_every_task() -> None:
     total = tree_sum(50_000)  # 50,000 incs and 49,999 adds
     dot = to_dot(total)
-    ellipses = node_lines(dot, "ellipse")
+    ellipses = shape_lines(dot, "ellipse")
     assert len(ellipses) < 40  # about one per level of the tree
     assert dot.count(" -> ") < 80
     assert labels_in(dot)[:3] == [f"inc {X}50,000", f"add {X}25,000", f"add {X}12,500"]
@@ -115,14 +115,14 @@ def test_collapsed_graph_of_100_000_tasks_renders_from_its_few_dozen_nodes(
     assert picture.data.startswith(b"\x89PNG\r\n\x1a\n")
 
 
-class TooManyStepsError(Exception):
+class TooManyLinesError(Exception):
     """The traced code ran more lines than it was allowed."""
 
 
 def lines_run(work: Callable[[], object], most: int = 10**9) -> int:
-    """Lines of tarry's own code that ``work()`` runs: its steps, however fast the machine.
+    """Lines of tarry's own code that ``work()`` runs: its work, however fast the machine.
 
-    Past ``most`` lines, ``work`` is stopped with :class:`TooManyStepsError`.
+    Past ``most`` lines, ``work`` is stopped with :class:`TooManyLinesError`.
     """
     root = os.path.dirname(tarry.__file__)
     count = 0
@@ -135,7 +135,7 @@ def lines_run(work: Callable[[], object], most: int = 10**9) -> int:
         if event == "line":
             count += 1
             if count > most:
-                raise TooManyStepsError(f"more than {most:,} lines")
+                raise TooManyLinesError(f"more than {most:,} lines")
         return count_lines
 
     before = sys.gettrace()
@@ -147,13 +147,13 @@ def lines_run(work: Callable[[], object], most: int = 10**9) -> int:
     return count
 
 
-def test_drawing_a_collapsed_graph_takes_steps_in_proportion_to_its_tasks() -> None:
-    """No step of drawing grows faster than the graph, which keeps 100,000 tasks quick to draw."""
+def test_drawing_a_collapsed_graph_runs_lines_in_proportion_to_its_tasks() -> None:
+    """No stage of drawing grows faster than the graph, which keeps 100,000 tasks quick to draw."""
     small, big = tree_sum(1_000), tree_sum(8_000)
     assert labels_in(to_dot(big))[0] == f"inc {X}8,000"  # collapsed, as graphs this big are
-    steps = lines_run(lambda: to_dot(small))
-    # 8 times the tasks, about 8 times the steps; a step per pair of tasks would give 64
-    assert lines_run(lambda: to_dot(big), most=9 * steps) > 7 * steps
+    lines = lines_run(lambda: to_dot(small))
+    # 8 times the tasks, about 8 times the lines; lines per pair of tasks would give 64
+    assert lines_run(lambda: to_dot(big), most=9 * lines) > 7 * lines
 
 
 # -- optimize_graph: fused chains ---------------------------------------------------------
@@ -212,7 +212,7 @@ def test_every_task_and_dependency_is_drawn_exactly_once(
 ) -> None:
     targets = {t.key for t in tasks}  # everything requested: nothing is hidden in a chain
     ordered = list(walk(tasks))
-    nodes = units(ordered, set() if fuse else targets, fuse)
+    nodes = task_nodes(ordered, set() if fuse else targets, fuse)
     if collapse:
         nodes = collapsed(nodes)
     where = {key: i for i, node in enumerate(nodes) for key in node.keys}
@@ -250,20 +250,20 @@ def test_absorbing_counts_members_and_keeps_shown_labels_only_while_they_agree()
     assert (first.count, first.keys, first.shown, first.target) == (4, list("abcd"), None, True)
 
 
-def test_units_fuse_only_calls_whose_input_has_no_other_reader() -> None:
+def test_task_nodes_fuse_only_calls_whose_input_has_no_other_reader() -> None:
     one = Task.literal("one", 1)
     a = Task("a", abs, (one,), None, (one,), "abs")
     b = Task("b", abs, (a,), None, (a,), "abs")
     c = Task("c", abs, (b,), None, (b,), "abs")
     d = Task("d", max, (b, c), None, (b, c), "max")
-    nodes = units([one, a, b, c, d], {"d"}, fuse=True)
+    nodes = task_nodes([one, a, b, c, d], {"d"}, fuse=True)
     assert [(n.keys, n.deps, n.target) for n in nodes] == [
         (["one"], [], False),
         (["a", "b"], [0], False),  # the value stays apart; b has two readers
         (["c"], [1], False),
         (["d"], [1, 2], True),
     ]
-    assert len(units([one, a, b, c, d], {"d"}, fuse=False)) == 5
+    assert len(task_nodes([one, a, b, c, d], {"d"}, fuse=False)) == 5
 
 
 def test_alike_nodes_are_grouped_only_when_their_inputs_are_grouped_alike() -> None:

@@ -21,9 +21,18 @@ from visualize_helpers import (
 )
 
 from tarry import Delayed, delayed, to_dot
+from tarry._tools.text import format_chain
 from tarry._tools.visualize.collapse import Node
 from tarry._tools.visualize.color import Paint
-from tarry._tools.visualize.dot import dot_id, dot_text, emit, node_text
+from tarry._tools.visualize.dot import (
+    DIGEST_BYTES,
+    PLAIN_KEY_MAX,
+    STEPS_WRITTEN_OUT,
+    dot_id,
+    dot_text,
+    emit,
+    node_text,
+)
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -148,8 +157,9 @@ def test_dot_is_the_same_on_every_call() -> None:
 def test_plain_keys_are_ids_as_they_are_and_others_are_hashed_apart() -> None:
     assert dot_id("f", "inc-1") == '"f:inc-1"'
     assert dot_id("r", "x[0], y") == '"r:x[0], y"'
-    odd = [dot_id("r", key) for key in ('a"b', "a\\b", "a\nb", "x" * 81, "é")]
-    assert all(i.startswith('"r#') and len(i) == len('"r#') + 20 + 1 for i in odd)
+    assert dot_id("r", "x" * PLAIN_KEY_MAX) == f'"r:{"x" * PLAIN_KEY_MAX}"'
+    odd = [dot_id("r", key) for key in ('a"b', "a\\b", "a\nb", "x" * (PLAIN_KEY_MAX + 1), "é")]
+    assert all(i.startswith('"r#') and len(i) == len('"r#') + 2 * DIGEST_BYTES + 1 for i in odd)
     assert len(set(odd)) == len(odd)
     assert dot_id("f", 'a"b') != dot_id("r", 'a"b')
 
@@ -171,6 +181,15 @@ def test_node_text_counts_groups_and_long_chains() -> None:
     assert node_text(node(["+"] * 10)) == "+ → + → … → +\n10 steps"
     mixed = ["a", "b", "b", "c", "d", "e", "e"]
     assert node_text(node(mixed)) == f"a → b {X}2 → … → e {X}2\n7 steps"
+
+
+def test_labels_count_the_steps_of_exactly_the_chains_format_chain_shortens() -> None:
+    longest = [f"f{i}" for i in range(STEPS_WRITTEN_OUT)]
+    assert format_chain(longest) == " → ".join(longest)
+    assert format_chain([*longest, "g"]) != " → ".join([*longest, "g"])
+    assert node_text(Node("k", longest, None, False, ["k"], [])) == " → ".join(longest)
+    longer = Node("k", [*longest, "g"], None, False, ["k"], [])
+    assert node_text(longer).endswith(f"\n{STEPS_WRITTEN_OUT + 1} steps")
 
 
 def test_emit_draws_values_as_boxes_groups_doubled_and_colours_with_a_legend() -> None:

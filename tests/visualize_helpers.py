@@ -78,11 +78,12 @@ def canonical(dot: str) -> str:
 
 
 def labels_in(dot: str) -> list[str]:
-    """Labels of function and value nodes (not of the empty result boxes), in order."""
+    """Labels of function ellipses and value boxes (not of the empty result boxes), in order."""
     return re.findall(r'\[label="((?:[^"\\]|\\.)+)"', dot)
 
 
-def node_lines(dot: str, shape: str) -> list[str]:
+def shape_lines(dot: str, shape: str) -> list[str]:
+    """The DOT lines drawing a ``shape`` ("ellipse", "box"), in order."""
     return [line for line in dot.splitlines() if f"shape={shape}" in line]
 
 

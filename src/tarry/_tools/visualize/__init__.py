@@ -12,7 +12,7 @@ arrows from inputs to outputs, drawn bottom to top. Three things differ:
   :func:`to_dot` (and ``format="dot"``) keep working: the DOT text is built
   here, with no third-party package.
 
-How a drawing is made, one module a step::
+How a drawing is made, one module a stage::
 
     Delayed values ──pack, walk──▶ tasks, inputs first
         │        labels from tarry._build.labels: "+", ".split()", "[0]", "inc"
@@ -30,6 +30,22 @@ How a drawing is made, one module a step::
     draw.py        format and file name; write the file         ══▶ visualize()
     jupyter.py     what a notebook shows: Picture or IPython's Image / SVG,
                    and a Delayed's summary with a small picture ══▶ html_repr()
+
+Words, each with one meaning in this package:
+
+* *task*: one function call or value of the graph.
+* *node* (:class:`collapse.Node`): what is drawn as one thing, a function
+  ellipse with its result box (a value: the box alone). A node stands for
+  a task, a chain, a group, or a group of chains.
+* *chain*: calls each feeding only the next, drawn as one node
+  (``inc → inc → inc``); its calls are its *steps* (a lone task is one step).
+* *group*: alike tasks drawn as one node with a count (``inc ×10,000``)
+  and a double outline: the same steps on the same groups of inputs, or,
+  past ``collapse.MAX_GROUPS`` groups, the same steps whatever the inputs.
+* *shape*: an ellipse or box in the DOT text; a node is one or two shapes.
+
+("Unit" is not one of them: it is the processes scheduler's word for tasks
+run together in one worker, which pictures do not show.)
 
 Examples
 --------

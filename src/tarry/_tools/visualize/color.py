@@ -32,9 +32,11 @@ from tarry._tools.text import format_seconds
 from tarry._tools.visualize.collapse import Node
 
 __all__ = [
+    "ALIKE_RATIO",
     "COLORS",
     "HEAT",
     "NO_TIMINGS_HELP",
+    "SHORTEST",
     "STATUS_FILL",
     "Paint",
     "paint",
@@ -45,18 +47,25 @@ __all__ = [
 #: the values of ``color=`` besides None
 COLORS: Final = ("status", "duration")
 
-#: fill colour of a node by the status of its tasks in the last run
+#: fill colour of a node by the status of its tasks in the last run: light
+#: shades of ColorBrewer's Greens, Reds and Greys, on which black text reads
 STATUS_FILL: Final[dict[str, str]] = {
     DONE: "#a1d99b",
     "partly done": "#e5f5e0",
     FAILED: "#fb6a4a",
     NOT_RUN: "#d9d9d9",
 }
-#: ColorBrewer YlOrRd: light is quick, dark is slow
+#: ColorBrewer's YlOrRd in 6 classes, one per bin: light is quick, dark is slow
 HEAT: Final = ("#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026")
 # black text is hard to read on the two darkest reds
 _HEAT_FONT: Final = {4: "white", 5: "white"}
 _STATUSES: Final = (DONE, FAILED, NOT_RUN, NOT_IN_RUN)
+#: run times (seconds) below this count as this on the log scale, which has no
+#: place for 0. A judgement: a nanosecond, far below what timing a task costs
+SHORTEST: Final = 1e-9
+#: when the slowest node took at most this times the quickest one's time, all
+#: took alike (but for float rounding): one colour, the middle of the scale
+ALIKE_RATIO: Final = 1.0 + 1e-9
 
 NO_TIMINGS_HELP: Final = """\
 color="duration" needs per-task timings, and the last compute recorded none. \
@@ -102,12 +111,12 @@ def paint(color: str | None, nodes: Sequence[Node], tasks: Sequence[Task]) -> Pa
     --------
     >>> from tarry import delayed
     >>> from tarry._graph import walk
-    >>> from tarry._tools.visualize.collapse import units
+    >>> from tarry._tools.visualize.collapse import task_nodes
     >>> x = delayed(abs)(-1)
     >>> x.compute(scheduler="sync")
     1
     >>> tasks = list(walk([x._task]))
-    >>> paint("status", units(tasks, {x.key}, fuse=False), tasks).fill
+    >>> paint("status", task_nodes(tasks, {x.key}, fuse=False), tasks).fill
     {0: '#a1d99b'}
     """
     if color is None:
@@ -197,12 +206,12 @@ def paint_duration(nodes: Sequence[Node], durations: dict[str, float]) -> Paint:
     if not totals:
         painted.legend = _legend("run time", [("white", "no timings for these tasks")])
         return painted
-    low = max(min(totals.values()), 1e-9)
+    low = max(min(totals.values()), SHORTEST)
     high = max(max(totals.values()), low)
     ratio = high / low
     bins = len(HEAT)
     for i, seconds in totals.items():
-        if ratio <= 1.0 + 1e-9:  # all alike: the middle of the scale
+        if ratio <= ALIKE_RATIO:
             b = bins // 2
         else:
             b = min(bins - 1, int(bins * math.log(max(seconds, low) / low) / math.log(ratio)))
@@ -211,7 +220,7 @@ def paint_duration(nodes: Sequence[Node], durations: dict[str, float]) -> Paint:
             painted.font[i] = _HEAT_FONT[b]
         total = "total " if len(nodes[i].keys) > 1 else ""
         painted.extra[i] = total + format_seconds(seconds)
-    if ratio <= 1.0 + 1e-9:
+    if ratio <= ALIKE_RATIO:
         rows = [(HEAT[bins // 2], format_seconds(high))]
     else:
         edges = [low * ratio ** (b / bins) for b in range(bins + 1)]

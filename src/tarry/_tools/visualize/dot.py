@@ -2,9 +2,9 @@
 
 The picture follows dask's: an ellipse per function call, a box per result,
 arrows from inputs to outputs, drawn bottom to top. The text is the same
-in every process for the same graph: node ids are the task keys themselves
-(hashed only when a key has characters DOT cannot carry), never ``hash()``,
-and everything is emitted in walk order. It is built here with no
+in every process for the same graph: DOT ids are the task keys themselves
+(hashed only when a key is long or has characters DOT cannot carry), never
+``hash()``, and everything is emitted in walk order. It is built here with no
 third-party package, so it works without Graphviz installed.
 
 Examples
@@ -33,17 +33,46 @@ from typing import Any, Final
 from tarry._compute import pack_targets
 from tarry._graph import Task, walk
 from tarry._tools.text import TIMES, format_chain
-from tarry._tools.visualize.collapse import Node, collapsed, units
+from tarry._tools.visualize.collapse import Node, collapsed, task_nodes
 from tarry._tools.visualize.color import COLORS, Paint, paint
 
-__all__ = ["COLLAPSE_ABOVE", "RANKDIRS", "dot_id", "dot_text", "emit", "node_text", "to_dot"]
+__all__ = [
+    "COLLAPSE_ABOVE",
+    "DIGEST_BYTES",
+    "PLAIN_KEY_MAX",
+    "RANKDIRS",
+    "STEPS_WRITTEN_OUT",
+    "dot_id",
+    "dot_text",
+    "emit",
+    "node_text",
+    "to_dot",
+]
 
-#: graphs with more tasks than this are collapsed unless ``collapse=`` says otherwise
+#: graphs with more tasks than this are collapsed unless ``collapse=`` says otherwise.
+#: Measured (Graphviz 2.43): about the most tasks side by side that a PNG
+#: shows at full size (at 350, ``dot`` shrinks the picture to fit cairo's
+#: bitmap limit), and 300 tasks of any shape tried (fan-in, tree, chain,
+#: random) are laid out in a second or less on a 2-core machine.
 COLLAPSE_ABOVE: Final = 300
 #: the values of ``rankdir=`` (in upper case)
 RANKDIRS: Final = ("BT", "TB", "LR", "RL")
-# Keys made only of these characters are used as DOT ids as they are.
-_PLAIN_KEY: Final = re.compile(r"[A-Za-z0-9_.,:;/@+=()\[\]{}<>!?$%&*'~^| -]{1,80}")
+#: a label writes out chains of up to this many steps; longer ones are
+#: shortened, so the label adds how many steps there are. The value is
+#: :func:`tarry._tools.text.format_chain`'s (checked by a test).
+STEPS_WRITTEN_OUT: Final = 4
+#: keys longer than this are hashed for their DOT ids. A judgement: the
+#: keys tarry makes (a name, ``-`` and up to 32 hex digits) stay readable
+#: in the DOT text, and a long key (a path, a repr) does not lengthen lines.
+PLAIN_KEY_MAX: Final = 80
+#: bytes of the hash that stands for a key in a DOT id (20 hex digits): by
+#: the birthday bound, two hashed keys of one graph are likely to meet by
+#: chance only from about 10**12 of them on.
+DIGEST_BYTES: Final = 10
+# Keys made only of these characters, and short enough, are used as DOT ids as they are.
+_PLAIN_KEY: Final = re.compile(
+    r"[A-Za-z0-9_.,:;/@+=()\[\]{}<>!?$%&*'~^| -]" + f"{{1,{PLAIN_KEY_MAX}}}"
+)
 
 
 def to_dot(
@@ -55,8 +84,8 @@ def to_dot(
 ) -> str:
     """The task graph of ``objs`` as Graphviz DOT text; needs no Graphviz install.
 
-    The same graph gives byte-identical text in every process: node ids
-    come from task keys, and nodes and edges appear in a fixed order.
+    The same graph gives byte-identical text in every process: DOT ids
+    come from task keys, and shapes and edges appear in a fixed order.
 
     Parameters
     ----------
@@ -112,7 +141,7 @@ def _to_dot(
     tasks = list(walk(targets))
     if collapse is None:
         collapse = len(tasks) > COLLAPSE_ABOVE
-    nodes = units(tasks, {t.key for t in targets}, optimize_graph)
+    nodes = task_nodes(tasks, {t.key for t in targets}, optimize_graph)
     if collapse:
         nodes = collapsed(nodes)
     return emit(nodes, rankdir, paint(color, nodes, tasks))
@@ -195,7 +224,10 @@ def emit(nodes: Sequence[Node], rankdir: str, painted: Paint | None) -> str:
 
 
 def dot_id(prefix: str, key: str) -> str:
-    """The quoted DOT id of a node: ``prefix:key``, or a hash of a key DOT cannot carry.
+    """The quoted DOT id of a node's ellipse (``f``) or box (``r``): ``prefix:key``, or a hash.
+
+    The key is hashed when it is longer than ``PLAIN_KEY_MAX`` or has
+    characters DOT cannot carry.
 
     Examples
     --------
@@ -205,7 +237,9 @@ def dot_id(prefix: str, key: str) -> str:
     if _PLAIN_KEY.fullmatch(key):
         return f'"{prefix}:{key}"'
     # '#' never occurs in a plain key, so hashed ids cannot meet plain ones
-    digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=10).hexdigest()
+    digest = hashlib.blake2b(
+        key.encode("utf-8", "surrogatepass"), digest_size=DIGEST_BYTES
+    ).hexdigest()
     return f'"{prefix}#{digest}"'
 
 
@@ -235,7 +269,7 @@ def node_text(node: Node) -> str:
     steps = node.shown if node.shown is not None else node.steps
     text = format_chain(steps)
     details: list[str] = []
-    if len(steps) > 4:  # format_chain elides these: say how long the chain is
+    if len(steps) > STEPS_WRITTEN_OUT:  # format_chain shortens these: say how long
         details.append(f"{len(steps):,} steps")
     if node.count > 1:
         if len(steps) == 1:
