@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from tarry import compute, delayed
 from tarry._graph import Task
+from tarry._schedule import Settings
 from tarry._schedule.core import Run
 
 
@@ -378,7 +379,7 @@ def test_sync_and_threads_compute_what_sequential_evaluation_does(
     _, targets = dag
     memo: dict[str, int] = {}
     expected = {t.key: _evaluate(t, memo) for t in targets}
-    for backend in (run_sync, lambda run: run_threads(run, 2)):
+    for backend in (run_sync, lambda run: run_threads(run, Settings(num_workers=2))):
         run = Run(targets)
         assert backend(run) is None
         assert run.results() == expected

@@ -17,7 +17,7 @@ from tarry import config
 from tarry._build.delayed import Delayed
 from tarry._build.traverse import pack
 from tarry._graph import Pack, Task, fingerprint, resolve
-from tarry._schedule import check_scheduler, get_backend
+from tarry._schedule import Settings, check_scheduler, get_backend
 from tarry._schedule.core import Run
 from tarry._schedule.cpus import usable_cpus
 from tarry._tools import observe
@@ -58,8 +58,8 @@ class Options(NamedTuple):
 
     #: a scheduler's name or an Executor, as :func:`tarry._schedule.get_backend` takes it
     scheduler: str | Executor
-    #: what the backend is given: None lets it choose
-    num_workers: int | None
+    #: what the backend is told: workers (None lets it choose) and the settings it needs
+    settings: Settings
     progress: bool
     #: what diagnostics are told: the scheduler's name (an Executor's class
     #: name) and how many tasks it runs at once
@@ -80,8 +80,10 @@ def resolve_options(
 
     Examples
     --------
-    >>> resolve_options("sync", 4)
-    Options(scheduler='sync', num_workers=4, progress=False, name='sync', workers=1)
+    >>> resolve_options("sync", 4)[2:]
+    (False, 'sync', 1)
+    >>> resolve_options("sync", 4).settings.num_workers
+    4
     >>> resolve_options("threads", 3).workers
     3
     """
@@ -97,7 +99,10 @@ def resolve_options(
         name = type(chosen).__name__
         size = getattr(chosen, "_max_workers", None)
         workers = size if isinstance(size, int) and size > 0 else wanted or usable_cpus()
-    return Options(chosen, wanted, show, name, workers)
+    settings = Settings(
+        wanted, config.get("max_threads"), config.get("ray_address"), config.get("dask_client")
+    )
+    return Options(chosen, settings, show, name, workers)
 
 
 def run_graph(
@@ -128,7 +133,7 @@ def run_graph(
     watch = observe.watching(run, options.name, options.workers, bar)
     try:
         with watch:
-            watch.error = backend(run, options.num_workers)
+            watch.error = backend(run, options.settings)
     finally:
         remember(run, watch.error)
     if watch.error is not None:

@@ -1,7 +1,9 @@
 """Scheduling: one executor-agnostic core (:mod:`.core`) and a module per backend.
 
-A backend is a function ``(run, num_workers) -> first task error or None``
-that drives a :class:`~tarry._schedule.core.Run` to its end. Backends are
+A backend is a function ``(run, settings) -> first task error or None``
+that drives a :class:`~tarry._schedule.core.Run` to its end through its
+methods; :class:`Settings` carries everything else it is told, resolved
+once by :func:`tarry.compute` (backends read no configuration themselves). Backends are
 found by name here and imported only when first used, so ``import tarry``
 stays light.
 """
@@ -11,16 +13,33 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, overload
+from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
 from tarry._schedule.core import Run
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
 
-__all__ = ["Backend", "SCHEDULERS", "get_backend"]
+__all__ = ["DEFAULTS", "SCHEDULERS", "Backend", "Settings", "get_backend"]
 
-Backend = Callable[[Run, int | None], BaseException | None]
+
+class Settings(NamedTuple):
+    """What a backend is told besides the run (see :func:`tarry.config.set`)."""
+
+    #: threads or processes to use; None lets the backend choose
+    num_workers: int | None = None
+    #: the most threads one adaptive threads run may use
+    max_threads: int = 32
+    #: the Ray cluster to connect to; None: ``RAY_ADDRESS``, else a local one
+    ray_address: str | None = None
+    #: the ``distributed.Client`` to run on; None: distributed's default client
+    dask_client: Any = None
+
+
+#: what a backend is told when its caller says nothing more
+DEFAULTS = Settings()
+
+Backend = Callable[[Run, Settings], BaseException | None]
 
 #: scheduler name -> "module:function" of its backend
 SCHEDULERS: dict[str, str] = {

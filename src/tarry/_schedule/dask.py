@@ -22,9 +22,9 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from tarry import config
 from tarry._build.traverse import ATOMIC
 from tarry._graph import Quote, Task, call
+from tarry._schedule import DEFAULTS, Settings
 from tarry._schedule.core import Run
 from tarry._schedule.errors import (
     TaskFailedError,
@@ -144,9 +144,8 @@ def to_dask(
 # -- the backend ---------------------------------------------------------------------
 
 
-def client() -> Any:
-    """The client to run on: the configured one, else distributed's default client."""
-    configured = config.get("dask_client")
+def client(configured: Any = None) -> Any:
+    """The client to run on: ``configured``, else distributed's default client."""
     if configured is not None:
         return configured
     from distributed import default_client
@@ -161,14 +160,14 @@ def client() -> Any:
         ) from None
 
 
-def run_dask(run: Run, num_workers: int | None = None) -> BaseException | None:
-    """Run ``run`` on the current dask.distributed client; return the first task error.
+def run_dask(run: Run, settings: Settings = DEFAULTS) -> BaseException | None:
+    """Run ``run`` on ``settings.dask_client`` (or the default one); return the first error.
 
-    ``num_workers`` is ignored: the cluster's workers decide.
+    ``settings.num_workers`` is ignored: the cluster's workers decide.
     """
     if not run.remaining:
         return None
-    dask_client = client()
+    dask_client = client(settings.dask_client)
     try:
         payload = scan_payload(run.tasks.values())
     except UnpicklableTaskError as err:

@@ -25,6 +25,7 @@ from concurrent.futures import Executor, Future
 from typing import Any
 
 from tarry._graph import Task, call
+from tarry._schedule import DEFAULTS, Settings
 from tarry._schedule.core import Run
 from tarry._schedule.timing import timed_call, worker_name
 from tarry._schedule.wire import Timing, slim
@@ -159,12 +160,12 @@ class _ExecutorDriver(FutureDriver):
 
 
 def run_executor(
-    run: Run, num_workers: int | None = None, *, executor: Executor
+    run: Run, settings: Settings = DEFAULTS, *, executor: Executor
 ) -> BaseException | None:
     """Run every task of ``run`` as one future on ``executor``; return the first task error.
 
     The executor is used as it is and never shut down: its own size limits
-    the parallelism, so ``num_workers`` is ignored. Any
+    the parallelism, so ``settings`` are ignored. Any
     :class:`concurrent.futures.Executor` works; one that runs tasks in other
     processes must be able to pickle the functions and values involved (the
     standard library's process pool cannot pickle lambdas, for instance).
@@ -175,7 +176,7 @@ def run_executor(
     return _ExecutorDriver(run, executor).drive()
 
 
-def executor_backend(executor: Executor) -> Callable[[Run, int | None], BaseException | None]:
+def executor_backend(executor: Executor) -> Callable[[Run, Settings], BaseException | None]:
     """The backend function that runs graphs on ``executor``.
 
     Examples
@@ -184,11 +185,11 @@ def executor_backend(executor: Executor) -> Callable[[Run, int | None], BaseExce
     >>> with ThreadPoolExecutor(1) as pool:
     ...     backend = executor_backend(pool)
     ...     run = Run([Task("t", abs, (-2,), None, (), "abs")])
-    ...     backend(run, None), run.results()
+    ...     backend(run, Settings()), run.results()
     (None, {'t': 2})
     """
 
-    def run_on_executor(run: Run, num_workers: int | None = None) -> BaseException | None:
-        return run_executor(run, num_workers, executor=executor)
+    def run_on_executor(run: Run, settings: Settings = DEFAULTS) -> BaseException | None:
+        return run_executor(run, settings, executor=executor)
 
     return run_on_executor

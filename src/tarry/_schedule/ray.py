@@ -51,8 +51,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from tarry import config
 from tarry._graph import Task, call
+from tarry._schedule import DEFAULTS, Settings
 from tarry._schedule.core import Run
 from tarry._schedule.cpus import usable_cpus
 from tarry._schedule.errors import TaskFailedError, UnpicklableTaskError, WorkerDiedError
@@ -72,8 +72,11 @@ _POLL = 0.1
 _lock = threading.Lock()
 
 
-def connect(num_workers: int | None = None) -> Any:
-    """The ``ray`` module, connected: to the configured cluster, or a local one started once.
+def connect(settings: Settings = DEFAULTS) -> Any:
+    """The ``ray`` module, connected: to ``settings.ray_address``, or a local one started once.
+
+    Without an address, ``RAY_ADDRESS`` is used if set; a local cluster gets
+    ``settings.num_workers`` CPUs (default: the usable ones).
 
     Examples
     --------
@@ -85,12 +88,12 @@ def connect(num_workers: int | None = None) -> Any:
 
     with _lock:
         if not ray.is_initialized():
-            address = config.get("ray_address") or os.environ.get("RAY_ADDRESS")
+            address = settings.ray_address or os.environ.get("RAY_ADDRESS")
             if address:
                 ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
             else:
                 ray.init(
-                    num_cpus=num_workers or usable_cpus(),
+                    num_cpus=settings.num_workers or usable_cpus(),
                     include_dashboard=False,
                     ignore_reinit_error=True,
                     log_to_driver=False,
@@ -320,15 +323,15 @@ class _RayRun:
         return died
 
 
-def run_ray(run: Run, num_workers: int | None = None) -> BaseException | None:
+def run_ray(run: Run, settings: Settings = DEFAULTS) -> BaseException | None:
     """Run ``run`` on Ray; return the first task error.
 
-    ``num_workers`` sizes a local cluster when this call starts it, and is
-    ignored otherwise: the cluster decides how many tasks run at once.
+    ``settings.num_workers`` sizes a local cluster when this call starts it,
+    and is ignored otherwise: the cluster decides how many tasks run at once.
     """
     if not run.remaining:
         return None
-    ray = connect(num_workers)
+    ray = connect(settings)
     job = _RayRun(ray, run)
     try:
         job.submit_all()

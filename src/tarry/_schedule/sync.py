@@ -6,15 +6,16 @@ the user's function.
 
 from __future__ import annotations
 
+from tarry._schedule import DEFAULTS, Settings
 from tarry._schedule.core import Run
 
 __all__ = ["run_sync"]
 
 
-def run_sync(run: Run, num_workers: int | None = None) -> BaseException | None:
+def run_sync(run: Run, settings: Settings = DEFAULTS) -> BaseException | None:
     """Run every task of ``run`` here; return the first task error, if any.
 
-    ``num_workers`` is accepted for a uniform backend signature and ignored.
+    ``settings`` are accepted for a uniform backend signature and ignored.
     """
     values, pop, finish, call = run.values, run.pop, run.finish, run.runner()
     while (task := pop()) is not None:

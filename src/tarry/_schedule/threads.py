@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable
 
 from tarry._graph import Task
+from tarry._schedule import DEFAULTS, Settings
 from tarry._schedule.core import Run
 from tarry._schedule.cpus import usable_cpus
 from tarry._schedule.sync import run_sync
@@ -150,28 +151,22 @@ def shutdown_default_pool() -> None:
 atexit.register(shutdown_default_pool)
 
 
-def run_threads(run: Run, num_workers: int | None = None) -> BaseException | None:
+def run_threads(run: Run, settings: Settings = DEFAULTS) -> BaseException | None:
     """Run ``run`` on the caller plus pool threads; return the first task error.
 
-    With ``num_workers`` given, at most that many threads work on the run.
-    Without it, up to one thread per usable CPU, and more while the threads
-    mostly wait (sleep, I/O, C code without the GIL) and ready tasks queue up,
-    up to ``max_threads``. See :class:`_Recruiter` for when helpers join.
+    With ``settings.num_workers`` given, at most that many threads work on
+    the run. Without it, up to one thread per usable CPU, and more while the
+    threads mostly wait (sleep, I/O, C code without the GIL) and ready tasks
+    queue up, up to ``settings.max_threads``. See :class:`_Recruiter` for
+    when helpers join.
     """
+    num_workers = settings.num_workers
     adaptive = num_workers is None
     workers = usable_cpus() if num_workers is None else num_workers
     if run.remaining <= 1 or (workers == 1 and not adaptive):
         return run_sync(run)
-    cap = max(workers, config_max_threads()) if adaptive else workers
+    cap = max(workers, settings.max_threads) if adaptive else workers
     return _SharedRun(run, default_pool(), workers - 1, cap - 1).drive()
-
-
-def config_max_threads() -> int:
-    """The ``max_threads`` setting: the most threads one adaptive run may use."""
-    from tarry import config
-
-    value: int = config.get("max_threads")
-    return value
 
 
 class _Recruiter:

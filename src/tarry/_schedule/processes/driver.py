@@ -15,6 +15,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from tarry._graph import Task
+from tarry._schedule import DEFAULTS, Settings
 from tarry._schedule.core import Run, pop_first
 from tarry._schedule.cpus import usable_cpus
 from tarry._schedule.errors import ErrorPacket, UnpicklableTaskError, WorkerDiedError
@@ -326,11 +327,11 @@ def _discard_outcomes(future: Future[Any]) -> None:
         discard(blob)
 
 
-def run_processes(run: Run, num_workers: int | None = None) -> BaseException | None:
+def run_processes(run: Run, settings: Settings = DEFAULTS) -> BaseException | None:
     """Run ``run`` on the shared pool of worker processes; return the first task error.
 
-    ``num_workers`` bounds how many tasks run at once (default: the usable
-    CPUs); the pool grows to it if needed.
+    ``settings.num_workers`` bounds how many tasks run at once (default: the
+    usable CPUs); the pool grows to it if needed.
     """
     if in_worker():
         return run_sync(run)
@@ -340,6 +341,6 @@ def run_processes(run: Run, num_workers: int | None = None) -> BaseException | N
         scan_payload(run.tasks.values())
     except UnpicklableTaskError as err:
         return run.fail(err.task, err)
-    workers = num_workers or usable_cpus()
+    workers = settings.num_workers or usable_cpus()
     pool, size = get_pool(workers)
     return _ProcessDriver(run, pool, workers, size).drive()
