@@ -35,14 +35,13 @@ fold loads one chunk ahead instead of all of them.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 from heapq import heappop, heappush
 from typing import Any, TypeVar
 
 from tarry._graph import Task, call, check_same
 from tarry._schedule.errors import annotate
-from tarry._schedule.timing import TaskEvent, worker_name
+from tarry._schedule.timing import Stopwatch, TaskEvent, Timing
 
 __all__ = ["LOOK_PAST", "Run", "pop_first"]
 
@@ -405,17 +404,16 @@ class Run:
         return call if self.events is None else self._timed
 
     def _timed(self, task: Task, values: dict[str, Any]) -> Any:
-        cpu = time.thread_time()
-        start = time.perf_counter()
+        watch = Stopwatch()
         try:
             return call(task, values)
         finally:
-            self.record(task, worker_name(), start, time.perf_counter(), time.thread_time() - cpu)
+            self.record(task, watch.stop())
 
-    def record(self, task: Task, worker: str, start: float, end: float, cpu: float) -> None:
+    def record(self, task: Task, timing: Timing) -> None:
         """Keep the timing of one finished (or failed) task, if timings are wanted."""
         if self.events is not None:
-            self.events.append(TaskEvent(task.key, task.name, worker, start, end, cpu))
+            self.events.append(TaskEvent(task.key, task.name, *timing))
 
     def results(self) -> dict[str, Any]:
         """The targets' outputs, by key, once ``remaining`` is 0."""

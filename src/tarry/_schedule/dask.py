@@ -18,7 +18,6 @@ when the results arrive, not one by one.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -31,8 +30,8 @@ from tarry._schedule.errors import (
     UnpicklableTaskError,
     WorkerDiedError,
 )
-from tarry._schedule.timing import worker_name
-from tarry._schedule.wire import Timing, pack_error, scan_payload, slim, unpack_error
+from tarry._schedule.timing import Stopwatch, Timing
+from tarry._schedule.wire import pack_error, scan_payload, slim, unpack_error
 
 __all__ = [
     "run_dask",
@@ -69,16 +68,13 @@ def _call_task(label: Quote, task: Task, *values: Any) -> Any:
 
 
 def _timed(label: Quote, func: Callable[..., Any], args: list[Any]) -> Any:
-    timed = label.value[2]
-    cpu = time.thread_time() if timed else 0.0
-    start = time.perf_counter()
+    watch = Stopwatch() if label.value[2] else None
     try:
         value = func(*args)
     except Exception as exc:
         raise _failure(exc, label) from None
-    if timed:
-        end = time.perf_counter()
-        _timings[label.value[0]] = (worker_name(), start, end, time.thread_time() - cpu)
+    if watch is not None:
+        _timings[label.value[0]] = watch.stop()
     return value
 
 
@@ -201,7 +197,7 @@ def run_dask(run: Run, settings: Settings = DEFAULTS) -> BaseException | None:
         computed = [task.key for task in handed_out]
         for found in dask_client.run(_take_timings, computed).values():
             for key, timing in found.items():
-                run.record(run.tasks[key], *timing)
+                run.record(run.tasks[key], timing)
     return None
 
 

@@ -27,8 +27,8 @@ from typing import Any
 from tarry._graph import Task, call
 from tarry._schedule import DEFAULTS, Settings
 from tarry._schedule.core import Run
-from tarry._schedule.timing import timed_call, worker_name
-from tarry._schedule.wire import Timing, slim
+from tarry._schedule.timing import Stopwatch, Timing
+from tarry._schedule.wire import slim
 
 __all__ = ["FutureDriver", "executor_backend", "run_executor"]
 
@@ -121,8 +121,8 @@ def _call_task(task: Task, inputs: dict[str, Any], timed: bool) -> tuple[Any, Ti
     """What an executor runs for one task: its value, and its timing if asked for."""
     if not timed:
         return call(task, inputs), None
-    value, start, end, cpu = timed_call(task, inputs)
-    return value, (worker_name(), start, end, cpu)
+    watch = Stopwatch()
+    return call(task, inputs), watch.stop()
 
 
 class _ExecutorDriver(FutureDriver):
@@ -154,7 +154,7 @@ class _ExecutorDriver(FutureDriver):
         except Exception as exc:  # the task's own error, or the executor's (cancelled, broken)
             return self.run.fail(task, exc)
         if timing is not None:
-            self.run.record(task, *timing)
+            self.run.record(task, timing)
         self.run.finish(task, value)
         return None
 

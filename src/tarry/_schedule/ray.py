@@ -46,7 +46,6 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -56,8 +55,8 @@ from tarry._schedule import DEFAULTS, Settings
 from tarry._schedule.core import Run
 from tarry._schedule.cpus import usable_cpus
 from tarry._schedule.errors import TaskFailedError, UnpicklableTaskError, WorkerDiedError
-from tarry._schedule.timing import worker_name
-from tarry._schedule.wire import Timing, pack_error, scan_payload, slim, unpack_error
+from tarry._schedule.timing import Stopwatch, Timing
+from tarry._schedule.wire import pack_error, scan_payload, slim, unpack_error
 
 __all__ = ["connect", "run_ray"]
 
@@ -113,11 +112,8 @@ def _run_task(task: Task, *values: Any) -> Any:
 
 
 def _run_task_timed(task: Task, *values: Any) -> tuple[Any, Timing]:
-    cpu = time.thread_time()
-    start = time.perf_counter()
-    value = _run_task(task, *values)
-    end = time.perf_counter()
-    return value, (worker_name(), start, end, time.thread_time() - cpu)
+    watch = Stopwatch()
+    return _run_task(task, *values), watch.stop()
 
 
 def _own_runner(func: Callable[..., Any], timed: bool) -> Callable[..., Any]:
@@ -125,11 +121,8 @@ def _own_runner(func: Callable[..., Any], timed: bool) -> Callable[..., Any]:
     if timed:
 
         def run_timed(*args: Any) -> tuple[Any, Timing]:
-            cpu = time.thread_time()
-            start = time.perf_counter()
-            value = run(*args)
-            end = time.perf_counter()
-            return value, (worker_name(), start, end, time.thread_time() - cpu)
+            watch = Stopwatch()
+            return run(*args), watch.stop()
 
     def run(*args: Any) -> Any:
         try:
@@ -259,7 +252,7 @@ class _RayRun:
         run.keep(results)
         if self.timed:
             for key, timing in zip(self.timings, ray.get(list(self.timings.values())), strict=True):
-                run.record(run.tasks[key], *timing)
+                run.record(run.tasks[key], timing)
         return None
 
     def _cancel(self, pending: list[Any], force: bool = False) -> None:

@@ -1,8 +1,20 @@
-"""How a task is timed: one record type, measured where the task ran.
+"""How a task is timed: one way to measure, one reading, one record.
 
-Every backend reports a task's timing as a :class:`TaskEvent`'s fields:
-the worker that ran it (:func:`worker_name`), start and end
-(:func:`time.perf_counter`) and the thread CPU time it used.
+Wherever a task runs (this thread, a pool thread, a worker process, a Ray
+or Dask worker), a :class:`Stopwatch` started just before the call gives a
+:class:`Timing` just after it: the worker that ran it (:func:`worker_name`),
+start and end (:func:`time.perf_counter`) and the thread CPU time used. The
+reading travels back as it is; :meth:`tarry._schedule.core.Run.record`
+keeps it as a :class:`TaskEvent`, the one record diagnostics read. (The
+processes backend sends a batch's readings as a flat list of floats, the
+cheapest to pickle, and makes them Timings on arrival.)
+
+Examples
+--------
+>>> watch = Stopwatch()
+>>> timing = watch.stop()
+>>> timing.end >= timing.start, timing.worker == worker_name()
+(True, True)
 """
 
 from __future__ import annotations
@@ -11,11 +23,18 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import NamedTuple
 
-from tarry._graph import Task, call
+__all__ = ["Stopwatch", "TaskEvent", "Timing", "worker_name"]
 
-__all__ = ["TaskEvent", "timed_call", "worker_name"]
+
+class Timing(NamedTuple):
+    """One task's reading, as a worker sends it back."""
+
+    worker: str
+    start: float
+    end: float
+    cpu: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,10 +66,16 @@ def worker_name() -> str:
     return cached[1]
 
 
-def timed_call(task: Task, values: dict[str, Any]) -> tuple[Any, float, float, float]:
-    """``call(task, values)`` plus its start, end and CPU time, for profiling."""
-    cpu = time.thread_time()
-    start = time.perf_counter()
-    value = call(task, values)
-    end = time.perf_counter()
-    return value, start, end, time.thread_time() - cpu
+class Stopwatch:
+    """Started when made; :meth:`stop` reads it (once per task)."""
+
+    __slots__ = ("cpu", "start")
+
+    def __init__(self) -> None:
+        self.cpu = time.thread_time()
+        self.start = time.perf_counter()
+
+    def stop(self) -> Timing:
+        """The reading from the start until now, on this thread."""
+        end = time.perf_counter()
+        return Timing(worker_name(), self.start, end, time.thread_time() - self.cpu)

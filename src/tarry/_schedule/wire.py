@@ -36,10 +36,7 @@ from tarry._graph import Pack, Quote, Task
 from tarry._schedule.errors import ErrorPacket, RemoteError, UnpicklableTaskError, add_note
 from tarry._schedule.pickling import pickled_size
 
-__all__ = ["Payload", "Timing", "pack_error", "scan_payload", "slim", "unpack_error"]
-
-#: how a task ran, as a backend reports it: worker name, start, end, CPU seconds
-Timing = tuple[str, float, float, float]
+__all__ = ["Payload", "pack_error", "scan_payload", "slim", "unpack_error"]
 
 
 # -- tasks that travel -------------------------------------------------------

@@ -26,6 +26,7 @@ from tarry._schedule.processes.pool import forget_pool, get_pool
 from tarry._schedule.processes.units import Unit, note_duration, plan_units, reads_results
 from tarry._schedule.processes.worker import Outcome, in_worker, run_batch
 from tarry._schedule.sync import run_sync
+from tarry._schedule.timing import Timing
 from tarry._schedule.transfer import Blob, discard, from_blob, own, to_blob
 from tarry._schedule.wire import scan_payload, slim, unpack_error
 
@@ -232,7 +233,7 @@ class _ProcessDriver(FutureDriver):
             start, end = times[i * step], times[i * step + 1]
             note_duration(task.name, end - start)
             if self.timed:
-                record(task, worker, start, end, times[i * step + 2])
+                record(task, Timing(worker, start, end, times[i * step + 2]))
 
     def _finish(self, unit: Unit, blobs: list[Blob]) -> None:
         run = self.run
