@@ -183,13 +183,13 @@ class _RayRun:
         self.run = run
         self.timed = run.events is not None
         #: every submitted task's result ref, held to the end (see module doc)
-        self.refs: dict[str, Any] = {}
+        self.object_refs: dict[str, Any] = {}
         self.timings: dict[str, Any] = {}
 
     def submit_all(self) -> None:
         """Submit every task, dependencies first."""
         ray, run, timed = self.ray, self.run, self.timed
-        refs, values = self.refs, run.values
+        object_refs, values = self.object_refs, run.values
         payload = scan_payload(run.tasks.values())
         calls = payload.uses  # a function counts as an object sent by each task calling it
         shared = {ident: ray.put(obj) for ident, obj in payload.shared(_PUT_BYTES).items()}
@@ -200,8 +200,8 @@ class _RayRun:
         generic = _remote_for(ray, None, timed)
 
         def value_of(key: str) -> Any:
-            if key in refs:
-                return refs[key]
+            if key in object_refs:
+                return object_refs[key]
             if key in by_stub:
                 return by_stub[key]
             value = values[key]  # a literal
@@ -221,15 +221,15 @@ class _RayRun:
             ref = _submit(remote, args, task.key, 2 if timed else 1)
             if timed:
                 ref, self.timings[task.key] = ref
-            refs[task.key] = ref
+            object_refs[task.key] = ref
 
     def wait(self) -> BaseException | None:
         """Count tasks as they finish, fetch the targets; return the first task error."""
-        ray, run, refs = self.ray, self.run, self.refs
-        task_of = {ref: run.tasks[key] for key, ref in refs.items()}
-        targets = {refs[t.key]: t for t in run.targets if t.key in refs}
+        ray, run, object_refs = self.ray, self.run, self.object_refs
+        task_of = {ref: run.tasks[key] for key, ref in object_refs.items()}
+        targets = {object_refs[t.key]: t for t in run.targets if t.key in object_refs}
         results: dict[str, Any] = {}
-        pending = list(refs.values())
+        pending = list(object_refs.values())
         try:
             while pending:
                 done, pending = ray.wait(
@@ -278,7 +278,7 @@ class _RayRun:
     def _error_of(self, task: Task) -> tuple[Task, BaseException] | None:
         """If ``task`` failed: the task that caused it and the error to raise."""
         ray = self.ray
-        ref = self.refs[task.key]
+        ref = self.object_refs[task.key]
         ready, _ = ray.wait([ref], timeout=0, fetch_local=False)
         if not ready:
             return None
@@ -291,7 +291,7 @@ class _RayRun:
             if isinstance(err, ray.exceptions.RayTaskError):
                 # raised for an input that could not be computed: find which
                 for dep in task.deps:
-                    if dep.key in self.refs:
+                    if dep.key in self.object_refs:
                         found = self._error_of(dep)
                         if found is not None:
                             return found
@@ -329,9 +329,9 @@ def run_ray(run: Run, settings: Settings = DEFAULTS) -> BaseException | None:
     try:
         job.submit_all()
     except UnpicklableTaskError as err:
-        job._cancel(list(job.refs.values()))
+        job._cancel(list(job.object_refs.values()))
         return run.fail(err.task, err)
     except BaseException:
-        job._cancel(list(job.refs.values()), force=True)
+        job._cancel(list(job.object_refs.values()), force=True)
         raise
     return job.wait()

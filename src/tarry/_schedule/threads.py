@@ -38,9 +38,24 @@ from tarry._schedule.sync import run_sync
 
 __all__ = ["WorkerPool", "default_pool", "run_threads", "shutdown_default_pool"]
 
-# How long the waiting caller sleeps between checks; bounds Ctrl-C latency
-# on platforms where a signal does not interrupt a lock wait.
+#: seconds the waiting caller sleeps between checks; bounds Ctrl-C latency
+#: on platforms where a signal does not interrupt a lock wait
 _WAIT_SLICE = 0.2
+#: seconds between two looks of the recruiter: short against the tutorial's
+#: 1 s sleeps (helpers join within 1% of a task), long against the ~20 µs a
+#: look at /proc costs
+LOOK_INTERVAL = 0.01
+#: seconds between the two CPU samples of one look: a single sample may fall
+#: between two threads handing over the GIL
+SAMPLE_GAP = 0.002
+#: weight of a new CPU-demand sample in a run's smoothed demand: one look may
+#: fall between two bursts of a task (0.2 smooths over about 5 looks)
+DEMAND_WEIGHT = 0.2
+#: a run grows past its base while its busy threads demand less than this
+#: share of a CPU each: they mostly wait (sleep, I/O, GIL-free C code)
+WAITING_SHARE = 0.5
+#: ... and while this much of a core is free: growth must not starve others
+FREE_CORE = 0.25
 
 
 class WorkerPool:
@@ -190,7 +205,7 @@ class _Recruiter:
     The thread exits when no run needs watching, so nothing lingers.
     """
 
-    interval = 0.01
+    interval = LOOK_INTERVAL
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -222,14 +237,15 @@ class _Recruiter:
                 runs = list(self._runs)
             # two samples: one alone may catch the GIL between two holders
             demand = _cpu_demand(own)
-            time.sleep(0.002)
+            time.sleep(SAMPLE_GAP)
             demand = (demand + _cpu_demand(own)) / 2
             for shared in runs:
                 shared.recruit(demand, cores)
 
 
-# Tasks per busy thread and look (10 ms) above which tasks count as tiny
-# (shorter than about 1 ms each).
+#: tasks per busy thread and look (10 ms) above which tasks count as tiny
+#: (shorter than about 1 ms each): found with benchmarks/bench_limits.py's
+#: tiny-task section, where a second thread only adds lock traffic
 _TINY = 10
 
 
@@ -305,7 +321,8 @@ class _SharedRun:
             if self.stopped or not run.pending() or finished >= _TINY * max(1, busy):
                 return
             # smoothed per run: one look may fall between two of a task's bursts
-            self.demand = demand if self.demand is None else 0.8 * self.demand + 0.2 * demand
+            old = self.demand
+            self.demand = demand if old is None else old + DEMAND_WEIGHT * (demand - old)
             base = self.base
             if self.cap > base and busy and self.demand > busy:
                 # adaptive run whose tasks each keep more than a core busy
@@ -313,11 +330,12 @@ class _SharedRun:
                 # threads as the cores can feed
                 base = min(base, max(0, int(cores * busy / self.demand) - 1))
             self.max_helpers = max(self.max_helpers, base)
-            if self.max_helpers < self.cap and demand < 0.5 * busy and demand < cores - 0.25:
+            grow = demand < WAITING_SHARE * busy and demand < cores - FREE_CORE
+            if self.max_helpers < self.cap and grow:
                 # threads that all wait: a thread for every ready task at
                 # once; some computing: double at most. No step back is
                 # needed since idle helpers simply leave.
-                step = run.pending() if demand < 0.25 else max(1, busy)
+                step = run.pending() if demand < FREE_CORE else max(1, busy)
                 self.max_helpers = min(self.cap, self.max_helpers + step)
             spawn = self._claim_helpers()
         self._start_helpers(spawn)

@@ -30,12 +30,14 @@ from tarry._schedule.timing import Timing
 from tarry._schedule.transfer import Blob, discard, from_blob, own, to_blob
 from tarry._schedule.wire import scan_payload, slim, unpack_error
 
-__all__ = ["BATCH_SECONDS", "run_processes"]
+__all__ = ["BATCHES_PER_WORKER", "BATCH_SECONDS", "run_processes"]
 
 #: a batch holds ready units up to this many seconds of estimated work: long
 #: enough that a round trip (~0.2 ms) is a small part of it, short enough
 #: that the last batch does not keep one worker busy while others idle
 BATCH_SECONDS = 0.02
+#: batches in flight per worker: one running, one queued behind it
+BATCHES_PER_WORKER = 2
 
 
 class _Resident:
@@ -53,7 +55,7 @@ class _ProcessDriver(FutureDriver):
         self.pool = pool
         # keep a batch queued behind each running one, so a worker never
         # waits for a round trip; not when the pool is bigger than asked for
-        self.slots = 2 * workers if pool_size == workers else workers
+        self.slots = BATCHES_PER_WORKER * workers if pool_size == workers else workers
         self.workers = workers
         self.units = plan_units(run, workers)
         self.ready_units: list[Unit] = []

@@ -21,11 +21,18 @@ __all__ = ["Unit", "note_duration", "plan_units", "reads_results"]
 _estimates: dict[str, float] = {}
 
 
+#: merging exclusive branches stops at units of ``tasks / (this × workers)``
+#: tasks, so that every worker still gets several units to balance the load
+UNITS_PER_WORKER = 4
+#: weight of a new reading in a task name's duration estimate: quick to
+#: learn, and one odd run does not undo it
+ESTIMATE_WEIGHT = 0.3
+
+
 def note_duration(name: str, seconds: float) -> None:
     """Fold one measured duration of a task named ``name`` into its estimate.
 
-    The estimate moves 30% towards each new reading: quick to learn, and one
-    odd run does not undo it.
+    The estimate moves :data:`ESTIMATE_WEIGHT` of the way to each new reading.
 
     Examples
     --------
@@ -34,7 +41,7 @@ def note_duration(name: str, seconds: float) -> None:
     1.3
     """
     old = _estimates.get(name)
-    _estimates[name] = seconds if old is None else 0.7 * old + 0.3 * seconds
+    _estimates[name] = seconds if old is None else old + ESTIMATE_WEIGHT * (seconds - old)
 
 
 class Unit:
@@ -84,7 +91,7 @@ def plan_units(run: Run, workers: int) -> dict[str, Unit]:
     """
     dependents, refs = run.dependents, run.refs
     computed = [t for t in run.tasks.values() if t.func is not None]
-    cap = max(2, math.ceil(len(computed) / (4 * workers)))
+    cap = max(2, math.ceil(len(computed) / (UNITS_PER_WORKER * workers)))
     units: dict[str, Unit] = {}
     several: set[int] = set()  # ids of units with more than one output
     fuse = run.fuse
