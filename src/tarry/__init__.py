@@ -12,7 +12,8 @@ Examples
 """
 
 from tarry import config
-from tarry._build.delayed import Delayed, DelayedFunction, delayed
+from tarry._build.delayed import Delayed
+from tarry._build.wrap import DelayedFunction, delayed
 from tarry._compute import compute, persist
 from tarry._keys import tokenize
 from tarry._tools.explain import explain
