@@ -10,10 +10,15 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import pytest
+
+from tarry import compute, delayed
 
 
 def pid(_: Any = None) -> int:
@@ -121,3 +126,26 @@ class NeedsTwoError(Exception):
 
 def raise_needs_two(x: int) -> int:
     raise NeedsTwoError(x, x + 1)
+
+
+def interrupt_two_naps(folder: Path, **options: Any) -> list[int]:
+    """Ctrl-C a compute of two 30 s naps once both run; the pids that napped.
+
+    Asserts that the compute raised KeyboardInterrupt while both were still
+    napping (neither noted its end).
+    """
+
+    def interrupt_once_both_nap() -> None:
+        wait_for(lambda: len(pids_noted(folder)) == 2, timeout=60)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    sender = threading.Thread(target=interrupt_once_both_nap, daemon=True)
+    sender.start()
+    naps = [delayed(nap_noting)(str(folder), 30), delayed(nap_noting)(str(folder), 31)]
+    with pytest.raises(KeyboardInterrupt):
+        compute(naps, **options)
+    sender.join()
+    napping = pids_noted(folder)
+    assert len(napping) == 2
+    assert pids_noted(folder, "ended") == []  # returned while both still napped
+    return napping

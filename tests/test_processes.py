@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -21,10 +20,9 @@ from remote_helpers import (
     add,
     exited,
     inc,
+    interrupt_two_naps,
     make_worker_only,
-    nap_noting,
     pid,
-    pids_noted,
     raise_needs_two,
     wait_for,
 )
@@ -237,21 +235,7 @@ def test_exception_that_cannot_travel_comes_back_as_text() -> None:
 
 def test_ctrl_c_stops_running_tasks_and_returns(tmp_path: Path) -> None:
     compute(delayed(inc)(1), scheduler="processes", num_workers=2)
-
-    def interrupt_once_both_nap() -> None:
-        wait_for(lambda: len(pids_noted(tmp_path)) == 2, timeout=60)
-        os.kill(os.getpid(), signal.SIGINT)
-
-    sender = threading.Thread(target=interrupt_once_both_nap, daemon=True)
-    sender.start()
-    naps = [delayed(nap_noting)(str(tmp_path), 30), delayed(nap_noting)(str(tmp_path), 31)]
-    with pytest.raises(KeyboardInterrupt):
-        compute(naps, scheduler="processes", num_workers=2)
-    sender.join()
-    napping = pids_noted(tmp_path)
-    assert len(napping) == 2
-    # returned while both tasks were still napping, not after their 30 s
-    assert pids_noted(tmp_path, "ended") == []
+    napping = interrupt_two_naps(tmp_path, scheduler="processes", num_workers=2)
     # stopped: the workers that ran them exit (a pool kept warm would keep them)
     assert wait_for(lambda: all(exited(p) for p in napping), timeout=20)
     assert compute(delayed(inc)(1), scheduler="processes", num_workers=2) == (2,)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import traceback
 from pathlib import Path
 from typing import Any
@@ -19,10 +17,9 @@ from remote_helpers import (
     describe,
     exited,
     inc,
+    interrupt_two_naps,
     make_worker_only,
-    nap_noting,
     pid,
-    pids_noted,
     raise_needs_two,
     size,
     wait_for,
@@ -116,20 +113,7 @@ def test_timings_are_measured_in_the_workers() -> None:
 
 
 def test_ctrl_c_cancels_running_tasks_and_returns(tmp_path: Path) -> None:
-    def interrupt_once_both_nap() -> None:
-        wait_for(lambda: len(pids_noted(tmp_path)) == 2, timeout=60)
-        os.kill(os.getpid(), signal.SIGINT)
-
-    sender = threading.Thread(target=interrupt_once_both_nap, daemon=True)
-    sender.start()
-    naps = [delayed(nap_noting)(str(tmp_path), 30), delayed(nap_noting)(str(tmp_path), 31)]
-    with pytest.raises(KeyboardInterrupt):
-        compute(naps, scheduler="ray")
-    sender.join()
-    napping = pids_noted(tmp_path)
-    assert len(napping) == 2
-    # returned while both tasks were still napping, not after their 30 s
-    assert pids_noted(tmp_path, "ended") == []
+    napping = interrupt_two_naps(tmp_path, scheduler="ray")
     # both CPUs were taken for 30 s: the workers that ran the naps are stopped
     assert wait_for(lambda: all(exited(p) for p in napping), timeout=20)
     assert compute(delayed(inc)(1), scheduler="ray") == (2,)

@@ -8,20 +8,13 @@ import traceback
 from typing import Any
 
 import pytest
+from remote_helpers import inc
 
 from tarry import delayed
 from tarry._graph import Pack, Task, call
 from tarry._schedule.errors import RemoteError, UnpicklableTaskError
 from tarry._schedule.pickling import dumps
 from tarry._schedule.wire import _objects, _parts, pack_error, scan_payload, slim, unpack_error
-
-
-def inc(x: int) -> int:
-    return x + 1
-
-
-def add(x: int, y: int) -> int:
-    return x + y
 
 
 def scaled(x: int, *, scale: int = 1, offset: int = 0) -> int:
