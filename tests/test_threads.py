@@ -1,16 +1,120 @@
-"""The threads backend: parallelism, first-failure stop, nesting, Ctrl-C, lifetimes."""
+"""The threads backend: parallelism, first-failure stop, nesting, Ctrl-C, lifetimes.
+
+Nothing here bounds how long a run takes: the machine may be slow or busy.
+Tasks note when (``time.perf_counter()``) and on which thread they ran, and
+the tests check what those notes show: tasks ran side by side when their
+intervals overlap, and "at most N at once" is the most intervals open at one
+moment, counted exactly from the notes. Where a test needs tasks to meet (N
+of them running at once), they wait for each other, with :data:`PATIENCE`
+only as the time a broken run is waited for. "Does not wait for" is shown
+with events: the task that would be waited for is held until after the
+compute returned.
+"""
 
 from __future__ import annotations
 
 import _thread
 import threading
 import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from remote_helpers import wait_for
 
 from tarry import compute, delayed
 from tarry._schedule.threads import WorkerPool, default_pool, shutdown_default_pool
+
+#: How long a task waits for others, or a test for a thread to end: only a
+#: broken run ever waits this long, it bounds nothing a working run does
+PATIENCE = 10.0
+
+
+@dataclass(frozen=True)
+class Ran:
+    """One task's run, noted inside the task: ``perf_counter`` at start and end, and its thread."""
+
+    start: float
+    end: float
+    thread: int
+
+
+def overlap(a: Ran, b: Ran) -> bool:
+    """The two tasks ran at the same time: their [start, end] intervals overlap."""
+    return a.start < b.end and b.start < a.end
+
+
+def most_at_once(runs: Iterable[Ran]) -> int:
+    """The most tasks running at one moment, counted exactly from their intervals.
+
+    >>> most_at_once([Ran(0, 2, 1), Ran(1, 3, 2), Ran(2, 4, 1)])
+    2
+    """
+    edges = sorted([(r.start, 1) for r in runs] + [(r.end, -1) for r in runs])
+    most = running = 0
+    for _, step in edges:  # at one moment, an end sorts before a start
+        running += step
+        most = max(most, running)
+    return most
+
+
+class Crowd:
+    """Tasks that each wait until ``size`` of them run at once, then do ``then()``.
+
+    A task blocks (as in a sleep) until ``size`` tasks are running at the same
+    moment, or :data:`PATIENCE` has passed since the crowd was made; every
+    task notes a :class:`Ran` in ``runs``. A scheduler that can run ``size``
+    tasks at once lets them meet however slow the machine is; one that cannot
+    shows in ``most_at_once(runs) < size`` once the patience is spent.
+    """
+
+    def __init__(self, size: int, then: Callable[[], object] = lambda: None) -> None:
+        self.size = size
+        self.then = then
+        self.deadline = time.monotonic() + PATIENCE
+        self.lock = threading.Lock()
+        self.running = 0
+        self.met = threading.Event()
+        self.runs: list[Ran] = []
+
+    def task(self, i: int) -> int:
+        start = time.perf_counter()
+        with self.lock:
+            self.running += 1
+            if self.running >= self.size:
+                self.met.set()
+        self.met.wait(max(0.0, self.deadline - time.monotonic()))
+        self.then()
+        with self.lock:
+            self.running -= 1
+            self.runs.append(Ran(start, time.perf_counter(), threading.get_ident()))
+        return i
+
+    def compute(self, count: int, **options: Any) -> list[Ran]:
+        """Run ``count`` of these tasks on threads; the runs noted."""
+        parts = [delayed(self.task)(i) for i in range(count)]
+        assert compute(parts, scheduler="threads", **options) == (list(range(count)),)
+        assert len(self.runs) == count
+        return self.runs
+
+
+def noted(work: Callable[[], object], count: int, **options: Any) -> list[Ran]:
+    """Run ``count`` tasks doing ``work()`` on threads; each task's run, as noted in it."""
+    runs: list[Ran] = []
+    lock = threading.Lock()
+
+    def task(i: int) -> int:
+        start = time.perf_counter()
+        work()
+        with lock:
+            runs.append(Ran(start, time.perf_counter(), threading.get_ident()))
+        return i
+
+    assert compute([delayed(task)(i) for i in range(count)], scheduler="threads", **options) == (
+        list(range(count)),
+    )
+    return runs
 
 
 def sleepy(x: int, seconds: float = 0.2) -> int:
@@ -19,49 +123,101 @@ def sleepy(x: int, seconds: float = 0.2) -> int:
 
 
 def test_independent_sleeps_overlap() -> None:
-    parts = [delayed(sleepy)(i) for i in range(4)]
-    start = time.perf_counter()
-    assert compute(parts, scheduler="threads", num_workers=4) == ([0, 1, 2, 3],)
-    assert time.perf_counter() - start < 0.6  # 4 x 0.2 s serially
+    """Four independent tasks asleep at the same time, on four workers."""
+    # each sleeps until all four are asleep: a run that sleeps them one after
+    # another (4 x the sleep) never gets there
+    runs = Crowd(4).compute(4, num_workers=4)
+    assert most_at_once(runs) == 4
+    assert len({r.thread for r in runs}) == 4
 
 
 def test_num_workers_bounds_concurrency() -> None:
-    peak, _ = _peak_concurrency(lambda: time.sleep(0.02), 20, num_workers=3)
-    assert peak == 3
+    """num_workers=3: three tasks run at once, never a fourth beside them."""
+    # the tasks meet three at a time, then nap so that a fourth thread, if
+    # one were let in, would run beside them
+    runs = Crowd(3, lambda: time.sleep(0.02)).compute(20, num_workers=3)
+    assert most_at_once(runs) == 3
+    assert len({r.thread for r in runs}) <= 3
 
 
 def test_first_failure_stops_new_tasks_and_raises_at_once() -> None:
-    started: list[int] = []
+    """A failing task ends the compute while a helper's task still runs; no task starts after it.
+
+    The helper's task is held until the compute has raised: a compute that
+    waited for running tasks would see it end first (after PATIENCE).
+    """
+    caller = threading.get_ident()
+    helper_busy = threading.Event()
+    release = threading.Event()
+    lock = threading.Lock()
+    started: list[tuple[int, float]] = []
+    ended: list[int] = []
+    failed_at: list[float] = []
 
     def slow(i: int) -> int:
-        started.append(i)
-        time.sleep(0.1)
+        with lock:
+            started.append((i, time.perf_counter()))
+        if threading.get_ident() != caller:
+            helper_busy.set()
+            release.wait(PATIENCE)
+        with lock:
+            ended.append(i)
         return i
 
     def boom() -> int:
+        # the caller starts with the first target, this one: it fails while
+        # the helper runs a task
+        helper_busy.wait(PATIENCE)
+        failed_at.append(time.perf_counter())
         raise RuntimeError("boom")
 
     parts = [delayed(boom)()] + [delayed(slow)(i) for i in range(40)]
-    begin = time.perf_counter()
-    with pytest.raises(RuntimeError, match="boom"):
-        compute(parts, scheduler="threads", num_workers=2)
-    elapsed = time.perf_counter() - begin
-    time.sleep(0.3)  # let any task already running end
-    assert len(started) <= 2
-    assert elapsed < 1.0
+    try:
+        with pytest.raises(RuntimeError, match="boom"):
+            compute(parts, scheduler="threads", num_workers=2)
+        assert helper_busy.is_set()  # the failure came while a helper ran a task
+        assert not ended  # raised at once: the helper's task has not ended yet
+    finally:
+        release.set()
+    assert wait_for(lambda: len(ended) == len(started), PATIENCE)
+    time.sleep(0.1)  # room for a task wrongly started after the failure to show
+    # of the two threads, the one that failed starts nothing after; the
+    # other may start one task it took just before the failure
+    (fail,) = failed_at
+    assert len([i for i, start in started if start > fail]) <= 1, (started, fail)
 
 
 def test_compute_inside_a_task_does_not_deadlock_or_multiply_pools() -> None:
+    """Nested computes share the default pool, each level keeping to its num_workers."""
+    inner_runs: list[Ran] = []
+    outer_runs: list[Ran] = []
+    lock = threading.Lock()
+
+    def nap(j: int) -> int:
+        start = time.perf_counter()
+        time.sleep(0.01)
+        with lock:
+            inner_runs.append(Ran(start, time.perf_counter(), threading.get_ident()))
+        return j
+
     def inner(i: int) -> int:
-        parts = [delayed(sleepy)(j, 0.01) for j in range(4)]
-        return int(sum(compute(parts, scheduler="threads", num_workers=2)[0])) + i
+        start = time.perf_counter()
+        parts = [delayed(nap)(j) for j in range(4)]
+        total = int(sum(compute(parts, scheduler="threads", num_workers=2)[0])) + i
+        with lock:
+            outer_runs.append(Ran(start, time.perf_counter(), threading.get_ident()))
+        return total
 
     outer = [delayed(inner)(i) for i in range(6)]
     pool = default_pool()
     result = compute(outer, scheduler="threads", num_workers=2)[0]
     assert result == [6 + i for i in range(6)]
     assert default_pool() is pool
-    assert pool.thread_count() <= 6
+    # two outer tasks at once, each running its inner compute on two threads
+    # (its own and one helper): nesting neither deadlocks nor adds workers
+    assert most_at_once(outer_runs) <= 2
+    assert most_at_once(inner_runs) <= 4
+    assert len(inner_runs) == 24
 
 
 def test_concurrent_callers_each_get_their_own_result() -> None:
@@ -80,24 +236,45 @@ def test_concurrent_callers_each_get_their_own_result() -> None:
 
 
 def test_ctrl_c_returns_quickly_and_starts_nothing_new() -> None:
+    """Ctrl-C while the caller runs a task: KeyboardInterrupt at once, and no task after it.
+
+    The helper's task is held until the compute has raised: a compute that
+    waited for it would see it end first (after PATIENCE).
+    """
+    caller = threading.get_ident()
+    helper_busy = threading.Event()
+    release = threading.Event()
+    lock = threading.Lock()
     started: list[int] = []
+    ended: list[int] = []
 
     def slow(i: int) -> int:
-        started.append(i)
-        time.sleep(0.3)
+        with lock:
+            started.append(i)
+        if threading.get_ident() == caller:
+            helper_busy.wait(PATIENCE)  # a helper runs a task too
+            _thread.interrupt_main()  # Ctrl-C, landing in this task
+        else:
+            helper_busy.set()
+        release.wait(PATIENCE)
+        with lock:
+            ended.append(i)
         return i
 
-    timer = threading.Timer(0.45, _thread.interrupt_main)
     parts = [delayed(slow)(i) for i in range(20)]
-    begin = time.perf_counter()
-    timer.start()
-    with pytest.raises(KeyboardInterrupt):
-        compute(parts, scheduler="threads", num_workers=2)
-    elapsed = time.perf_counter() - begin
-    count = len(started)
-    time.sleep(0.7)
-    assert elapsed < 1.6
-    assert len(started) <= count + 1  # a helper may finish its running task, no new ones
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            compute(parts, scheduler="threads", num_workers=2)
+        assert helper_busy.is_set()
+        assert not ended  # returned at once: the helper's task has not ended yet
+        count = len(started)
+    finally:
+        release.set()
+    # the caller's task was interrupted; the helper's ends once released
+    assert wait_for(lambda: len(ended) == len(started) - 1, PATIENCE)
+    time.sleep(0.1)  # room for a task wrongly started after Ctrl-C to show
+    # the helper finished the task it was running, and took no other
+    assert len(started) == count == 2
 
 
 def test_pool_threads_retire_when_idle_and_stop_on_shutdown() -> None:
@@ -105,16 +282,13 @@ def test_pool_threads_retire_when_idle_and_stop_on_shutdown() -> None:
     done = threading.Barrier(4)
 
     def meet() -> None:
-        done.wait(5)
+        done.wait(PATIENCE)
 
     for _ in range(3):
         pool.submit(meet)
-    done.wait(5)
+    done.wait(PATIENCE)
     assert pool.thread_count() == 3
-    deadline = time.monotonic() + 5
-    while pool.thread_count() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert pool.thread_count() == 0
+    assert wait_for(lambda: pool.thread_count() == 0, PATIENCE)
     pool.shutdown()
     with pytest.raises(RuntimeError, match="shut down"):
         pool.submit(lambda: None)
@@ -133,41 +307,29 @@ def test_single_task_runs_in_the_calling_thread() -> None:
     assert where.compute(scheduler="threads") == threading.current_thread().name
 
 
-def _peak_concurrency(work: Any, count: int, **options: Any) -> tuple[int, float]:
-    """Run ``count`` tasks doing ``work``; return the most running at once, and the time."""
-    running = 0
-    peak = 0
-    lock = threading.Lock()
-
-    def task(i: int) -> int:
-        nonlocal running, peak
-        with lock:
-            running += 1
-            peak = max(peak, running)
-        work()
-        with lock:
-            running -= 1
-        return i
-
-    start = time.perf_counter()
-    compute([delayed(task)(i) for i in range(count)], scheduler="threads", **options)
-    return peak, time.perf_counter() - start
-
-
 def test_waiting_tasks_get_more_threads_by_default() -> None:
-    peak, elapsed = _peak_concurrency(lambda: time.sleep(0.3), 8)
-    assert peak == 8
-    assert elapsed < 0.3 * 1.5  # about one sleep, not 8 / cores of them
+    """Without num_workers, tasks that wait all run at once, on more threads than CPUs."""
+    import tarry
+    from tarry._schedule.cpus import usable_cpus
+
+    count = max(8, usable_cpus() + 2)  # more tasks than CPUs
+    if count > tarry.config.get("max_threads"):
+        pytest.skip(f"{usable_cpus()} CPUs: max_threads allows no more threads than CPUs")
+    runs = Crowd(count).compute(count)
+    assert most_at_once(runs) == count
+    assert most_at_once(runs) > usable_cpus()
 
 
 def test_growth_respects_max_threads_and_explicit_num_workers() -> None:
+    """Growth stops at max_threads, and does not happen with an explicit num_workers."""
     import tarry
 
+    # they meet at the limit, then nap so that threads past it would show
     with tarry.config.set(max_threads=4):
-        peak, _ = _peak_concurrency(lambda: time.sleep(0.1), 8)
-    assert peak == 4
-    peak, _ = _peak_concurrency(lambda: time.sleep(0.1), 8, num_workers=2)
-    assert peak == 2
+        runs = Crowd(4, lambda: time.sleep(0.05)).compute(8)
+    assert most_at_once(runs) == 4
+    runs = Crowd(2, lambda: time.sleep(0.05)).compute(8, num_workers=2)
+    assert most_at_once(runs) == 2
 
 
 def test_computing_tasks_do_not_get_more_threads() -> None:
@@ -178,14 +340,22 @@ def test_computing_tasks_do_not_get_more_threads() -> None:
         while time.thread_time() < end:
             pass
 
-    peak, _ = _peak_concurrency(spin, 16)
-    assert peak <= usable_cpus() + 1
+    runs = noted(spin, 16)
+    assert most_at_once(runs) <= usable_cpus() + 1
 
 
 def test_grower_thread_ends_with_the_run() -> None:
-    _peak_concurrency(lambda: time.sleep(0.05), 8)
-    time.sleep(0.1)
-    assert not [t for t in threading.enumerate() if t.name == "tarry-recruiter"]
+    """The recruiter thread runs while tasks wait for threads, and ends with the run."""
+    seen: list[bool] = []
+
+    def look() -> None:
+        seen.append(any(t.name == "tarry-recruiter" for t in threading.enumerate()))
+
+    Crowd(8, look).compute(8)  # eight at once: threads were recruited
+    assert any(seen)
+    assert wait_for(
+        lambda: not [t for t in threading.enumerate() if t.name == "tarry-recruiter"], PATIENCE
+    )
 
 
 def test_tasks_that_fill_several_cores_get_no_more_threads_than_cores_can_feed() -> None:
@@ -208,10 +378,11 @@ def test_tasks_that_fill_several_cores_get_no_more_threads_than_cores_can_feed()
         for t in inner:
             t.join()
 
-    peak, _ = _peak_concurrency(two_core_task, 4)
-    assert peak <= max(1, usable_cpus() // 2)
-    peak, _ = _peak_concurrency(two_core_task, 4, num_workers=2)
-    assert peak == 2  # an explicit num_workers is obeyed
+    runs = noted(two_core_task, 4)
+    assert most_at_once(runs) <= max(1, usable_cpus() // 2)
+    # an explicit num_workers is obeyed: two at once (they meet before burning)
+    runs = Crowd(2, two_core_task).compute(4, num_workers=2)
+    assert most_at_once(runs) == 2
 
 
 class _Loads:
@@ -250,17 +421,32 @@ def test_a_fold_on_threads_loads_only_one_chunk_ahead() -> None:
 
 
 def test_a_gather_on_threads_still_loads_side_by_side() -> None:
-    started: list[float] = []
+    """Every load of a gather runs beside another: loads are not held back to one at a time."""
+    lock = threading.Lock()
+    began = threading.Condition(lock)
+    starts = 0
+    runs: list[Ran] = []
+    deadline = time.monotonic() + PATIENCE
 
     def load(i: int) -> int:
-        started.append(time.perf_counter())
-        time.sleep(0.05)
+        # wait until a load that started later is running too (the last one
+        # has none to wait for): one load at a time never gets there
+        nonlocal starts
+        start = time.perf_counter()
+        with began:
+            starts += 1
+            mine = starts
+            began.notify_all()
+            while mine < 8 and starts == mine and time.monotonic() < deadline:
+                began.wait(max(0.0, deadline - time.monotonic()))
+        with lock:
+            runs.append(Ran(start, time.perf_counter(), threading.get_ident()))
         return i
 
     total = delayed(sum)([delayed(load)(i) for i in range(8)])
-    start = time.perf_counter()
     assert total.compute(scheduler="threads", num_workers=4) == 28
-    assert time.perf_counter() - start < 8 * 0.05  # never one load at a time
+    assert len(runs) == 8
+    assert all(any(overlap(a, b) for b in runs if b is not a) for a in runs), runs
 
 
 class _Chunk:
