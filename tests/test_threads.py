@@ -475,6 +475,10 @@ class _Chunks:
         time.sleep(0.003)  # long enough for a second thread to join in
         return _Chunk(self)
 
+    def make_slow_first(self, i: int) -> _Chunk:
+        time.sleep(0.1 if i == 0 else 0.003)
+        return _Chunk(self)
+
 
 def _use(a: Any, b: Any) -> int:
     time.sleep(0.003)
@@ -498,4 +502,20 @@ def test_a_fold_on_two_threads_keeps_at_most_four_chunks_alive(
     acc.compute(scheduler="threads", num_workers=2)
     # not all 50: chunks are made in the order they are used, and a thread
     # that could only make chunks ahead waits while the other merges
+    assert chunks.most <= 4, chunks.most
+
+
+@pytest.mark.parametrize("acc_first", [False, True], ids=["use(make, acc)", "use(acc, make)"])
+def test_a_fold_whose_first_chunk_loads_slowly_does_not_load_the_rest_ahead(
+    acc_first: bool,
+) -> None:
+    # While the caller loads chunk 0, the next reader waits for the first
+    # step, which waits for that load: a helper loading chunks 1, 2, ...
+    # meanwhile would only make them wait (it made 27-29 of 50 before).
+    chunks = _Chunks()
+    acc: Any = delayed(0)
+    for i in range(50):
+        chunk = delayed(chunks.make_slow_first)(i)
+        acc = delayed(_use)(acc, chunk) if acc_first else delayed(_use)(chunk, acc)
+    acc.compute(scheduler="threads", num_workers=2)
     assert chunks.most <= 4, chunks.most

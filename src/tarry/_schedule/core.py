@@ -49,6 +49,11 @@ __all__ = ["LOOK_PAST", "Run", "pop_first"]
 #: sizes stop here: a lattice (a stencil over many steps) has exponentially many paths
 _CAP = 1 << 60
 
+#: how many levels of unfinished inputs :meth:`Run._park` looks down to see
+#: whether a reader waits only for work under way (a fold needs two: the
+#: previous step, and the chunk it waits for)
+_LOOK_DOWN = 2
+
 #: how far below the top of a ready stack a worker looks for work that may
 #: start while root tasks are held back
 LOOK_PAST = 16
@@ -391,13 +396,27 @@ class Run:
                 readers.setdefault(dep.key, []).append(task)
 
     def _park(self, key: str, followers: list[Task]) -> None:
-        """Note ``key`` as parked if one of its readers waits only for running tasks."""
-        values, active = self.values, self.active
+        """Note ``key`` as parked if one of its readers waits only for work under way."""
+        values = self.values
         for follower in followers:
-            missing = [d.key for d in follower.deps if d.key not in values]
-            if missing and all(k in active for k in missing):
+            missing = [d for d in follower.deps if d.key not in values]
+            if missing and all(self._under_way(d, _LOOK_DOWN) for d in missing):
                 self.parked.add(key)
                 return
+
+    def _under_way(self, task: Task, depth: int) -> bool:
+        """Whether ``task`` runs, or waits only for tasks under way (``depth`` levels down).
+
+        A fold's next reader waits for the previous step, which waits for the
+        chunk being loaded: loading more chunks meanwhile would only let them wait.
+        """
+        if task.key in self.active:
+            return True
+        if not depth:
+            return False
+        values = self.values
+        missing = [d for d in task.deps if d.key not in values]
+        return bool(missing) and all(self._under_way(d, depth - 1) for d in missing)
 
     def runner(self) -> Callable[[Task, dict[str, Any]], Any]:
         """The function a local backend runs each task with: plain, or timed."""
