@@ -63,7 +63,12 @@ def pack(obj: Any, deps: dict[str, Task]) -> Any:
     if kind in ATOMIC:
         return obj
     if isinstance(obj, Lazy):
-        return add_dep(obj._task, deps)
+        # add_dep inlined: this is the hot path of packing a list of lazy values
+        task = obj._task
+        first = deps.setdefault(task.key, task)
+        if first is not task:
+            check_same(first, task)
+        return task
     if kind is list:
         return _pack_items(obj, obj, list, "list", deps)
     if kind is tuple:
