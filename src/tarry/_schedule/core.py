@@ -37,13 +37,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from heapq import heappop, heappush
-from typing import Any, TypeVar
+from typing import Any
 
 from tarry._graph import Task, call, check_same
 from tarry._schedule.errors import annotate
 from tarry._schedule.timing import Stopwatch, TaskEvent, Timing
 
-__all__ = ["LOOK_PAST", "Run", "pop_first"]
+__all__ = ["Run"]
 
 
 #: sizes stop here: a lattice (a stencil over many steps) has exponentially many paths
@@ -53,29 +53,6 @@ _CAP = 1 << 60
 #: whether a reader waits only for work under way (a fold needs two: the
 #: previous step, and the chunk it waits for)
 _LOOK_DOWN = 2
-
-#: how far below the top of a ready stack a worker looks for work that may
-#: start while root tasks are held back
-LOOK_PAST = 16
-
-T = TypeVar("T")
-
-
-def pop_first(stack: list[T], may_start: Callable[[T], bool]) -> T | None:
-    """Pop the topmost of the top :data:`LOOK_PAST` items that ``may_start``, if any.
-
-    Examples
-    --------
-    >>> stack = [1, 2, 3]
-    >>> pop_first(stack, lambda x: x % 2 == 0), stack
-    (2, [1, 3])
-    >>> pop_first(stack, lambda x: x > 5) is None
-    True
-    """
-    for i in range(len(stack) - 1, max(-1, len(stack) - 1 - LOOK_PAST), -1):
-        if may_start(stack[i]):
-            return stack.pop(i)
-    return None
 
 
 class Run:

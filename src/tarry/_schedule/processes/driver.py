@@ -16,14 +16,20 @@ from typing import Any
 
 from tarry._graph import Task
 from tarry._schedule import DEFAULTS, Settings
-from tarry._schedule.core import Run, pop_first
+from tarry._schedule.core import Run
 from tarry._schedule.cpus import usable_cpus
 from tarry._schedule.errors import ErrorPacket, UnpicklableTaskError, WorkerDiedError
 from tarry._schedule.futures import FutureDriver
 from tarry._schedule.pickling import dumps
 from tarry._schedule.processes.markers import dead_workers_tasks, marker_dir
 from tarry._schedule.processes.pool import forget_pool, get_pool
-from tarry._schedule.processes.units import Unit, note_duration, plan_units, reads_results
+from tarry._schedule.processes.units import (
+    Unit,
+    note_duration,
+    plan_units,
+    pop_first,
+    reads_results,
+)
 from tarry._schedule.processes.worker import Outcome, in_worker, run_batch
 from tarry._schedule.sync import run_sync
 from tarry._schedule.timing import Timing

@@ -9,11 +9,13 @@ name (kept between computes) decide how many units a batch may hold.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import TypeVar
 
 from tarry._graph import Task
 from tarry._schedule.core import Run
 
-__all__ = ["Unit", "note_duration", "plan_units", "reads_results"]
+__all__ = ["LOOK_PAST", "Unit", "note_duration", "plan_units", "pop_first", "reads_results"]
 
 
 #: per task name, the running estimate of its duration in seconds (kept
@@ -42,6 +44,30 @@ def note_duration(name: str, seconds: float) -> None:
     """
     old = _estimates.get(name)
     _estimates[name] = seconds if old is None else old + ESTIMATE_WEIGHT * (seconds - old)
+
+
+#: how far below the top of the ready units the driver looks for one that
+#: reads results while root units are held back
+LOOK_PAST = 16
+
+T = TypeVar("T")
+
+
+def pop_first(stack: list[T], may_start: Callable[[T], bool]) -> T | None:
+    """Pop the topmost of the top :data:`LOOK_PAST` items that ``may_start``, if any.
+
+    Examples
+    --------
+    >>> stack = [1, 2, 3]
+    >>> pop_first(stack, lambda x: x % 2 == 0), stack
+    (2, [1, 3])
+    >>> pop_first(stack, lambda x: x > 5) is None
+    True
+    """
+    for i in range(len(stack) - 1, max(-1, len(stack) - 1 - LOOK_PAST), -1):
+        if may_start(stack[i]):
+            return stack.pop(i)
+    return None
 
 
 class Unit:
