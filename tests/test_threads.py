@@ -519,3 +519,27 @@ def test_a_fold_whose_first_chunk_loads_slowly_does_not_load_the_rest_ahead(
         acc = delayed(_use)(acc, chunk) if acc_first else delayed(_use)(chunk, acc)
     acc.compute(scheduler="threads", num_workers=2)
     assert chunks.most <= 4, chunks.most
+
+
+def _burn_noting(seconds: float) -> Ran:
+    start = time.perf_counter()
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:  # pure Python: holds the GIL
+        pass
+    return Ran(start, time.perf_counter(), threading.get_ident())
+
+
+def test_a_helper_joins_gil_holding_tasks_even_among_many_idle_threads() -> None:
+    # The recruiter used to read a /proc file per thread on every look, even
+    # for runs that cannot grow past num_workers; with 60 threads and a task
+    # holding the GIL, one look outlasted the whole run and no helper joined.
+    release = threading.Event()
+    idle = [threading.Thread(target=release.wait, daemon=True) for _ in range(60)]
+    for thread in idle:
+        thread.start()
+    try:
+        (runs,) = compute([delayed(_burn_noting)(0.1) for _ in range(6)], scheduler="threads",
+                          num_workers=2)  # fmt: skip
+    finally:
+        release.set()
+    assert most_at_once(runs) == 2

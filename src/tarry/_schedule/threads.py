@@ -235,10 +235,15 @@ class _Recruiter:
                     self._thread = None
                     return
                 runs = list(self._runs)
-            # two samples: one alone may catch the GIL between two holders
-            demand = _cpu_demand(own)
-            time.sleep(SAMPLE_GAP)
-            demand = (demand + _cpu_demand(own)) / 2
+            demand = 0.0
+            # Only a run that may grow past its base needs the CPU demand,
+            # which reads a file per thread: with many threads and a task
+            # holding the GIL, that can take longer than the tasks themselves.
+            if any(shared.cap > shared.base for shared in runs):
+                # two samples: one alone may catch the GIL between two holders
+                demand = _cpu_demand(own)
+                time.sleep(SAMPLE_GAP)
+                demand = (demand + _cpu_demand(own)) / 2
             for shared in runs:
                 shared.recruit(demand, cores)
 
