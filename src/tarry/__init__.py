@@ -12,9 +12,9 @@ Examples
 """
 
 from tarry import config
-from tarry._build.delayed import Delayed
+from tarry._build.delayed import Delayed, persist
 from tarry._build.wrap import DelayedFunction, delayed
-from tarry._compute import compute, persist
+from tarry._compute import compute
 from tarry._keys import tokenize
 from tarry._tools.explain import explain
 from tarry._tools.profile import profile

@@ -1,10 +1,11 @@
-"""``compute`` and ``persist``: the user's entry points to running a graph.
+"""``compute``, and the road from every entry point to a backend.
 
 Every entry point reads its arguments the same way: :func:`pack_targets`
 finds the lazy values inside them, :func:`resolve_options` settles the
 scheduler, the workers and the progress bar from the call and the config
 (:func:`tarry.explain` uses both, pictures the first). :func:`run_graph` is
-then the one road from a compute to a backend: one backend call, inside
+then the one road from a compute (or :func:`tarry.persist`, which wraps the
+values :func:`keep` returns in ``Delayed``) to a backend: one backend call, inside
 :func:`tarry._tools.observe.watching`, with the outcome kept for
 :func:`tarry._tools.last_run.last_run` however the run ends.
 """
@@ -14,7 +15,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tarry import config
-from tarry._build.delayed import Delayed
 from tarry._build.traverse import pack
 from tarry._graph import Pack, Task, fingerprint, resolve
 from tarry._schedule import Settings, check_scheduler, get_backend
@@ -27,7 +27,7 @@ from tarry._tools.progress import ProgressBar
 if TYPE_CHECKING:
     from concurrent.futures import Executor
 
-__all__ = ["Options", "compute", "pack_targets", "persist", "resolve_options", "run_graph"]
+__all__ = ["Options", "compute", "keep", "pack_targets", "resolve_options", "run_graph"]
 
 
 def pack_targets(objs: tuple[Any, ...]) -> tuple[list[Any], list[Task]]:
@@ -197,35 +197,30 @@ def compute(
     return tuple(resolve(p, values) for p in packed)
 
 
-def persist(
-    *objs: Any,
+def keep(
+    objs: tuple[Any, ...],
     scheduler: str | Executor | None = None,
     num_workers: int | None = None,
-    optimize_graph: bool = True,
     progress: bool | None = None,
-) -> tuple[Any, ...]:
-    """Compute lazy values now and keep them as lazy values with the same keys.
-
-    The results are held in memory; later computes that use them run none of
-    the work again. Takes the same options as :func:`compute`.
+    optimize_graph: bool = True,
+) -> tuple[list[Any], dict[str, Task]]:
+    """Compute ``objs`` now, for :func:`tarry.persist`: their packed form, and per
+    computed key a literal task that holds the value (and the call that made it).
 
     Examples
     --------
-    >>> from tarry import delayed, persist
-    >>> from operator import add
-    >>> (kept,) = persist(delayed(tuple)([add, 1, 2]), scheduler="sync")
-    >>> kept.compute(scheduler="sync") == (add, 1, 2)  # a value, never run as a task
-    True
+    >>> from tarry import delayed
+    >>> packed, kept = keep((delayed(sum)([1, 2]),), scheduler="sync")
+    >>> [(task.args[0], task.func) for task in kept.values()]
+    [(3, None)]
     """
     packed, values, failure = run_graph(objs, scheduler, num_workers, progress, optimize_graph)
     if failure is not None:
         raise failure
-    lengths = {o.key: o._length for o in objs if isinstance(o, Delayed)}
-    kept: dict[str, Delayed[Any]] = {
-        t.key: Delayed(Task.kept(t.key, values[t.key], t.name, fingerprint(t)), lengths.get(t.key))
-        for t in _tasks_in(packed)
+    kept = {
+        t.key: Task.kept(t.key, values[t.key], t.name, fingerprint(t)) for t in _tasks_in(packed)
     }
-    return tuple(resolve(p, kept) for p in packed)
+    return packed, kept
 
 
 def _tasks_in(packed: list[Any]) -> list[Task]:

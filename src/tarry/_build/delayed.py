@@ -18,13 +18,13 @@ from tarry import config
 from tarry._build.labels import BINARY_OPERATORS, COMPARISONS, UNARY_OPERATORS, method_caller
 from tarry._build.traverse import ATOMIC as _ATOMIC
 from tarry._build.traverse import add_dep, pack
-from tarry._graph import Lazy, Pack, Quote, Task, TaskGraph, check_same
+from tarry._graph import Lazy, Pack, Quote, Task, TaskGraph, check_same, resolve
 from tarry._keys import new_key, tokenize
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
 
-__all__ = ["Delayed", "DelayedAttr"]
+__all__ = ["Delayed", "DelayedAttr", "persist"]
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -258,8 +258,6 @@ class Delayed(Lazy, Generic[T_co]):
 
         Options as in :func:`tarry.persist`.
         """
-        from tarry._compute import persist
-
         result: Delayed[T_co] = persist(
             self,
             scheduler=scheduler,
@@ -387,6 +385,34 @@ class DelayedAttr(Delayed[Any]):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (DelayedAttr, (self._owner, self._attr))
+
+
+def persist(
+    *objs: Any,
+    scheduler: str | Executor | None = None,
+    num_workers: int | None = None,
+    optimize_graph: bool = True,
+    progress: bool | None = None,
+) -> tuple[Any, ...]:
+    """Compute lazy values now and keep them as lazy values with the same keys.
+
+    The results are held in memory; later computes that use them run none of
+    the work again. Takes the same options as :func:`tarry.compute`.
+
+    Examples
+    --------
+    >>> from tarry import delayed, persist
+    >>> from operator import add
+    >>> (kept,) = persist(delayed(tuple)([add, 1, 2]), scheduler="sync")
+    >>> kept.compute(scheduler="sync") == (add, 1, 2)  # a value, never run as a task
+    True
+    """
+    from tarry._compute import keep  # the front end sits above the lazy values
+
+    packed, kept = keep(objs, scheduler, num_workers, progress, optimize_graph)
+    lengths = {o.key: o._length for o in objs if isinstance(o, Delayed)}
+    held: dict[str, Delayed[Any]] = {k: Delayed(t, lengths.get(k)) for k, t in kept.items()}
+    return tuple(resolve(p, held) for p in packed)
 
 
 def _call(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
