@@ -105,13 +105,13 @@ def _loads(n: int) -> list[Task]:
     return [Task(f"load{i}", int, (i,), None, (), "load") for i in range(n)]
 
 
-def test_hold_roots_keeps_a_fold_one_load_ahead() -> None:
+def test_hold_back_keeps_a_fold_one_load_ahead() -> None:
     l0, l1, l2, l3 = _loads(4)
     m1 = Task("m1", _merge, (l0, l1), None, (l0, l1), "merge")
     m2 = Task("m2", _merge, (m1, l2), None, (m1, l2), "merge")
     m3 = Task("m3", _merge, (m2, l3), None, (m2, l3), "merge")
     run = Run([m3])
-    run.hold_roots = True
+    run.hold_back(None)
     assert (run.pop(), run.pop()) == (l0, l1)  # two workers load side by side
     run.finish(l0, 0)  # waits for l1, which is running: parked
     assert run.pop() is None  # loading l2 now would only make it wait too
@@ -130,11 +130,11 @@ def test_hold_roots_keeps_a_fold_one_load_ahead() -> None:
     assert run.results() == {"m3": 6}
 
 
-def test_hold_roots_never_holds_the_loads_of_a_gather() -> None:
+def test_hold_back_never_holds_the_loads_of_a_gather() -> None:
     loads = _loads(4)
     gather = Task("gather", lambda *xs: sum(xs), tuple(loads), None, tuple(loads), "sum")
     run = Run([gather])
-    run.hold_roots = True
+    run.hold_back(None)
     first = run.pop()
     assert first is not None
     assert run.pop() is not None
@@ -143,7 +143,7 @@ def test_hold_roots_never_holds_the_loads_of_a_gather() -> None:
     assert run.pop() is not None
 
 
-def test_without_hold_roots_every_ready_task_is_handed_out() -> None:
+def test_without_hold_back_every_ready_task_is_handed_out() -> None:
     l0, l1, l2 = _loads(3)
     m1 = Task("m1", _merge, (l0, l1), None, (l0, l1), "merge")
     m2 = Task("m2", _merge, (m1, l2), None, (m1, l2), "merge")
@@ -345,7 +345,8 @@ def test_every_order_is_topological_and_computes_what_sequential_evaluation_does
     """Run with up to ``workers`` tasks at once, finishing them in a random order."""
     _, targets = dag
     run = Run(targets)
-    run.hold_roots = workers > 1
+    if workers > 1:
+        run.hold_back(None)
     done: set[str] = {k for k, t in run.tasks.items() if t.func is None}
     running: list[tuple[Task, int]] = []
     while run.remaining:

@@ -27,10 +27,16 @@ follows the ranks, but frees memory as early as it can:
 
 With several workers, a worker that finds only roots while another runs the
 task some finished result waits for would load data that then waits too:
-with ``hold_roots`` on, :meth:`Run.pop` holds roots back while such a
-*parked* result exists and some task runs. A gather is never held (its
-inputs wait for loads not started yet), so loads still run side by side; a
-fold loads one chunk ahead instead of all of them.
+once a backend calls :meth:`Run.hold_back`, :meth:`Run.pop` holds roots back
+while such a *parked* result exists and some task runs (the policy, shared
+with the processes driver's units, is :class:`~tarry._schedule.holdback.HoldBack`).
+
+The contract with backends: a backend changes the run only through its
+methods. It may read ``tasks``, ``targets``, ``values``, ``refs``,
+``dependents`` and ``remaining``, never write them. ``values`` holds what the
+backend handed to :meth:`Run.finish`: the result itself, or the backend's
+handle to it (processes keep results that only other tasks read pickled in
+the parent); the targets' entries are always the results.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from typing import Any
 
 from tarry._graph import Task, call, check_same
 from tarry._schedule.errors import annotate
+from tarry._schedule.holdback import HoldBack
 from tarry._schedule.timing import Stopwatch, TaskEvent, Timing
 
 __all__ = ["Run"]
@@ -49,8 +56,8 @@ __all__ = ["Run"]
 #: sizes stop here: a lattice (a stencil over many steps) has exponentially many paths
 _CAP = 1 << 60
 
-#: how many levels of unfinished inputs :meth:`Run._park` looks down to see
-#: whether a reader waits only for work under way (a fold needs two: the
+#: how many levels of unfinished inputs the hold-back policy looks through to
+#: see whether a reader waits only for tasks under way (a fold needs two: the
 #: previous step, and the chunk it waits for)
 _LOOK_DOWN = 2
 
@@ -72,9 +79,8 @@ class Run:
     """
 
     __slots__ = (
-        "active", "bottom", "dependents", "events", "failed", "fuse", "hold_roots", "later",
-        "parked", "rank", "readers", "ready", "refs", "remaining", "targets", "tasks", "values",
-        "waiting",
+        "bottom", "dependents", "events", "failed", "fuse", "hold", "later", "rank", "readers",
+        "ready", "refs", "remaining", "targets", "tasks", "values", "waiting",
     )  # fmt: skip
 
     def __init__(self, targets: Iterable[Task], *, fuse: bool = True, timed: bool = False) -> None:
@@ -112,13 +118,9 @@ class Run:
         #: whether a backend may run several tasks as one unit of work
         #: (``compute(optimize_graph=...)``)
         self.fuse = fuse
-        #: hold root tasks back while a result waits only for running tasks
-        #: (set by backends that run several tasks at once)
-        self.hold_roots = False
-        #: keys of the tasks handed out and not finished (with ``hold_roots``)
-        self.active: set[str] = set()
-        #: keys of finished results whose reader waits only for running tasks
-        self.parked: set[str] = set()
+        #: the hold-back policy, once a backend runs several tasks at once
+        #: (:meth:`hold_back`); None until then
+        self.hold: HoldBack[Task] | None = None
         self._plan()
 
     def _plan(self) -> None:
@@ -264,7 +266,7 @@ class Run:
     def pop(self) -> Task | None:
         """The next task to run, or None when nothing is ready (or may start) now."""
         ready, bottom = self.ready, self.bottom
-        if not self.hold_roots:
+        if self.hold is None:
             if len(ready) > bottom:  # made ready lately, and frees memory
                 return ready.pop()
             if bottom and not self.later:
@@ -277,7 +279,8 @@ class Run:
         else the lowest ranked of ``later`` and the roots, if it may start."""
         ready, later, waiting = self.ready, self.later, self.waiting
         bottom = min(self.bottom, len(ready))
-        held = self.hold_roots and self.parked and self.active  # see the module doc
+        hold = self.hold
+        held = hold is not None and hold.holding()  # see the module doc
         while later and later[0][1].key not in waiting:  # promoted, or run in a unit
             heappop(later)
         if len(ready) > bottom:
@@ -290,12 +293,8 @@ class Run:
             task = ready.pop()
         else:
             return None
-        if self.hold_roots:  # note it as running
-            self.active.add(task.key)
-            parked = self.parked
-            if parked:
-                for dep in task.deps:
-                    parked.discard(dep.key)
+        if hold is not None:
+            hold.started(task)
         return task
 
     def _rank(self, task: Task) -> int:
@@ -353,10 +352,11 @@ class Run:
                     ready.append(follower)
                 else:
                     self._defer(follower)
-        if self.hold_roots:
-            self.active.discard(key)
+        hold = self.hold
+        if hold is not None:
+            hold.stopped(task)
             if followers is not None and key in values:
-                self._park(key, followers)
+                hold.park(key, followers, values)
 
     def _frees(self, task: Task) -> bool:
         """Whether running ``task`` releases one of its inputs."""
@@ -371,29 +371,6 @@ class Run:
         for dep in task.deps:
             if refs[dep.key] > 1:  # another reader may free it later: see finish()
                 readers.setdefault(dep.key, []).append(task)
-
-    def _park(self, key: str, followers: list[Task]) -> None:
-        """Note ``key`` as parked if one of its readers waits only for work under way."""
-        values = self.values
-        for follower in followers:
-            missing = [d for d in follower.deps if d.key not in values]
-            if missing and all(self._under_way(d, _LOOK_DOWN) for d in missing):
-                self.parked.add(key)
-                return
-
-    def _under_way(self, task: Task, depth: int) -> bool:
-        """Whether ``task`` runs, or waits only for tasks under way (``depth`` levels down).
-
-        A fold's next reader waits for the previous step, which waits for the
-        chunk being loaded: loading more chunks meanwhile would only let them wait.
-        """
-        if task.key in self.active:
-            return True
-        if not depth:
-            return False
-        values = self.values
-        missing = [d for d in task.deps if d.key not in values]
-        return bool(missing) and all(self._under_way(d, depth - 1) for d in missing)
 
     def runner(self) -> Callable[[Task, dict[str, Any]], Any]:
         """The function a local backend runs each task with: plain, or timed."""
@@ -438,10 +415,11 @@ class Run:
 
         ``running`` is a task already handed out before this call, if any.
         """
-        if not self.hold_roots:
-            self.hold_roots = True
+        if self.hold is None:
+            tasks = self.tasks
+            self.hold = HoldBack(_input_keys, tasks.__getitem__, _LOOK_DOWN)
             if running is not None:
-                self.active.add(running.key)
+                self.hold.started(running)
 
     def finish_together(self, done: list[tuple[Task, Any]]) -> None:
         """Finish tasks that ran as one unit elsewhere; none of them is handed out again."""
@@ -480,3 +458,7 @@ class Run:
     def keep(self, results: dict[str, Any]) -> None:
         """The targets' values, computed elsewhere (with :meth:`hand_out_all`)."""
         self.values.update(results)
+
+
+def _input_keys(task: Task) -> list[str]:
+    return [dep.key for dep in task.deps]

@@ -20,6 +20,7 @@ from tarry._schedule.core import Run
 from tarry._schedule.cpus import usable_cpus
 from tarry._schedule.errors import ErrorPacket, UnpicklableTaskError, WorkerDiedError
 from tarry._schedule.futures import FutureDriver
+from tarry._schedule.holdback import HoldBack
 from tarry._schedule.pickling import dumps
 from tarry._schedule.processes.markers import dead_workers_tasks, marker_dir
 from tarry._schedule.processes.pool import forget_pool, get_pool
@@ -71,10 +72,9 @@ class _ProcessDriver(FutureDriver):
         self.blobs: dict[str, Blob] = {}
         self.timed = run.events is not None
         self.markers = marker_dir()
-        #: ids of the units in flight
-        self.flying: set[int] = set()
-        #: results whose reading unit waits only for units in flight (see _next_unit)
-        self.parked: set[str] = set()
+        #: the hold-back policy of core.Run, over units: roots wait while a
+        #: result waits only for units in flight
+        self.hold: HoldBack[Unit] = HoldBack(self._inputs, self.units.__getitem__, look_down=0)
 
     def _next_unit(self) -> Unit | None:
         """The ready unit to ship next; None if only root units are ready and must wait.
@@ -83,21 +83,18 @@ class _ProcessDriver(FutureDriver):
         waits only for units in flight, a root unit (one that reads no other
         unit's result) is held back, so a fold loads one chunk ahead, not all.
         """
-        ready = self.ready_units
+        ready, hold = self.ready_units, self.hold
         # no root unit waits in the queue behind running ones either: it
         # would run as soon as a worker is free, whether its result is
         # wanted then or not
-        hold = bool(self.parked and self.flying) or len(self.flying) >= self.workers
-        if not hold:
+        if not hold.holding() and len(hold.under_way) < self.workers:
             return ready.pop()
         return pop_first(ready, reads_results)
 
-    def _park(self, key: str, readers: list[Task]) -> None:
-        """Note ``key`` as parked if one of its readers waits only for units in flight."""
-        for reader in readers:
-            if self._waits_only_for_flying(self.units[reader.key]):
-                self.parked.add(key)
-                return
+    def _reading_units(self, key: str) -> list[Unit]:
+        """The units of the tasks that read ``key`` and are not finished."""
+        units = self.units
+        return [units[reader.key] for reader in self.run.dependents.get(key, ())]
 
     def _inputs(self, unit: Unit) -> list[str]:
         """Keys of the results of other units that ``unit`` reads."""
@@ -108,20 +105,6 @@ class _ProcessDriver(FutureDriver):
             for dep in task.deps
             if dep.func is not None and units[dep.key] is not unit
         ]
-
-    def _waits_only_for_flying(self, unit: Unit) -> bool:
-        units, values, flying = self.units, self.run.values, self.flying
-        missing = [key for key in self._inputs(unit) if key not in values]
-        return bool(missing) and all(id(units[key]) in flying for key in missing)
-
-    def _park_inputs_of_readers(self, unit: Unit) -> None:
-        """``unit`` was shipped: results its readers hold ready may be parked now."""
-        units, values, dependents = self.units, self.run.values, self.run.dependents
-        for key in unit.outputs:
-            for reader in dependents.get(key, ()):
-                other = units[reader.key]
-                if self._waits_only_for_flying(other):
-                    self.parked.update(k for k in self._inputs(other) if k in values)
 
     def submit_ready(self) -> BaseException | None:
         run, units, ready = self.run, self.units, self.ready_units
@@ -145,7 +128,7 @@ class _ProcessDriver(FutureDriver):
                 more = ready[-1].cost()
                 if more is None or cost + more > BATCH_SECONDS:
                     break
-                if ready[-1].root and self.parked:
+                if ready[-1].root and self.hold.parked:
                     break
                 batch.append(ready.pop())
                 cost += more
@@ -167,7 +150,6 @@ class _ProcessDriver(FutureDriver):
                         readers[dep.key] = readers.get(dep.key, 0) + 1
                         if dep.key not in inputs:
                             inputs[dep.key] = self._blob(dep.key)
-                            self.parked.discard(dep.key)
         refs = self.run.refs
         last = frozenset(k for k, n in readers.items() if refs[k] == n and k not in self.targets)
         try:
@@ -181,9 +163,12 @@ class _ProcessDriver(FutureDriver):
             task = batch[0].tasks[0]
             return self.run.fail(task, exc)
         self.track(future, batch)
-        self.flying.update(id(unit) for unit in batch)
+        hold, values = self.hold, self.run.values
         for unit in batch:
-            self._park_inputs_of_readers(unit)
+            hold.started(unit)
+        for unit in batch:  # results its readers hold ready may be parked now
+            for key in unit.outputs:
+                hold.park_inputs_of(self._reading_units(key), values)
         return None
 
     def _blob(self, key: str) -> Blob:
@@ -221,7 +206,8 @@ class _ProcessDriver(FutureDriver):
         except BaseException as exc:  # the pool broke, or the batch was cancelled
             return self._lost(batch, exc)
         run = self.run
-        self.flying.difference_update(id(unit) for unit in batch)
+        for unit in batch:
+            self.hold.stopped(unit)
         for blob in _handed_over(outcomes):
             own(blob)
         for unit, (ok, payload, times) in zip(batch, outcomes, strict=False):
@@ -246,7 +232,7 @@ class _ProcessDriver(FutureDriver):
     def _finish(self, unit: Unit, blobs: list[Blob]) -> None:
         run = self.run
         outputs = dict(zip(unit.outputs, blobs, strict=True))
-        readers = {key: run.dependents.get(key, []) for key in outputs}
+        readers = {key: self._reading_units(key) for key in outputs}
         done: list[tuple[Task, Any]] = []
         for task in unit.tasks:
             blob = outputs.get(task.key)
@@ -264,9 +250,9 @@ class _ProcessDriver(FutureDriver):
             for dep in task.deps:
                 if dep.key not in run.values:
                     self.blobs.pop(dep.key, None)
-        for key, waiting in readers.items():
+        for key, reading in readers.items():
             if key in run.values:
-                self._park(key, waiting)
+                self.hold.park(key, reading, run.values)
 
     def _lost(self, batch: list[Unit], exc: BaseException) -> BaseException:
         """A batch ended without a result: a dead worker, a broken pool, a cancellation."""
