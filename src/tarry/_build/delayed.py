@@ -20,6 +20,7 @@ from tarry._build.traverse import ATOMIC as _ATOMIC
 from tarry._build.traverse import add_dep, pack
 from tarry._graph import Lazy, Pack, Quote, Task, TaskGraph, check_same, resolve
 from tarry._keys import new_key, tokenize
+from tarry._schedule.tracebacks import release_own_frames
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
@@ -242,6 +243,7 @@ class Delayed(Lazy, Generic[T_co]):
 
         _, values, failure = run_graph((self,), scheduler, num_workers, progress, optimize_graph)
         if failure is not None:
+            release_own_frames(failure)  # they would keep the run's values alive
             raise failure
         result: T_co = values[self._task.key]
         return result

@@ -49,6 +49,7 @@ from tarry._graph import Task, call, check_same
 from tarry._schedule.errors import annotate
 from tarry._schedule.holdback import HoldBack
 from tarry._schedule.timing import Stopwatch, TaskEvent, Timing
+from tarry._schedule.tracebacks import without_own_frames
 
 __all__ = ["Run"]
 
@@ -403,6 +404,7 @@ class Run:
         """
         if self.failed is None:
             self.failed = task.key
+        without_own_frames(exc)  # they hold the run, and with it every value
         return annotate(exc, task)
 
     def want_timings(self) -> None:

@@ -282,8 +282,11 @@ class _ProcessDriver(FutureDriver):
         return run.fail(task, error)
 
     def _stop(self, error: BaseException) -> BaseException:
-        self._abandon()
-        return super()._stop(error)
+        # The run is over: its tasks still running would run on for nobody,
+        # and the pool's next user (or the interpreter's exit) would wait for
+        # them. Stop them as Ctrl-C does.
+        self.interrupt()
+        return error
 
     def _abandon(self) -> None:
         """The run ends without results: remove its files now, in-flight ones later.
