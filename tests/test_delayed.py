@@ -235,6 +235,41 @@ def test_non_string_key_is_rejected() -> None:
         delayed(inc)(1, dask_key_name=3)
 
 
+#: every way to give a key or a name, each with something that cannot name a task
+#: (typed Any: type checkers would refuse them, users without one would not)
+SEVEN: Any = 7
+A_LIST: Any = ["a"]
+BAD_NAMES: dict[str, Any] = {
+    "value-name-int": lambda: delayed(5, name=SEVEN),
+    "value-name-list": lambda: delayed(5, name=A_LIST),
+    "value-name-empty": lambda: delayed(5, name=""),
+    "function-name-int": lambda: delayed(inc, name=SEVEN),
+    "function-name-empty": lambda: delayed(inc, name=""),
+    "decorator-name-list": lambda: delayed(name=A_LIST),
+    "options-key-int": lambda: delayed(inc).options(key=SEVEN),
+    "options-key-empty": lambda: delayed(inc).options(key=""),
+    "options-name-list": lambda: delayed(inc).options(name=A_LIST),
+    "dask-key-name-empty": lambda: delayed(inc)(1, dask_key_name=""),
+    "dask-key-name-tuple": lambda: delayed(inc)(1, dask_key_name=("x", 0)),
+    "method-dask-key-name-empty": lambda: delayed([1]).count(1, dask_key_name=""),
+}
+
+
+@pytest.mark.parametrize("build", list(BAD_NAMES.values()), ids=list(BAD_NAMES))
+def test_a_key_or_name_that_is_not_a_non_empty_str_fails_when_built(
+    request: pytest.FixtureRequest, build: Any
+) -> None:
+    if request.node.callspec.id == "method-dask-key-name-empty":
+        request.applymarker(
+            pytest.mark.xfail(strict=True, reason="delayed.py: DelayedAttr.__call__ check_key")
+        )
+    # one error for a wrong type and for an empty str: both TypeError and ValueError
+    with pytest.raises(TypeError, match="cannot name a task: a task key must be a str") as info:
+        build()
+    assert isinstance(info.value, ValueError)
+    assert "=" in str(info.value).split(" cannot name")[0]  # names the option given
+
+
 # -- the Delayed object ------------------------------------------------------------
 
 

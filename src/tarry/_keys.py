@@ -29,6 +29,7 @@ import io
 import itertools
 import os
 import pickle
+import reprlib
 import site
 import sys
 import sysconfig
@@ -37,7 +38,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["new_key", "tokenize"]
+__all__ = ["InvalidKeyError", "check_key", "new_key", "tokenize"]
 
 
 def _fresh_prefix() -> str:
@@ -57,6 +58,34 @@ def _reseed_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_reseed_after_fork)
+
+
+class InvalidKeyError(TypeError, ValueError):
+    """A key or name given for tasks is not a non-empty str (a wrong type, or empty: one rule)."""
+
+
+def check_key(key: object, option: str) -> str:
+    """``key``, given as ``option=``, if it can name tasks: a non-empty ``str``.
+
+    The rule for ``dask_key_name=``, ``.options(key=)``, and ``name=`` (a
+    value's key, or the start of a function's task keys). Where dask also
+    takes numbers, bytes and tuples such as ``("x", 0)``, tarry takes strings.
+
+    Examples
+    --------
+    >>> check_key(("x", 0), "dask_key_name")
+    Traceback (most recent call last):
+    tarry._keys.InvalidKeyError: dask_key_name=('x', 0) cannot name a task: a task key must be \
+a str, not tuple (where dask takes a number or a tuple such as ('x', 0), write a str: 'x-0')
+    """
+    if isinstance(key, str) and key:
+        return key
+    shown = reprlib.repr(key)  # short, even for a list of a million items
+    rule = "a str, not empty" if isinstance(key, str) else (
+        f"a str, not {type(key).__name__} (where dask takes a number or a tuple such as "
+        "('x', 0), write a str: 'x-0')"
+    )  # fmt: skip
+    raise InvalidKeyError(f"{option}={shown} cannot name a task: a task key must be {rule}")
 
 
 def new_key(name: str) -> str:

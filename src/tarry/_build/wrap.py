@@ -27,7 +27,7 @@ from tarry._build.delayed import (
 )
 from tarry._build.traverse import pack
 from tarry._graph import Lazy, Task
-from tarry._keys import new_key, tokenize
+from tarry._keys import check_key, new_key, tokenize
 
 __all__ = ["DelayedFunction", "delayed"]
 
@@ -83,8 +83,10 @@ class DelayedFunction(Delayed[Callable[P, R]]):
         key: str | None = None,
     ) -> None:
         _check_nout(nout)
-        if name is not None and not isinstance(name, str):
-            raise TypeError(f"name must be a str, not {type(name).__name__}")
+        if name is not None:
+            check_key(name, "name")
+        if key is not None:
+            check_key(key, "key")
         _set_length(self, None)  # the function itself has no length; its calls may
         # Only the identifying attributes are copied, never the callable's
         # __dict__: an object's attributes stay lazy (delayed(obj).a is a task).
@@ -145,7 +147,7 @@ class DelayedFunction(Delayed[Callable[P, R]]):
             if "pure" in compat and "pure" in kwargs:
                 pure = kwargs.pop("pure")
             if "dask_key_name" in compat and "dask_key_name" in kwargs:
-                key = kwargs.pop("dask_key_name")
+                key = check_key(kwargs.pop("dask_key_name"), "dask_key_name")
         task = _make_task(self._target, args, kwargs, self._task_name, pure, key, self._traverse)
         return Delayed(task, self._nout)
 
@@ -308,6 +310,8 @@ def delayed(
     42
     """
     _check_nout(nout)
+    if name is not None:
+        check_key(name, "name")
     if obj is _MISSING:
         return functools.partial(delayed, pure=pure, name=name, nout=nout, traverse=traverse)
     if isinstance(obj, DelayedFunction):
