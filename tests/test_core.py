@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tarry import compute, delayed
-from tarry._graph import Task
+from tarry._graph import Task, TaskOptions
 from tarry._schedule import Settings
 from tarry._schedule.core import Run
 
@@ -440,3 +440,40 @@ def test_tasks_finished_together_are_not_handed_out_again() -> None:
     assert run.pop() is three
     run.finish(three, 3)
     assert run.results() == {"three": 3}
+
+
+def _flaky(options: TaskOptions | None = None) -> Task:
+    return Task("flaky", abs, (-1,), None, (), "abs", options=options)
+
+
+def test_a_failed_task_is_retried_as_often_as_the_run_allows_then_fails() -> None:
+    run = Run([_flaky()], retries=2)
+    task = run.pop()
+    assert task is not None
+    assert run.retry(task, OSError())
+    assert run.pop() is task
+    assert run.retry(task, OSError())
+    assert run.pop() is task
+    assert not run.retry(task, OSError())
+    assert run.attempts == {"flaky": 3}
+
+
+def test_a_tasks_own_retries_and_retry_on_win_over_the_runs() -> None:
+    only_os = TaskOptions(retries=1, retry_on=(OSError,))
+    run = Run([_flaky(only_os)], retries=5)
+    task = run.pop()
+    assert task is not None
+    assert not run.retry(task, ValueError())
+    assert run.retry(task, ConnectionError())  # an OSError
+    assert run.pop() is task
+    assert not run.retry(task, OSError())
+    never = Run([_flaky(TaskOptions(retries=0))], retries=5)
+    assert not never.retry(never.tasks["flaky"], OSError())
+
+
+def test_interrupts_and_exits_are_never_retried() -> None:
+    run = Run([_flaky()], retries=3)
+    task = run.pop()
+    assert task is not None
+    assert not run.retry(task, KeyboardInterrupt())
+    assert not run.retry(task, SystemExit(1))

@@ -14,13 +14,13 @@ ancestors, so chains and huge fan-ins build in linear time.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from tarry._keys import tokenize
 
 __all__ = [
-    "KeyClashError", "Lazy", "Pack", "Quote", "Task", "TaskGraph", "call", "check_same",
-    "fingerprint", "resolve", "same_call", "walk",
+    "KeyClashError", "Lazy", "Pack", "Quote", "Task", "TaskGraph", "TaskOptions", "call",
+    "check_same", "fingerprint", "resolve", "same_call", "walk",
 ]  # fmt: skip
 
 
@@ -95,6 +95,25 @@ class Quote:
         return f"Quote({self.value!r})"
 
 
+class TaskOptions(NamedTuple):
+    """What a task asks of the scheduler, besides its call (``f.options(...)``).
+
+    Examples
+    --------
+    >>> TaskOptions(retries=2, retry_on=(OSError,)).retries
+    2
+    >>> TaskOptions().retry_on
+    (<class 'Exception'>,)
+    """
+
+    #: further attempts after a failure; None: the compute's ``retries``
+    retries: int | None = None
+    #: the exceptions that are retried (others fail the run at once)
+    retry_on: tuple[type[BaseException], ...] = (Exception,)
+    #: resources one run of the task holds, e.g. ``{"CPU": 2, "GPU": 1}``
+    resources: Mapping[str, float] | None = None
+
+
 class Task:
     """One node of the graph: ``func(*args, **kwargs)`` stored under ``key``.
 
@@ -123,7 +142,7 @@ class Task:
     ['inc-1', 'one']
     """
 
-    __slots__ = ("args", "deep", "deps", "func", "key", "kwargs", "name")
+    __slots__ = ("args", "deep", "deps", "func", "key", "kwargs", "name", "options")
 
     def __init__(
         self,
@@ -134,6 +153,7 @@ class Task:
         deps: tuple[Task, ...],
         name: str,
         deep: bool = False,
+        options: TaskOptions | None = None,
     ) -> None:
         self.key = key
         self.func = func
@@ -144,9 +164,12 @@ class Task:
         # True when some argument is a Pack/Quote or there are kwargs: the
         # runner then takes the general (slower) path to resolve arguments.
         self.deep = deep
+        #: retries and resources asked for with ``.options(...)``; None: defaults
+        self.options = options
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # pickling a slotted object otherwise goes through copyreg in Python
+        # pickling a slotted object otherwise goes through copyreg in Python;
+        # the options are the scheduler's business, not the worker's
         return (
             Task,
             (self.key, self.func, self.args, self.kwargs, self.deps, self.name, self.deep),

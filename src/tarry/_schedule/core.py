@@ -80,11 +80,14 @@ class Run:
     """
 
     __slots__ = (
-        "bottom", "dependents", "events", "failed", "fuse", "hold", "later", "rank", "readers",
-        "ready", "refs", "remaining", "targets", "tasks", "values", "waiting",
+        "attempts", "bottom", "dependents", "events", "failed", "fuse", "hold", "later", "rank",
+        "readers", "ready", "refs", "remaining", "retries", "targets", "tasks", "values",
+        "waiting",
     )  # fmt: skip
 
-    def __init__(self, targets: Iterable[Task], *, fuse: bool = True, timed: bool = False) -> None:
+    def __init__(
+        self, targets: Iterable[Task], *, fuse: bool = True, timed: bool = False, retries: int = 0
+    ) -> None:
         self.targets: list[Task] = list(targets)
         #: outputs computed and still needed, by key
         self.values: dict[str, Any] = {}
@@ -116,6 +119,11 @@ class Run:
         self.events: list[TaskEvent] | None = [] if timed else None
         #: key of the task whose error ended the run, if any
         self.failed: str | None = None
+        #: further attempts a failed task gets, unless its options say otherwise
+        #: (``compute(retries=...)``)
+        self.retries = retries
+        #: per key of a task that failed and was tried again, how many times it ran
+        self.attempts: dict[str, int] = {}
         #: whether a backend may run several tasks as one unit of work
         #: (``compute(optimize_graph=...)``)
         self.fuse = fuse
@@ -406,6 +414,39 @@ class Run:
             self.failed = task.key
         without_own_frames(exc)  # they hold the run, and with it every value
         return annotate(exc, task)
+
+    def retry(self, task: Task, exc: BaseException) -> bool:
+        """Whether ``task``, which raised ``exc``, runs again; if so it is ready again.
+
+        A task gets its options' ``retries`` (else the run's) further
+        attempts, for the exceptions its options' ``retry_on`` names (any
+        ``Exception`` by default). Backends that retry on their own (Ray,
+        Dask) are given the same numbers and never call this.
+
+        Examples
+        --------
+        >>> flaky = Task("flaky", abs, (-1,), None, (), "abs")
+        >>> run = Run([flaky], retries=1)
+        >>> task = run.pop()
+        >>> run.retry(task, OSError()), run.pop() is task, run.retry(task, OSError())
+        (True, True, False)
+        >>> run.attempts
+        {'flaky': 2}
+        """
+        options = task.options
+        allowed = self.retries if options is None or options.retries is None else options.retries
+        if not allowed or (options is not None and not isinstance(exc, options.retry_on)):
+            return False
+        if not isinstance(exc, Exception):  # Ctrl-C, SystemExit: never retried
+            return False
+        ran = self.attempts.get(task.key, 1)
+        if ran > allowed:
+            return False
+        self.attempts[task.key] = ran + 1
+        if self.hold is not None:
+            self.hold.stopped(task)
+        self.ready.append(task)  # above the roots: it runs next
+        return True
 
     def want_timings(self) -> None:
         """From now on, backends time every task (an observer asked)."""
