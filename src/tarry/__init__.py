@@ -12,6 +12,7 @@ Examples
 """
 
 from tarry import config
+from tarry._build.annotate import annotate
 from tarry._build.delayed import Delayed, persist
 from tarry._build.wrap import DelayedFunction, delayed
 from tarry._compute import compute
@@ -24,6 +25,7 @@ from tarry._tools.visualize import to_dot, visualize
 __all__ = [
     "Delayed",
     "DelayedFunction",
+    "annotate",
     "compute",
     "config",
     "delayed",

@@ -11,10 +11,12 @@ from __future__ import annotations
 import operator
 import os
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from tarry import config
+from tarry._build.annotate import current as current_options
+from tarry._build.annotate import merged
 from tarry._build.labels import BINARY_OPERATORS, COMPARISONS, UNARY_OPERATORS, method_caller
 from tarry._build.traverse import ATOMIC as _ATOMIC
 from tarry._build.traverse import add_dep, pack
@@ -56,8 +58,13 @@ def _make_task(
     pure: bool | None = None,
     key: str | None = None,
     traverse: bool = True,
+    options: Mapping[str, Any] | None = None,
 ) -> Task:
-    """One task for ``func(*args, **kwargs)``: the single place tasks are built."""
+    """One task for ``func(*args, **kwargs)``: the single place tasks are built.
+
+    ``options``: the function's own task options (checked), applied over
+    those of the enclosing :func:`tarry.annotate` blocks.
+    """
     deps: dict[str, Task] = {}
     wrap = pack if traverse else _shallow
     packed = []
@@ -90,7 +97,17 @@ def _make_task(
     # add(x, y): one tuple serves both, one object less to track. Decided
     # without comparing arguments: that would call the user's __eq__.
     deps_t = args_t if only_lazy and len(deps) == len(args_t) else tuple(deps.values())
-    return Task(key, func, args_t, packed_kw, deps_t, name, deep or packed_kw is not None)
+    block = current_options()
+    return Task(
+        key,
+        func,
+        args_t,
+        packed_kw,
+        deps_t,
+        name,
+        deep or packed_kw is not None,
+        block if not options else merged(block, options),
+    )
 
 
 def _shallow(obj: Any, deps: dict[str, Task]) -> Any:

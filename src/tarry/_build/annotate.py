@@ -1,0 +1,125 @@
+"""What tasks ask of the scheduler: retries and resources, per call or per block.
+
+Two spellings set the same :class:`~tarry._graph.TaskOptions`:
+``f.options(retries=2)`` for the calls of one lazy function, and
+``with tarry.annotate(retries=2):`` for every task built inside the block
+(as ``dask.annotate`` does). Options given closer to the call win: a
+function's options over the block's, an inner block's over an outer one's.
+
+Examples
+--------
+>>> from tarry import delayed
+>>> with annotate(retries=2, retry_on=OSError):
+...     task = delayed(abs)(-1)._task
+>>> task.options.retries, task.options.retry_on
+(2, (<class 'OSError'>,))
+>>> delayed(abs)(-1)._task.options is None
+True
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextvars
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from tarry._graph import TaskOptions
+
+__all__ = ["annotate", "check_options", "current", "merged"]
+
+_current: contextvars.ContextVar[TaskOptions | None] = contextvars.ContextVar(
+    "tarry_annotations", default=None
+)
+
+
+def current() -> TaskOptions | None:
+    """The options of the innermost :func:`annotate` block, if any."""
+    return _current.get()
+
+
+def check_options(
+    retries: object = None, retry_on: object = None, resources: object = None
+) -> dict[str, Any]:
+    """The given options, checked and normalised; raises a clear error for a bad one.
+
+    Examples
+    --------
+    >>> check_options(retries=1, retry_on=(OSError, TimeoutError))
+    {'retries': 1, 'retry_on': (<class 'OSError'>, <class 'TimeoutError'>)}
+    >>> check_options(retries=-1)
+    Traceback (most recent call last):
+    ...
+    ValueError: retries must be a whole number of at least 0, not -1
+    """
+    checked: dict[str, Any] = {}
+    if retries is not None:
+        if isinstance(retries, builtins.bool) or not isinstance(retries, int) or retries < 0:
+            raise ValueError(f"retries must be a whole number of at least 0, not {retries!r}")
+        checked["retries"] = retries
+    if retry_on is not None:
+        kinds = retry_on if isinstance(retry_on, tuple) else (retry_on,)
+        if not kinds or not all(
+            isinstance(k, type) and issubclass(k, BaseException) for k in kinds
+        ):
+            raise TypeError(
+                "retry_on must be an exception class or a tuple of them, such as "
+                f"(OSError, TimeoutError), not {retry_on!r}"
+            )
+        checked["retry_on"] = kinds
+    if resources is not None:
+        if not isinstance(resources, Mapping) or not all(
+            isinstance(k, str)
+            and isinstance(v, int | float)
+            and not isinstance(v, builtins.bool)
+            and v >= 0
+            for k, v in resources.items()
+        ):
+            raise TypeError(
+                "resources must map resource names to amounts of at least 0, such as "
+                f'{{"CPU": 2, "GPU": 1}}, not {resources!r}'
+            )
+        checked["resources"] = dict(resources)
+    return checked
+
+
+def merged(base: TaskOptions | None, changes: Mapping[str, Any]) -> TaskOptions | None:
+    """``base`` with ``changes`` (already checked) applied; None if nothing is set.
+
+    Examples
+    --------
+    >>> merged(TaskOptions(retries=1), {"resources": {"GPU": 1}})
+    TaskOptions(retries=1, retry_on=(<class 'Exception'>,), resources={'GPU': 1})
+    """
+    if not changes:
+        return base
+    return (base or TaskOptions())._replace(**changes)
+
+
+@contextmanager
+def annotate(
+    *,
+    retries: int | None = None,
+    retry_on: type[BaseException] | tuple[type[BaseException], ...] | None = None,
+    resources: Mapping[str, float] | None = None,
+) -> Iterator[None]:
+    """Give every task built inside the block these options.
+
+    Parameters
+    ----------
+    retries
+        Further attempts after a failure (the task runs at most ``retries + 1`` times).
+    retry_on
+        The exception classes that are retried; others fail the run at once.
+        Default: any ``Exception``.
+    resources
+        What one run of the task holds, such as ``{"CPU": 2}`` or ``{"GPU": 1}``:
+        passed to Ray and Dask (see the README for what local schedulers honour).
+    """
+    changes = check_options(retries, retry_on, resources)
+    token = _current.set(merged(_current.get(), changes))
+    try:
+        yield
+    finally:
+        _current.reset(token)
