@@ -6,15 +6,32 @@ import pickle
 import threading
 import traceback
 from typing import Any
+from unittest import mock
 
 import pytest
 from remote_helpers import inc
 
 from tarry import delayed
 from tarry._graph import Pack, Task, call
-from tarry._schedule.errors import RemoteError, UnpicklableTaskError
+from tarry._schedule.errors import (
+    RemoteError,
+    UnpicklableResultError,
+    UnpicklableTaskError,
+    receive,
+    send,
+)
 from tarry._schedule.pickling import dumps
-from tarry._schedule.wire import _objects, _parts, pack_error, scan_payload, slim, unpack_error
+from tarry._schedule.wire import (
+    _objects,
+    _parts,
+    find_unloadable,
+    pack_error,
+    result_error,
+    scan_payload,
+    slim,
+    unloadable_error,
+    unpack_error,
+)
 
 
 def scaled(x: int, *, scale: int = 1, offset: int = 0) -> int:
@@ -125,7 +142,9 @@ def test_error_round_trip_keeps_type_cause_and_traceback() -> None:
 def test_unpicklable_error_comes_back_as_remote_error_with_text() -> None:
     back = unpack_error(pack_error(_raise(HoldsLockError()), "k"))
     assert type(back) is RemoteError
-    assert str(back) == "test_wire.HoldsLockError: holding a lock"
+    first, why = str(back).split("\n")
+    assert first == "task 'k' raised test_wire.HoldsLockError: holding a lock"
+    assert "cannot pickle '_thread.lock' object" in why
     assert any("raise exc" in note for note in back.__notes__)
 
 
@@ -167,3 +186,79 @@ def test_the_fast_object_list_matches_the_named_parts() -> None:
     ]
     for task in tasks:
         assert [id(o) for o in _objects(task)] == [id(o) for _, o in _parts(task)]
+
+
+# -- what pickles but does not unpickle, and results that cannot travel ----------------
+
+
+def _refuse() -> None:
+    raise ValueError("not here")
+
+
+class Unloadable:
+    def __reduce__(self) -> Any:
+        return (_refuse, ())
+
+
+class Unpicklable:
+    def __reduce__(self) -> Any:
+        raise TypeError("never")
+
+
+def test_find_unloadable_names_the_recorded_call_inside_a_mock() -> None:
+    recorder = mock.MagicMock()
+    recorder.store.put(1)
+    fine = Task("fine", total, ([1, 2],), None, (), "total")
+    task = Task("m-1", scaled, (1,), {"scale": recorder}, (), "scaled", True)
+    found = find_unloadable([fine, task])
+    assert found is not None
+    assert found.task is task
+    assert str(found).startswith(
+        "task 'm-1' (scaled) cannot be sent to another process: attribute '_mock_call_args' "
+        "of item 'put' of attribute '_mock_children' of item 'store' of attribute "
+        "'_mock_children' of keyword argument 'scale' pickles, but cannot be unpickled: "
+        "call(1) (RecursionError: maximum recursion depth exceeded"
+    )
+    assert str(found).endswith(
+        "use objects that pickle, or run this graph with scheduler='threads'"
+    )
+    assert find_unloadable([fine]) is None
+
+
+def test_unloadable_error_names_the_first_task_when_everything_loads_here() -> None:
+    tasks = [Task.literal("lit", 1), Task("t-1", total, ([1],), None, (), "total")]
+    err = unloadable_error(tasks, ModuleNotFoundError("No module named 'elsewhere'"))
+    assert err.task is tasks[1]
+    assert str(err).startswith(
+        "task 't-1' (total) could not start in its worker process, which could not load it "
+        "or its inputs (ModuleNotFoundError: No module named 'elsewhere')"
+    )
+
+
+def test_result_error_says_which_way_the_result_did_not_travel() -> None:
+    task = Task("r-1", total, (), None, (), "total")
+    there = result_error(task, TypeError("never"))
+    here = result_error(task, ValueError("not here"), here=True)
+    assert isinstance(there, TypeError)
+    assert there.task is task
+    assert "the result of task 'r-1' (total) cannot be pickled to send it back" in str(there)
+    assert "(TypeError: never)" in str(there)
+    assert "the result of task 'r-1' (total) came back from the worker process, but " in str(here)
+    assert "cannot be unpickled here (ValueError: not here)" in str(here)
+
+
+def test_send_and_receive_carry_a_value_an_error_or_what_could_not_travel() -> None:
+    task = Task("s-1", total, (), None, (), "total")
+    for sent in [send(task, lambda: 5), send(task, lambda: 1 // 0), send(task, Unpicklable),
+                 send(task, Unloadable)]:  # fmt: skip
+        back = pickle.loads(pickle.dumps(sent))  # whatever happened, it travels
+        assert back == sent
+    assert receive(send(task, lambda: 5), task) == (5, None)
+    _, err = receive(send(task, lambda: 1 // 0), task)
+    assert type(err) is ZeroDivisionError
+    _, err = receive(send(task, Unpicklable), task)
+    assert type(err) is UnpicklableResultError
+    assert "cannot be pickled" in str(err)
+    _, err = receive(send(task, Unloadable), task)
+    assert type(err) is UnpicklableResultError
+    assert "cannot be unpickled here (ValueError: not here)" in str(err)

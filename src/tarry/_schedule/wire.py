@@ -18,25 +18,39 @@ Used by ``"processes"``, ``"ray"``, ``"dask"`` and executors that pickle::
   :class:`~tarry._schedule.errors.UnpicklableTaskError` naming the task and
   the object;
 * :func:`pack_error` (in the worker) and :func:`unpack_error` (in the caller)
-  carry a task's exception back with its type, message and traceback.
+  carry a task's exception back with its type, message and traceback (they
+  live in :mod:`~tarry._schedule.errors`);
+* what pickles may still not unpickle (a ``unittest.mock`` object that has
+  recorded calls): when a worker could not load what it was sent,
+  :func:`find_unloadable` finds the task and the object.
 """
 
 from __future__ import annotations
 
+import io
 import pickle
-import traceback
 import types
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 from tarry._build.traverse import ATOMIC
 from tarry._graph import Pack, Quote, Task
-from tarry._schedule.errors import ErrorPacket, RemoteError, UnpicklableTaskError, add_note
+from tarry._schedule.errors import (
+    ADVICE,
+    UnpicklableTaskError,
+    describe,
+    pack_error,
+    result_error,
+    unpack_error,
+)
 from tarry._schedule.pickling import pickled_size
 
-__all__ = ["Payload", "pack_error", "scan_payload", "slim", "unpack_error"]
+__all__ = [
+    "Payload", "find_unloadable", "not_loaded_error", "pack_error", "result_error", "scan_payload",
+    "slim", "unloadable_error", "unpack_error",
+]  # fmt: skip
 
 
 # -- tasks that travel -------------------------------------------------------
@@ -232,7 +246,8 @@ def _arg_parts(label: str, arg: Any) -> Iterator[tuple[str, Any]]:
         yield label, arg
 
 
-def _picklable(obj: Any) -> bool:
+def _picklable(obj: Any, outer: frozenset[int] = frozenset()) -> bool:
+    """True if ``obj`` pickles (``outer``: see :func:`_culprit`)."""
     try:
         pickled_size(obj)
     except Exception:
@@ -245,7 +260,7 @@ def _unpicklable_message(task: Task, label: str, obj: Any, exc: BaseException) -
     where = " of ".join([*reversed(path), label])
     return (
         f"task {task.key!r} ({task.name}) cannot be sent to another process: {where} cannot "
-        f"be pickled: {_short_repr(culprit)} ({type(exc).__name__}: {exc})"
+        f"be pickled: {_short_repr(culprit)} ({describe(exc)}); {ADVICE}"
     )
 
 
@@ -257,12 +272,56 @@ def _short_repr(obj: Any, limit: int = 100) -> str:
     return text if len(text) <= limit else text[: limit - 4] + " ...>"
 
 
-def _culprit(obj: Any, path: list[str], depth: int) -> tuple[list[str], Any]:
-    """The innermost part of ``obj`` that does not pickle, and how to reach it."""
-    if depth < 6:
+def _load_failure(obj: Any, outer: frozenset[int] = frozenset()) -> Exception | None:
+    """What pickling ``obj`` and unpickling it again raises, if anything.
+
+    The objects whose ids are in ``outer`` travel as stubs, so that a part
+    that refers back to what holds it is judged on its own.
+    """
+    import cloudpickle
+
+    buffer = io.BytesIO()
+    pickler = cloudpickle.CloudPickler(buffer, protocol=5)
+    if outer:
+        pickler.persistent_id = lambda item: id(item) if id(item) in outer else None
+    try:
+        pickler.dump(obj)
+        unpickler = pickle.Unpickler(io.BytesIO(buffer.getvalue()))
+        unpickler.persistent_load = lambda ident: None  # type: ignore[method-assign]
+        unpickler.load()
+    except Exception as exc:
+        return exc
+    return None
+
+
+def _round_trips(obj: Any, outer: frozenset[int] = frozenset()) -> bool:
+    """True if ``obj`` pickles and unpickles again (``outer``: see :func:`_load_failure`)."""
+    return _load_failure(obj, outer) is None
+
+
+#: how deep :func:`_culprit` looks into an object for the part that fails:
+#: deep enough for an item of an attribute of a closure variable
+_CULPRIT_DEPTH = 6
+
+
+def _culprit(
+    obj: Any,
+    path: list[str],
+    depth: int,
+    fine: Callable[[Any, frozenset[int]], bool] = _picklable,
+    outer: frozenset[int] = frozenset(),
+) -> tuple[list[str], Any]:
+    """The innermost part of ``obj`` that is not ``fine`` (pickles), and how to reach it.
+
+    ``outer`` holds the ids of the objects ``obj`` was found in: a part that
+    is one of them is a way back (a cycle), never the culprit.
+    """
+    if depth < _CULPRIT_DEPTH:
+        inner = outer | {id(obj)}
         for name, part in _components(obj):
-            if type(part) not in ATOMIC and not _picklable(part):
-                return _culprit(part, [*path, name], depth + 1)
+            if type(part) in ATOMIC or id(part) in inner or fine(part, inner):
+                continue
+            return _culprit(part, [*path, name], depth + 1, fine, inner)
     return path, obj
 
 
@@ -311,105 +370,60 @@ def _global_names(code: types.CodeType) -> Iterator[str]:
             yield from _global_names(const)
 
 
-# -- errors that travel -----------------------------------------------------------
+# -- what may fail on arrival ---------------------------------------------------------
 
 
-def pack_error(exc: BaseException, key: str) -> ErrorPacket:
-    """In a worker: ``exc`` (raised by task ``key``) ready to travel to the caller.
+def unloadable_error(tasks: Iterable[Task], exc: BaseException) -> UnpicklableTaskError:
+    """The error for ``tasks`` that a worker could not load (it raised ``exc``).
 
-    The exception is pickled with its traceback and chained causes when
-    :mod:`tblib` is installed; the formatted traceback always travels as text,
-    for exceptions that cannot be pickled.
+    The one :func:`find_unloadable` finds; else an error naming the first
+    task and ``exc``.
     """
-    text = "".join(traceback.format_exception(exc))
-    blob: bytes | None = None
-    try:
-        import cloudpickle
-
-        try:
-            from tblib import pickling_support
-        except ImportError:  # pragma: no cover - tblib comes with the extras
-            pass
-        else:
-            pickling_support.install(exc)
-        blob = cloudpickle.dumps(exc, protocol=5)
-        # An exception whose __init__ wants other arguments than its args
-        # pickles fine and fails only here; better find out in the worker.
-        pickle.loads(blob)
-    except Exception:
-        blob = _pickled_past_setattr(exc)
-    kind = type(exc)
-    return ErrorPacket(key, blob, f"{kind.__module__}.{kind.__qualname__}", str(exc), text)
+    tasks = list(tasks)
+    found = find_unloadable(tasks)
+    if found is not None:
+        return found
+    return not_loaded_error(next(t for t in tasks if t.func is not None), exc)
 
 
-def _pickled_past_setattr(exc: BaseException) -> bytes | None:
-    """``exc`` pickled to be rebuilt without its class's ``__init__``/``__setattr__``.
-
-    For exceptions that plain unpickling cannot rebuild, such as a frozen
-    dataclass (``BaseException.__setstate__`` assigns through the frozen
-    ``__setattr__``). Their traceback travels as text. None if even this fails.
-    """
-    try:
-        import cloudpickle
-
-        state = {k: v for k, v in vars(exc).items() if k != "__notes__"}
-        blob: bytes = cloudpickle.dumps(
-            _Rebuild(type(exc), exc.args, state, getattr(exc, "__notes__", None)), protocol=5
-        )
-        pickle.loads(blob)
-    except Exception:
-        return None
-    return blob
+def not_loaded_error(task: Task, exc: BaseException) -> UnpicklableTaskError:
+    """The error for ``task`` whose worker could not load it or its inputs (raising ``exc``)."""
+    return UnpicklableTaskError(
+        f"task {task.key!r} ({task.name}) could not start in its worker process, which "
+        f"could not load it or its inputs ({describe(exc)}); {ADVICE}",
+        task,
+    )
 
 
-class _Rebuild:
-    """Pickles as a call of :func:`_rebuild_exception` (see :func:`_pickled_past_setattr`)."""
+def find_unloadable(tasks: Iterable[Task]) -> UnpicklableTaskError | None:
+    """The error for the first object of ``tasks`` that pickles but does not unpickle.
 
-    def __init__(self, *parts: Any) -> None:
-        self.parts = parts
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_exception, self.parts)
-
-
-def _rebuild_exception(
-    kind: type[BaseException], args: tuple[Any, ...], state: dict[str, Any], notes: Any
-) -> BaseException:
-    exc = kind.__new__(kind, *args)
-    BaseException.args.__set__(exc, args)  # type: ignore[attr-defined]
-    vars(exc).update(state)
-    if isinstance(notes, list):
-        for note in notes:
-            add_note(exc, note)
-    return exc
-
-
-def unpack_error(packet: ErrorPacket) -> BaseException:
-    """In the caller: the task's exception, with its original type whenever possible.
+    Each object is pickled and unpickled here, as a worker would: the first
+    that fails is named, with the innermost part of it that fails. Slow:
+    for when a worker could not load what it was sent.
 
     Examples
     --------
-    >>> try:
-    ...     int("x")
-    ... except ValueError as exc:
-    ...     err = unpack_error(pack_error(exc, "parse-1"))
-    >>> type(err).__name__, str(err)
-    ('ValueError', "invalid literal for int() with base 10: 'x'")
-    >>> err.__traceback__ is not None
-    True
+    >>> from unittest import mock
+    >>> recorder = mock.MagicMock()
+    >>> _ = recorder.save(1)  # a recorded call: it pickles, but never unpickles
+    >>> task = Task("f-1", repr, (recorder,), None, (), "repr")
+    >>> print(str(find_unloadable([task]))[:95])
+    task 'f-1' (repr) cannot be sent to another process: attribute '_mock_call_args' of item 'save'
     """
-    exc: object = None
-    if packet.blob is not None:
-        try:
-            exc = pickle.loads(packet.blob)
-        except Exception:
-            exc = None
-    # the text has frames only if the exception was raised, not just made
-    frames = packet.text.startswith("Traceback")
-    if not isinstance(exc, BaseException):
-        exc = RemoteError(f"{packet.type_name}: {packet.message}")
-        if frames:
-            add_note(exc, f"remote traceback:\n{packet.text.rstrip()}")
-    elif exc.__traceback__ is None and frames:
-        add_note(exc, f"remote traceback:\n{packet.text.rstrip()}")
-    return exc
+    for task in tasks:
+        if task.func is None:
+            continue
+        for label, obj in _parts(task):
+            why = None if type(obj) in ATOMIC else _load_failure(obj)
+            if why is None:
+                continue
+            path, culprit = _culprit(obj, [], 0, _round_trips)
+            where = " of ".join([*reversed(path), label])
+            return UnpicklableTaskError(
+                f"task {task.key!r} ({task.name}) cannot be sent to another process: {where} "
+                f"pickles, but cannot be unpickled: {_short_repr(culprit)} ({describe(why)}); "
+                f"{ADVICE}",
+                task,
+            )
+    return None
