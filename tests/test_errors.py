@@ -182,10 +182,6 @@ PENDING = {
     ("executor", "unloadable-result"): "futures.py: send/receive",
     **{("dask", case): _DASK for case in ("recursion", "reduce-raises", "system-exit")},
     ("dask", "recorded-mock"): _DASK,
-    **{
-        ("ray", case): "ray.py: the next commit"
-        for case in ("system-exit", "unpicklable-result", "unloadable-result", "recorded-mock")
-    },
     ("dask", "unpicklable-result"): "dask.py: not done",
     ("dask", "unloadable-result"): "dask.py: not done",
 }

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import traceback
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from remote_helpers import (
 
 from tarry import compute, delayed
 from tarry._graph import Task
+from tarry._schedule import errors
 from tarry._schedule.core import Run
 
 pytestmark = pytest.mark.ray
@@ -137,3 +139,33 @@ def test_configured_address_connects_to_the_existing_cluster(ray: Any, tmp_path:
     value, node = out.stdout.split()
     assert value == "5"
     assert node == context.get_node_id()
+
+
+def exit_at(i: int, at: int) -> int:
+    if i == at:
+        sys.exit(4)
+    return i
+
+
+def lock_at(i: int, at: int) -> Any:
+    return threading.Lock() if i == at else i
+
+
+def test_system_exit_on_the_own_remote_function_fails_the_task_not_the_worker() -> None:
+    # 8 calls of one function: it gets its own remote function (the other path)
+    tasks = [delayed(exit_at)(i, 5) for i in range(8)]
+    with pytest.raises(SystemExit) as info:
+        compute(tasks, scheduler="ray")
+    assert info.value.code == 4
+    assert f"tarry: raised by task {tasks[5].key!r} (exit_at)" in info.value.__notes__
+    assert compute(delayed(inc)(1), scheduler="ray") == (2,)
+
+
+def test_a_result_that_does_not_pickle_is_named_without_colour_codes() -> None:
+    tasks = [delayed(lock_at)(i, 2) for i in range(8)]
+    with pytest.raises(errors.UnpicklableResultError) as info:
+        compute(tasks, scheduler="ray")
+    message = str(info.value)
+    assert message.startswith(f"the result of task {tasks[2].key!r} (lock_at) cannot be pickled")
+    assert "cannot pickle '_thread.lock' object" in message
+    assert "\x1b[" not in message

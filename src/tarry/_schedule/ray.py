@@ -24,9 +24,13 @@ How it runs:
 * the caller polls for finished tasks a few times a second, so ``Run``
   counts them (progress bars) and releases what it no longer needs;
 * a task's exception comes back with its type, message and traceback and a
-  note naming the task; a task whose worker process died gives
-  :class:`~tarry._schedule.errors.WorkerDiedError` naming it; Ctrl-C
-  cancels every task not finished yet. Tasks are never retried.
+  note naming the task (``SystemExit`` too, as on ``"processes"``); a task
+  whose worker process died gives
+  :class:`~tarry._schedule.errors.WorkerDiedError` naming it; what Ray could
+  not carry gives the same errors as ``"processes"`` (an argument that does
+  not unpickle in the worker, a result that does not pickle there or does
+  not unpickle here); Ctrl-C cancels every task not finished yet. Tasks are
+  never retried.
 
 The ObjectRefs of all tasks are held until the compute returns, so that a
 failure can be traced to the task that caused it: Ray keeps intermediate
@@ -45,6 +49,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -54,9 +59,22 @@ from tarry._graph import Task, call
 from tarry._schedule import DEFAULTS, Settings
 from tarry._schedule.core import Run
 from tarry._schedule.cpus import usable_cpus
-from tarry._schedule.errors import TaskFailedError, UnpicklableTaskError, WorkerDiedError
+from tarry._schedule.errors import (
+    TaskFailedError,
+    UnpicklableTaskError,
+    WorkerDiedError,
+    text_of,
+)
 from tarry._schedule.timing import Stopwatch, Timing
-from tarry._schedule.wire import pack_error, scan_payload, slim, unpack_error
+from tarry._schedule.wire import (
+    find_unloadable,
+    not_loaded_error,
+    pack_error,
+    result_error,
+    scan_payload,
+    slim,
+    unpack_error,
+)
 
 __all__ = ["connect", "run_ray"]
 
@@ -103,12 +121,19 @@ def connect(settings: Settings = DEFAULTS) -> Any:
 # -- what runs in Ray's workers -----------------------------------------------------
 
 
+#: what a task's body may raise that fails the task: SystemExit too, as on
+#: "processes" (Ray would take it for the worker's death); not
+#: KeyboardInterrupt, which is how Ray cancels a task
+_TASK_ERRORS = (Exception, SystemExit)
+
+
 def _run_task(task: Task, *values: Any) -> Any:
     """Generic remote body: a slim task, and the values of its deps in order."""
     try:
         return call(task, {d.key: v for d, v in zip(task.deps, values, strict=True)})
-    except Exception as exc:
-        raise TaskFailedError(pack_error(exc, task.key)) from None
+    except _TASK_ERRORS as exc:
+        failure = TaskFailedError(pack_error(exc, task.key))
+    raise failure  # out of the handler: Ray must not pickle the task's error as its context
 
 
 def _run_task_timed(task: Task, *values: Any) -> tuple[Any, Timing]:
@@ -127,11 +152,12 @@ def _own_runner(func: Callable[..., Any], timed: bool) -> Callable[..., Any]:
     def run(*args: Any) -> Any:
         try:
             return func(*args)
-        except Exception as exc:
+        except _TASK_ERRORS as exc:
             import ray
 
             key = ray.get_runtime_context().get_task_name() or "?"
-            raise TaskFailedError(pack_error(exc, key)) from None
+            failure = TaskFailedError(pack_error(exc, key))
+        raise failure
 
     return run_timed if timed else run
 
@@ -295,11 +321,35 @@ class _RayRun:
                         found = self._error_of(dep)
                         if found is not None:
                             return found
+                return task, self._transfer_error(task, err, cause)
             return task, self._system_error(task, err)
         return None
 
+    def _transfer_error(self, task: Task, err: BaseException, cause: Any) -> BaseException:
+        """``task`` failed in Ray's hands, not in its body (whose errors come as TaskFailedError).
+
+        Either its worker could not unpickle what it was sent, or Ray could
+        not pickle its result. Ray's error does not always tell which (its
+        report of the first can itself fail to pickle), so the task's objects
+        are tried here first.
+        """
+        error: BaseException | None = find_unloadable([task])
+        if error is None:
+            why = cause if isinstance(cause, BaseException) else err
+            if isinstance(why, self.ray.exceptions.RaySystemError):  # Ray says: loading
+                error = not_loaded_error(task, getattr(why, "client_exc", None) or why)
+            else:
+                error = result_error(task, why)
+        error.__cause__ = err
+        return error
+
     def _system_error(self, task: Task, err: BaseException) -> BaseException:
         exceptions = self.ray.exceptions
+        if isinstance(err, exceptions.RaySystemError) and hasattr(err, "client_exc"):
+            # the result pickled in the worker, but unpickling it here failed
+            error: BaseException = result_error(task, err.client_exc, here=True)
+            error.__cause__ = err
+            return error
         deaths = tuple(
             getattr(exceptions, name)
             for name in ("WorkerCrashedError", "OutOfMemoryError", "NodeDiedError",
@@ -308,12 +358,22 @@ class _RayRun:
         )  # fmt: skip
         if not isinstance(err, deaths):
             return err
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        text = _plain(err).strip()
+        first_line = text.splitlines()[0] if text else type(err).__name__
         died = WorkerDiedError(
             f"the Ray worker process running task {task.key!r} ({task.name}) died: {first_line}"
         )
         died.__cause__ = err
         return died
+
+
+#: a terminal colour code: Ray colours the task names in its messages
+_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _plain(err: BaseException) -> str:
+    """``str(err)`` without terminal colour codes."""
+    return _COLOUR.sub("", text_of(err))
 
 
 def run_ray(run: Run, settings: Settings = DEFAULTS) -> BaseException | None:
