@@ -14,13 +14,16 @@ import textwrap
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import pytest
 
 from tarry import compute, delayed
+from tarry._graph import Task
 from tarry._schedule import errors
+from tarry._schedule.pickling import dumps
 from tarry._schedule.wire import pack_error, unpack_error
 
 LOCAL = [
@@ -378,3 +381,25 @@ def test_a_mock_with_recorded_calls_is_named_as_the_argument_that_does_not_unpic
         err
     )
     assert "argument 0 pickles, but cannot be unpickled: call(1) (RecursionError" in str(err)
+
+
+@pytest.mark.xfail(strict=True, reason="processes/worker.py: not_loaded_error for an input")
+def test_an_input_that_does_not_unpickle_in_a_worker_fails_the_task_reading_it(
+    tmp_path: Path,
+) -> None:
+    from tarry._schedule.processes.worker import run_batch
+
+    made = Task("made-1", None, (None,), None, (), "input")  # a result of another batch
+    reader = Task("reader-1", use, (made,), None, (made,), "use")
+    code = dumps([([reader], [reader.key])])
+    _, outcomes = run_batch(
+        str(tmp_path), code, {made.key: dumps(Unloadable())}, False, frozenset()
+    )
+    [(ok, packet, _)] = outcomes
+    assert not ok
+    err = unpack_error(packet)
+    assert type(err) is errors.UnpicklableTaskError
+    assert str(err).startswith(
+        "task 'reader-1' (use) could not start in its worker process, which could not load it "
+        "or its inputs (ValueError: cannot load here)"
+    )
