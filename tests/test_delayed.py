@@ -256,13 +256,7 @@ BAD_NAMES: dict[str, Any] = {
 
 
 @pytest.mark.parametrize("build", list(BAD_NAMES.values()), ids=list(BAD_NAMES))
-def test_a_key_or_name_that_is_not_a_non_empty_str_fails_when_built(
-    request: pytest.FixtureRequest, build: Any
-) -> None:
-    if request.node.callspec.id == "method-dask-key-name-empty":
-        request.applymarker(
-            pytest.mark.xfail(strict=True, reason="delayed.py: DelayedAttr.__call__ check_key")
-        )
+def test_a_key_or_name_that_is_not_a_non_empty_str_fails_when_built(build: Any) -> None:
     # one error for a wrong type and for an empty str: both TypeError and ValueError
     with pytest.raises(TypeError, match="cannot name a task: a task key must be a str") as info:
         build()

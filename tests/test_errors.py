@@ -175,8 +175,6 @@ ELSEWHERE = EVERYWHERE[2:]
 _DASK = "dask.py: SystemExit, raise out of the handler, find_unloadable"
 PENDING = {
     ("processes", "unpicklable-result"): "processes/worker.py: result_error",
-    ("processes", "unloadable-result"): "processes/driver.py: _finish",
-    ("processes", "recorded-mock"): "processes/worker.py and driver.py: _load_units, _lost",
     **{
         ("executor", case): "futures.py: send/receive"
         for case in ("reduce-raises", "notes-lock", "system-exit")

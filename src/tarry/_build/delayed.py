@@ -21,7 +21,7 @@ from tarry._build.labels import BINARY_OPERATORS, COMPARISONS, UNARY_OPERATORS, 
 from tarry._build.traverse import ATOMIC as _ATOMIC
 from tarry._build.traverse import add_dep, pack
 from tarry._graph import Lazy, Pack, Quote, Task, TaskGraph, check_same, resolve
-from tarry._keys import new_key, tokenize
+from tarry._keys import check_key, new_key, tokenize
 from tarry._schedule.tracebacks import release_own_frames
 
 if TYPE_CHECKING:
@@ -63,7 +63,8 @@ def _make_task(
     """One task for ``func(*args, **kwargs)``: the single place tasks are built.
 
     ``options``: the function's own task options (checked), applied over
-    those of the enclosing :func:`tarry.annotate` blocks.
+    those of the enclosing :func:`tarry.annotate` blocks. A ``key`` given
+    is checked by the caller (:func:`~tarry._keys.check_key`).
     """
     deps: dict[str, Task] = {}
     wrap = pack if traverse else _shallow
@@ -91,8 +92,6 @@ def _make_task(
         if pure is None:
             pure = config.get("pure")
         key = f"{name}-{tokenize(func, packed, packed_kw)}" if pure else new_key(name)
-    elif not isinstance(key, str):
-        raise TypeError(f"a task key must be a str, not {type(key).__name__}: {key!r}")
     args_t = tuple(packed)
     # add(x, y): one tuple serves both, one object less to track. Decided
     # without comparing arguments: that would call the user's __eq__.
@@ -392,6 +391,8 @@ class DelayedAttr(Delayed[Any]):
     def __call__(self, *args: Any, **kwargs: Any) -> Delayed[Any]:
         pure = kwargs.pop("pure", None)
         key = kwargs.pop("dask_key_name", None)
+        if key is not None:
+            check_key(key, "dask_key_name")
         task = _make_task(
             _call_method,
             (self._owner, self._attr, *args),

@@ -10,7 +10,7 @@ running.
 from __future__ import annotations
 
 import re
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
@@ -35,7 +35,13 @@ from tarry._schedule.processes.worker import Outcome, in_worker, run_batch
 from tarry._schedule.sync import run_sync
 from tarry._schedule.timing import Timing
 from tarry._schedule.transfer import Blob, discard, from_blob, own, to_blob
-from tarry._schedule.wire import scan_payload, slim, unpack_error
+from tarry._schedule.wire import (
+    result_error,
+    scan_payload,
+    slim,
+    unloadable_error,
+    unpack_error,
+)
 
 __all__ = ["BATCHES_PER_WORKER", "BATCH_SECONDS", "run_processes"]
 
@@ -216,7 +222,9 @@ class _ProcessDriver(FutureDriver):
                 packet: ErrorPacket = payload
                 task = run.tasks[packet.key]
                 return run.fail(task, unpack_error(packet))
-            self._finish(unit, payload)
+            error = self._finish(unit, payload)
+            if error is not None:
+                return error
         return None
 
     def _learn(self, unit: Unit, times: list[float], worker: str) -> None:
@@ -229,7 +237,8 @@ class _ProcessDriver(FutureDriver):
             if self.timed:
                 record(task, Timing(worker, start, end, times[i * step + 2]))
 
-    def _finish(self, unit: Unit, blobs: list[Blob]) -> None:
+    def _finish(self, unit: Unit, blobs: list[Blob]) -> BaseException | None:
+        """Book ``unit``'s results; the error if a target's result does not unpickle here."""
         run = self.run
         outputs = dict(zip(unit.outputs, blobs, strict=True))
         readers = {key: self._reading_units(key) for key in outputs}
@@ -239,7 +248,10 @@ class _ProcessDriver(FutureDriver):
             value: Any = None  # stayed in the worker: only readers inside the unit
             if blob is not None:
                 if task.key in self.targets:
-                    value = from_blob(blob)
+                    try:
+                        value = from_blob(blob)
+                    except Exception as exc:  # it pickled in the worker, yet does not load here
+                        return run.fail(task, result_error(task, exc, here=True))
                     if run.refs[task.key] > 1:
                         self.blobs[task.key] = blob
                 else:
@@ -253,13 +265,18 @@ class _ProcessDriver(FutureDriver):
         for key, reading in readers.items():
             if key in run.values:
                 self.hold.park(key, reading, run.values)
+        return None
 
     def _lost(self, batch: list[Unit], exc: BaseException) -> BaseException:
         """A batch ended without a result: a dead worker, a broken pool, a cancellation."""
         run = self.run
+        if isinstance(exc, CancelledError):
+            return run.fail(batch[0].tasks[0], exc)
         if not isinstance(exc, BrokenProcessPool):
-            task = batch[0].tasks[0]
-            return run.fail(task, exc)
+            # run_batch raised: the worker could not load the batch or its inputs
+            unloadable = unloadable_error([t for unit in batch for t in unit.tasks], exc)
+            unloadable.__cause__ = exc
+            return run.fail(unloadable.task, unloadable)
         forget_pool(self.pool)
         ours = {t.key: t for b in [batch, *self.in_flight.values()] for u in b for t in u.tasks}
         running = [k for k in dead_workers_tasks(self.markers) if k in ours]
