@@ -46,3 +46,21 @@ def test_bad_options_are_refused_when_the_block_opens(
 ) -> None:
     with pytest.raises(error, match=says), annotate(**options):  # type: ignore[arg-type]
         pass
+
+
+def test_a_functions_own_options_win_over_the_blocks_and_add_to_them() -> None:
+    flaky = delayed(abs).options(retries=1, retry_on=ConnectionError)
+    with annotate(retries=5, resources={"CPU": 2}):
+        task = flaky(-1)._task
+    assert task.options == TaskOptions(retries=1, retry_on=(ConnectionError,), resources={"CPU": 2})
+
+
+def test_options_survive_rebinding_and_pickling() -> None:
+    import pickle
+
+    flaky = delayed(abs).options(retries=2)
+    again = pickle.loads(pickle.dumps(flaky))
+    assert again(-1)._task.options == TaskOptions(retries=2)
+    assert flaky.options(resources={"GPU": 1})(-1)._task.options == TaskOptions(
+        retries=2, resources={"GPU": 1}
+    )

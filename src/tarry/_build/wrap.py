@@ -11,10 +11,11 @@ import contextlib
 import functools
 import inspect
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, TypeVar, overload
 
 from tarry import config
+from tarry._build.annotate import check_options
 from tarry._build.delayed import (
     Delayed,
     _check_nout,
@@ -81,6 +82,7 @@ class DelayedFunction(Delayed[Callable[P, R]]):
         nout: int | None = None,
         traverse: bool = True,
         key: str | None = None,
+        task_options: Mapping[str, Any] | None = None,
     ) -> None:
         _check_nout(nout)
         if name is not None:
@@ -108,6 +110,8 @@ class DelayedFunction(Delayed[Callable[P, R]]):
         _set(self, "_nout", nout)
         _set(self, "_traverse", traverse)
         _set(self, "_call_key", key)
+        #: retries, retry_on, resources given with .options() (checked)
+        _set(self, "_task_options", dict(task_options) if task_options else None)
         # dask's per-call keywords this function leaves to us; found on the
         # first call with keywords (inspect.signature is slow)
         _set(self, "_compat", None)
@@ -118,6 +122,7 @@ class DelayedFunction(Delayed[Callable[P, R]]):
     _nout: int | None
     _traverse: bool
     _call_key: str | None
+    _task_options: dict[str, Any] | None
     _compat: frozenset[str] | None
 
     @property  # type: ignore[override,unused-ignore]
@@ -148,7 +153,10 @@ class DelayedFunction(Delayed[Callable[P, R]]):
                 pure = kwargs.pop("pure")
             if "dask_key_name" in compat and "dask_key_name" in kwargs:
                 key = check_key(kwargs.pop("dask_key_name"), "dask_key_name")
-        task = _make_task(self._target, args, kwargs, self._task_name, pure, key, self._traverse)
+        task = _make_task(
+            self._target, args, kwargs, self._task_name, pure, key, self._traverse,
+            self._task_options,
+        )  # fmt: skip
         return Delayed(task, self._nout)
 
     def options(
@@ -158,10 +166,15 @@ class DelayedFunction(Delayed[Callable[P, R]]):
         pure: bool | None = _MISSING,
         nout: int | None = _MISSING,
         name: str = _MISSING,
+        retries: int | None = None,
+        retry_on: type[BaseException] | tuple[type[BaseException], ...] | None = None,
+        resources: Mapping[str, float] | None = None,
     ) -> DelayedFunction[P, R]:
         """The same lazy function with other settings, for one call or many.
 
-        Never collides with the wrapped function's own keywords.
+        Never collides with the wrapped function's own keywords. The last
+        three are the task options also given by :func:`tarry.annotate`
+        blocks; a function's own win over a block's.
 
         Parameters
         ----------
@@ -173,7 +186,24 @@ class DelayedFunction(Delayed[Callable[P, R]]):
             Number of outputs, for unpacking.
         name
             Prefix of generated keys and label in pictures.
+        retries
+            Further attempts after a failure, on every scheduler (Ray and Dask
+            retry with their own machinery); ``compute(retries=...)`` sets it
+            for all tasks.
+        retry_on
+            The exception classes retried (default: any ``Exception``).
+        resources
+            What one run holds, such as ``{"CPU": 2, "GPU": 1}`` (Ray and Dask
+            resources).
+
+        Examples
+        --------
+        >>> from tarry import delayed
+        >>> flaky = delayed(abs).options(retries=3, retry_on=ConnectionError)
+        >>> flaky(-1)._task.options.retries
+        3
         """
+        changes = check_options(retries, retry_on, resources)
         return DelayedFunction(
             self.__wrapped__,
             pure=self._pure if pure is _MISSING else pure,
@@ -181,6 +211,7 @@ class DelayedFunction(Delayed[Callable[P, R]]):
             nout=self._nout if nout is _MISSING else nout,
             traverse=self._traverse,
             key=self._call_key if key is _MISSING else key,
+            task_options={**(self._task_options or {}), **changes},
         )
 
     def __get__(self, instance: Any, owner: type | None = None) -> Any:
@@ -202,20 +233,29 @@ class DelayedFunction(Delayed[Callable[P, R]]):
             nout=self._nout,
             traverse=self._traverse,
             key=self._call_key,
+            task_options=self._task_options,
         )
 
     def __repr__(self) -> str:
         return f"<delayed function {self._task_name}>"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_function, (self.__wrapped__, self._pure, self._task_name, self._nout,
-                                    self._traverse, self._call_key))  # fmt: skip
+        state = (self._pure, self._task_name, self._nout, self._traverse, self._call_key)
+        return (_rebuild_function, (self.__wrapped__, *state, self._task_options))
 
 
 def _rebuild_function(
-    func: Any, pure: bool | None, name: str, nout: int | None, traverse: bool, key: str | None
+    func: Any,
+    pure: bool | None,
+    name: str,
+    nout: int | None,
+    traverse: bool,
+    key: str | None,
+    task_options: dict[str, Any] | None = None,
 ) -> DelayedFunction[Any, Any]:
-    return DelayedFunction(func, pure=pure, name=name, nout=nout, traverse=traverse, key=key)
+    return DelayedFunction(
+        func, pure=pure, name=name, nout=nout, traverse=traverse, key=key, task_options=task_options
+    )
 
 
 def _compat_keywords(func: Callable[..., Any]) -> frozenset[str]:
