@@ -80,3 +80,27 @@ def test_no_space_left_falls_back_to_bytes(tmp_path: Path, monkeypatch: pytest.M
     assert type(blob) is bytes
     assert len(from_blob(blob)) == 2 * FILE_BYTES
     assert os.listdir(tmp_path) == []
+
+
+def test_tagged_files_start_with_the_tag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(transfer, "_tag", "")
+    transfer.tag_files("w7-")
+    blob = to_blob(bytearray(2 * FILE_BYTES), str(tmp_path))
+    assert type(blob) is Spilled
+    assert os.path.basename(blob.path).startswith(f"w7-{os.getpid()}-")
+    discard(blob)
+
+
+def test_a_forked_child_leaves_its_parents_files_alone(tmp_path: Path) -> None:
+    blob = to_blob(bytearray(2 * FILE_BYTES), str(tmp_path))
+    own(blob)
+    child = os.fork()
+    if child == 0:  # the child drops the object it inherited (its exit would too)
+        del blob
+        gc.collect()
+        os._exit(0)
+    os.waitpid(child, 0)
+    assert len(os.listdir(tmp_path)) == 1
+    del blob
+    gc.collect()
+    assert os.listdir(tmp_path) == []

@@ -13,8 +13,13 @@ is written to.
 Lifetimes: the file of a value belongs to the parent process. The parent
 calls :func:`own` on every :class:`Spilled` it keeps; the file is removed
 when the parent drops that object (the run released the value, or failed),
-and at the latest when the interpreter exits. A worker removes what it wrote
-but could not hand over (:func:`discard`).
+and at the latest when the interpreter exits, never by a forked child that
+inherited the object. A worker removes what it wrote but could not hand
+over (:func:`discard`). A worker's files start with the tag of its pool
+(:func:`tag_files`): what a worker was writing when it was stopped (Ctrl-C,
+say), or wrote but never handed over, is found and removed once its pool
+has stopped, unless a :class:`Spilled` of this process still refers to it
+(:func:`in_use`; see :func:`~tarry._schedule.processes.markers.sweep`).
 
 Examples
 --------
@@ -42,13 +47,27 @@ import struct
 import weakref
 from typing import Any
 
-__all__ = ["FILE_BYTES", "Blob", "Spilled", "discard", "from_blob", "own", "to_blob"]
+__all__ = [
+    "FILE_BYTES",
+    "Blob",
+    "Spilled",
+    "discard",
+    "from_blob",
+    "in_use",
+    "own",
+    "tag_files",
+    "to_blob",
+]
 
 #: pickled size from which a value travels as a file rather than through the pipe
 FILE_BYTES = 1 << 20
 #: parts of a file start at multiples of this, so arrays read from it are aligned
 _ALIGN = 64
 _names = itertools.count()
+#: start of the names of the files this process writes (a worker's pool, see tag_files)
+_tag = ""
+#: the Spilled objects alive in this process, by path
+_alive: weakref.WeakValueDictionary[str, Spilled] = weakref.WeakValueDictionary()
 
 
 class Spilled:
@@ -59,6 +78,7 @@ class Spilled:
     def __init__(self, path: str, size: int) -> None:
         self.path = path
         self.size = size
+        _alive[path] = self
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Spilled, (self.path, self.size))
@@ -90,7 +110,7 @@ def to_blob(value: Any, directory: str | None) -> Blob:
     size = len(main) + sum(v.nbytes for v in views)
     if size < FILE_BYTES:  # small: bytes, with any out-of-band buffer back in band
         return _pickled(value, None) if buffers else main
-    path = os.path.join(directory, f"{os.getpid()}-{next(_names)}.value")
+    path = os.path.join(directory, f"{_tag}{os.getpid()}-{next(_names)}.value")
     try:
         _write(path, [memoryview(main), *views])
     except OSError:
@@ -120,7 +140,18 @@ def from_blob(blob: Blob) -> Any:
 def own(blob: Blob) -> None:
     """Remove ``blob``'s file (if any) once this process drops ``blob``, or at exit."""
     if type(blob) is Spilled:
-        weakref.finalize(blob, _remove, blob.path)
+        weakref.finalize(blob, _remove_if_owner, blob.path, os.getpid())
+
+
+def in_use(path: str) -> bool:
+    """Whether a :class:`Spilled` of this process refers to the file ``path``."""
+    return path in _alive
+
+
+def tag_files(tag: str) -> None:
+    """Start the names of the files this process writes from now on with ``tag``."""
+    global _tag
+    _tag = tag
 
 
 def discard(blob: Blob) -> None:
@@ -132,6 +163,13 @@ def discard(blob: Blob) -> None:
 def _remove(path: str) -> None:
     with contextlib.suppress(OSError):
         os.unlink(path)
+
+
+def _remove_if_owner(path: str, owner: int) -> None:
+    # A forked child inherits the parent's objects and runs their finalizers
+    # at its exit: the file is still the parent's.
+    if os.getpid() == owner:
+        _remove(path)
 
 
 def _pickled(value: Any, buffers: list[pickle.PickleBuffer] | None) -> bytes:
