@@ -13,7 +13,8 @@ compute returned.
 
 from __future__ import annotations
 
-import _thread
+import contextlib
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -236,13 +237,12 @@ def test_concurrent_callers_each_get_their_own_result() -> None:
 
 
 def test_ctrl_c_returns_quickly_and_starts_nothing_new() -> None:
-    """Ctrl-C while the caller runs a task: KeyboardInterrupt at once, and no task after it.
+    """Ctrl-C while helpers run tasks: KeyboardInterrupt at once, and no task after it.
 
-    The helper's task is held until the compute has raised: a compute that
-    waited for it would see it end first (after PATIENCE).
+    The running tasks are held until the compute has raised: a compute that
+    waited for them would see them end first (after PATIENCE).
     """
-    caller = threading.get_ident()
-    helper_busy = threading.Event()
+    both_busy = threading.Barrier(3)
     release = threading.Event()
     lock = threading.Lock()
     started: list[int] = []
@@ -251,30 +251,65 @@ def test_ctrl_c_returns_quickly_and_starts_nothing_new() -> None:
     def slow(i: int) -> int:
         with lock:
             started.append(i)
-        if threading.get_ident() == caller:
-            helper_busy.wait(PATIENCE)  # a helper runs a task too
-            _thread.interrupt_main()  # Ctrl-C, landing in this task
-        else:
-            helper_busy.set()
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_busy.wait(PATIENCE)
         release.wait(PATIENCE)
         with lock:
             ended.append(i)
         return i
 
+    def ctrl_c_once_both_run() -> None:
+        both_busy.wait(PATIENCE)
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+
     parts = [delayed(slow)(i) for i in range(20)]
+    sender = threading.Thread(target=ctrl_c_once_both_run)
+    sender.start()
     try:
         with pytest.raises(KeyboardInterrupt):
             compute(parts, scheduler="threads", num_workers=2)
-        assert helper_busy.is_set()
-        assert not ended  # returned at once: the helper's task has not ended yet
+        assert not ended  # returned at once: the running tasks have not ended yet
         count = len(started)
     finally:
         release.set()
-    # the caller's task was interrupted; the helper's ends once released
-    assert wait_for(lambda: len(ended) == len(started) - 1, PATIENCE)
+        sender.join()
+    assert wait_for(lambda: len(ended) == len(started), PATIENCE)
     time.sleep(0.1)  # room for a task wrongly started after Ctrl-C to show
-    # the helper finished the task it was running, and took no other
+    # the helpers finished the tasks they were running, and took no other
     assert len(started) == count == 2
+
+
+def test_a_failure_reaches_the_caller_while_a_long_task_runs() -> None:
+    """The first failure returns at once, whichever task came first: no wait for the other.
+
+    Whichever task the run hands out first, the caller does not run it
+    itself (it would then wait for it to end before raising).
+    """
+    release = threading.Event()
+    hanging = threading.Event()
+    ended: list[bool] = []
+
+    def hang() -> int:
+        hanging.set()
+        release.wait(PATIENCE)
+        ended.append(True)
+        return 0
+
+    def boom() -> int:
+        hanging.wait(PATIENCE)
+        raise ValueError("boom")
+
+    for parts in ([delayed(hang)(), delayed(boom)()], [delayed(boom)(), delayed(hang)()]):
+        release.clear()
+        hanging.clear()
+        try:
+            with pytest.raises(ValueError, match="boom"):
+                compute(parts, scheduler="threads", num_workers=2)
+            assert not ended  # raised while the long task still ran
+        finally:
+            release.set()
+        assert wait_for(lambda: ended == [True], PATIENCE)
+        ended.clear()
 
 
 def test_pool_threads_retire_when_idle_and_stop_on_shutdown() -> None:
@@ -285,13 +320,35 @@ def test_pool_threads_retire_when_idle_and_stop_on_shutdown() -> None:
         done.wait(PATIENCE)
 
     for _ in range(3):
-        pool.submit(meet)
+        assert pool.submit(meet)
     done.wait(PATIENCE)
     assert pool.thread_count() == 3
     assert wait_for(lambda: pool.thread_count() == 0, PATIENCE)
     pool.shutdown()
-    with pytest.raises(RuntimeError, match="shut down"):
-        pool.submit(lambda: None)
+    assert not pool.submit(lambda: None)  # refused: the caller runs its tasks itself
+
+
+def test_a_full_pool_refuses_jobs_instead_of_queueing_them() -> None:
+    """A job is never queued behind busy threads: a nested compute could hold them all."""
+    pool = WorkerPool(max_threads=2)
+    release = threading.Event()
+    ran: list[int] = []
+
+    def block() -> None:
+        release.wait(PATIENCE)
+
+    try:
+        assert pool.submit(block)
+        assert pool.submit(block)
+        assert not pool.submit(lambda: ran.append(1))
+    finally:
+        release.set()
+    # once a thread is free again, it takes the next job
+    deadline = time.monotonic() + PATIENCE
+    while not pool.submit(lambda: ran.append(2)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert wait_for(lambda: ran == [2], PATIENCE)
+    pool.shutdown()
 
 
 def test_shutdown_default_pool_leaves_no_thread_behind() -> None:

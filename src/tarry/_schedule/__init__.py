@@ -34,6 +34,10 @@ class Settings(NamedTuple):
     ray_address: str | None = None
     #: the ``distributed.Client`` to run on; None: distributed's default client
     dask_client: Any = None
+    #: seconds the run may take, counted from when the backend starts it; at
+    #: the deadline the backend stops the run as Ctrl-C does and returns a
+    #: :class:`TimeoutError` (see :mod:`tarry._schedule.deadline`); None: no limit
+    timeout: float | None = None
 
 
 #: what a backend is told when its caller says nothing more

@@ -1,40 +1,42 @@
-"""The ``"threads"`` backend: the caller and pool threads share one run.
+"""The ``"threads"`` backend: helpers run the tasks, the caller waits for the first error.
 
 Who runs what:
 
-* the thread that called ``compute()`` runs tasks itself, and waits only when
-  nothing is ready; so a one-task graph costs no thread hop, a ``compute()``
-  nested in a task always makes progress (no deadlock), and Ctrl-C lands in
-  the caller at once;
-* *helpers* from a :class:`WorkerPool` join in when tasks queue up and are
-  not tiny (see :class:`_Recruiter`): first up to ``num_workers - 1``, then,
-  without an explicit ``num_workers``, more while the threads mostly wait. A
-  helper takes ready tasks until none is left, then returns to the pool.
-  Tiny tasks stay on the caller alone: under the GIL a second thread would
-  only add lock traffic.
+* tasks that may run side by side run on *helpers*, threads borrowed from
+  the shared :class:`~tarry._schedule.threadpool.WorkerPool`, while the
+  thread that called ``compute()`` waits. So the first failure, Ctrl-C and
+  the deadline of ``timeout=`` reach the caller at once, whatever the
+  helpers still run (their running tasks are abandoned: a thread cannot be
+  stopped). One helper takes over first (one thread hop per compute); more
+  join when tasks prove not tiny (see :class:`_Recruiter`): up to
+  ``num_workers``, then, without an explicit ``num_workers``, more while the
+  threads mostly wait. Tiny tasks stay on one thread: under the GIL a
+  second one would only add lock traffic.
+* the caller runs a task itself when no other could run beside it (a graph
+  of one task, a chain: no thread hop, and no other task to fail
+  meanwhile), and when the pool has no thread to give (all of them busy, as
+  in deeply nested computes, or the system refuses a new thread): so a
+  ``compute()`` nested in a task always makes progress. Helpers that join
+  then take over at the caller's next task; until it ends, an error
+  elsewhere waits for it. With ``timeout=`` the caller hands every task
+  over, when the pool lets it.
 
-Lifetimes: one process-wide default pool is started on first use; its daemon
-threads retire after ``idle_timeout`` seconds without work, and
-:func:`shutdown_default_pool` (also run at exit) stops them at once. Nested and
-concurrent computes share it, so nesting never starts a new pool. The
-recruiter's thread lives only while some run has tasks waiting.
+The recruiter's thread lives only while some run has tasks waiting.
 """
 
 from __future__ import annotations
 
-import atexit
-import itertools
 import os
-import queue
 import threading
 import time
-from collections.abc import Callable
 
 from tarry._graph import Task
 from tarry._schedule import DEFAULTS, Settings
 from tarry._schedule.core import Run
 from tarry._schedule.cpus import usable_cpus
+from tarry._schedule.deadline import Deadline
 from tarry._schedule.sync import run_sync
+from tarry._schedule.threadpool import WorkerPool, default_pool, shutdown_default_pool
 
 __all__ = ["WorkerPool", "default_pool", "run_threads", "shutdown_default_pool"]
 
@@ -56,132 +58,30 @@ DEMAND_WEIGHT = 0.2
 WAITING_SHARE = 0.5
 #: ... and while this much of a core is free: growth must not starve others
 FREE_CORE = 0.25
-
-
-class WorkerPool:
-    """Daemon threads that run submitted jobs; started on demand, retired when idle.
-
-    Parameters
-    ----------
-    max_threads
-        Upper bound on live threads; further jobs queue up.
-    idle_timeout
-        Seconds a thread waits for a job before it exits.
-
-    Examples
-    --------
-    >>> pool = WorkerPool(max_threads=2)
-    >>> done = threading.Event()
-    >>> pool.submit(done.set)
-    >>> done.wait(5)
-    True
-    >>> pool.shutdown()
-    >>> pool.thread_count()
-    0
-    """
-
-    def __init__(self, max_threads: int, idle_timeout: float = 5.0) -> None:
-        self.max_threads = max_threads
-        self.idle_timeout = idle_timeout
-        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
-        # one token per idle thread: a submitter that takes one knows a
-        # thread will pick its job up; otherwise it starts a thread.
-        self._idle = threading.Semaphore(0)
-        self._lock = threading.Lock()
-        self._threads: set[threading.Thread] = set()
-        self._names = itertools.count()
-        self._closed = False
-
-    def submit(self, job: Callable[[], None]) -> None:
-        """Run ``job()`` on a pool thread. ``job`` must not raise."""
-        if self._closed:
-            raise RuntimeError("this WorkerPool has been shut down")
-        self._jobs.put(job)
-        if self._idle.acquire(blocking=False):
-            return
-        with self._lock:
-            if len(self._threads) < self.max_threads:
-                thread = threading.Thread(
-                    target=self._work, name=f"tarry-worker-{next(self._names)}", daemon=True
-                )
-                self._threads.add(thread)
-                thread.start()
-
-    def thread_count(self) -> int:
-        """Number of live pool threads."""
-        with self._lock:
-            return len(self._threads)
-
-    def _work(self) -> None:
-        try:
-            while True:
-                try:
-                    job = self._jobs.get(timeout=self.idle_timeout)
-                except queue.Empty:
-                    if self._idle.acquire(blocking=False):
-                        return
-                    continue  # a submitter took our token: its job is on the way
-                if job is None:
-                    return
-                job()
-                self._idle.release()
-        finally:
-            with self._lock:
-                self._threads.discard(threading.current_thread())
-
-    def shutdown(self, timeout: float = 5.0) -> None:
-        """Stop every thread once its current job is done (waits up to ``timeout``)."""
-        self._closed = True
-        with self._lock:
-            threads = list(self._threads)
-        for _ in threads:
-            self._jobs.put(None)
-        for thread in threads:
-            if thread is not threading.current_thread():
-                thread.join(timeout)
-
-
-_default: WorkerPool | None = None
-_default_lock = threading.Lock()
-
-
-def default_pool() -> WorkerPool:
-    """The process-wide pool shared by every threaded compute (started lazily)."""
-    global _default
-    with _default_lock:
-        if _default is None or _default._closed:
-            _default = WorkerPool(max_threads=max(32, 4 * usable_cpus()))
-        return _default
-
-
-def shutdown_default_pool() -> None:
-    """Stop the default pool's threads now; the next compute starts a new pool."""
-    global _default
-    with _default_lock:
-        pool, _default = _default, None
-    if pool is not None:
-        pool.shutdown()
-
-
-atexit.register(shutdown_default_pool)
+#: what a timeout error says of the tasks helpers were running
+_ABANDONED = "they run on in their threads (a thread cannot be stopped), their results unused"
 
 
 def run_threads(run: Run, settings: Settings = DEFAULTS) -> BaseException | None:
-    """Run ``run`` on the caller plus pool threads; return the first task error.
+    """Run ``run`` on pool threads (and the caller); return the first task error.
 
     With ``settings.num_workers`` given, at most that many threads work on
     the run. Without it, up to one thread per usable CPU, and more while the
     threads mostly wait (sleep, I/O, C code without the GIL) and ready tasks
     queue up, up to ``settings.max_threads``. See :class:`_Recruiter` for
-    when helpers join.
+    when helpers join. ``settings.timeout``: at the deadline the run stops
+    handing out tasks and returns a :class:`TimeoutError` at once; the
+    tasks running then are abandoned.
     """
     num_workers = settings.num_workers
     adaptive = num_workers is None
     workers = usable_cpus() if num_workers is None else num_workers
-    if run.remaining <= 1 or (workers == 1 and not adaptive):
+    timeout = settings.timeout
+    if timeout is None and (run.remaining <= 1 or (workers == 1 and not adaptive)):
         return run_sync(run)
     cap = max(workers, settings.max_threads) if adaptive else workers
-    return _SharedRun(run, default_pool(), workers - 1, cap - 1).drive()
+    deadline = None if timeout is None else Deadline(timeout)
+    return _SharedRun(run, default_pool(), workers, cap, deadline).drive()
 
 
 class _Recruiter:
@@ -191,10 +91,10 @@ class _Recruiter:
 
     * if its busy threads finished fewer than ``_TINY`` tasks each since the
       last look, tasks are not tiny: the run gets helpers up to its base
-      number (``num_workers - 1``). Tiny tasks stay on one thread, where
-      they run fastest under the GIL. Without an explicit ``num_workers``,
-      tasks that each keep more than one core busy (libraries with threads
-      of their own) get only as many threads as the cores can feed;
+      number (``num_workers``). Tiny tasks stay on one thread, where they
+      run fastest under the GIL. Without an explicit ``num_workers``, tasks
+      that each keep more than one core busy (libraries with threads of
+      their own) get only as many threads as the cores can feed;
     * beyond the base, a run grows (up to its cap) while its busy threads
       demand less than half a CPU each and a quarter of a core is free. CPU
       demand counts this process's threads that are running or runnable
@@ -202,7 +102,8 @@ class _Recruiter:
       waiting for the GIL does not count, whatever else the machine runs. So
       tasks that wait overlap, and tasks that compute never trigger growth.
 
-    The thread exits when no run needs watching, so nothing lingers.
+    The thread exits when no run needs watching, so nothing lingers. If it
+    cannot start (the system's thread limit), runs ask again later.
     """
 
     interval = LOOK_INTERVAL
@@ -212,14 +113,18 @@ class _Recruiter:
         self._runs: set[_SharedRun] = set()
         self._thread: threading.Thread | None = None
 
-    def watch(self, shared: _SharedRun) -> None:
+    def watch(self, shared: _SharedRun) -> bool:
+        """Look at ``shared`` from now on; False if the thread that looks could not start."""
         with self._lock:
             self._runs.add(shared)
             if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._loop, name="tarry-recruiter", daemon=True
-                )
-                self._thread.start()
+                thread = threading.Thread(target=self._loop, name="tarry-recruiter", daemon=True)
+                try:
+                    thread.start()
+                except RuntimeError:  # "can't start new thread": asked again later
+                    return False
+                self._thread = thread
+            return True
 
     def unwatch(self, shared: _SharedRun) -> None:
         with self._lock:
@@ -228,24 +133,31 @@ class _Recruiter:
     def _loop(self) -> None:
         cores = usable_cpus()
         own = threading.get_native_id()
-        while True:
-            time.sleep(self.interval)
+        try:
+            while True:
+                time.sleep(self.interval)
+                with self._lock:
+                    if not self._runs:
+                        self._thread = None
+                        return
+                    runs = list(self._runs)
+                demand = 0.0
+                # Only a run that may grow past its base needs the CPU demand,
+                # which reads a file per thread: with many threads and a task
+                # holding the GIL, that can take longer than the tasks themselves.
+                if any(shared.cap > shared.base for shared in runs):
+                    # two samples: one alone may catch the GIL between two holders
+                    demand = _cpu_demand(own)
+                    time.sleep(SAMPLE_GAP)
+                    demand = (demand + _cpu_demand(own)) / 2
+                for shared in runs:
+                    shared.recruit(demand, cores)
+        except BaseException:
+            # never expected; but a dead recruiter must not look alive, or
+            # no run would grow again: the next watch() starts a new one
             with self._lock:
-                if not self._runs:
-                    self._thread = None
-                    return
-                runs = list(self._runs)
-            demand = 0.0
-            # Only a run that may grow past its base needs the CPU demand,
-            # which reads a file per thread: with many threads and a task
-            # holding the GIL, that can take longer than the tasks themselves.
-            if any(shared.cap > shared.base for shared in runs):
-                # two samples: one alone may catch the GIL between two holders
-                demand = _cpu_demand(own)
-                time.sleep(SAMPLE_GAP)
-                demand = (demand + _cpu_demand(own)) / 2
-            for shared in runs:
-                shared.recruit(demand, cores)
+                self._thread = None
+            raise
 
 
 #: tasks per busy thread and look (10 ms) above which tasks count as tiny
@@ -278,17 +190,24 @@ _recruiter = _Recruiter()
 
 
 class _SharedRun:
-    """One run worked on by its caller and by helpers, under one lock."""
+    """One run worked on by helpers (and the caller when none can), under one lock.
 
-    def __init__(self, run: Run, pool: WorkerPool, base: int, cap: int) -> None:
+    The caller and helpers never run tasks side by side unless the pool
+    refused the caller a helper (see the module doc).
+    """
+
+    def __init__(
+        self, run: Run, pool: WorkerPool, base: int, cap: int, deadline: Deadline | None
+    ) -> None:
         self.run = run
         self.pool = pool
-        #: helpers allowed now; raised by the recruiter
-        self.max_helpers = 0
-        #: helpers allowed once tasks prove not tiny (num_workers - 1)
+        #: helpers allowed now: the first one at once; raised by the recruiter
+        self.max_helpers = 1
+        #: helpers allowed once tasks prove not tiny (num_workers)
         self.base = base
         #: the most helpers growth may reach (== base: no growth)
         self.cap = cap
+        self.deadline = deadline
         #: the task the caller runs now, if any
         self.caller_task: Task | None = None
         self.last_remaining = run.remaining
@@ -296,25 +215,59 @@ class _SharedRun:
         self.demand: float | None = None
         self.lock = threading.Lock()
         self.changed = threading.Condition(self.lock)
+        #: helpers handed to pool threads and not gone yet
         self.helpers = 0
+        #: per working helper, a one-item list holding the task it runs
+        self.slots: list[list[Task | None]] = []
         self.caller_waiting = False
+        #: tasks ran side by side (roots are held back since)
+        self.side_by_side = False
+        self.watched = False
         self.stopped = False
         self.error: BaseException | None = None
 
     def _claim_helpers(self) -> int:
         """Helpers to start for the tasks now ready (called under the lock)."""
-        room = self.max_helpers - self.helpers
+        room = self.max_helpers - self.helpers - (self.caller_task is not None)
         if room <= 0:
             return 0
         wanted = min(self.run.pending(), room)
         if not wanted:
             return 0
+        if self.helpers + wanted > 1 or self.caller_task is not None:
+            self._hold_back()
         self.helpers += wanted
-        # Holding roots back (see core.Run) matters once tasks run side by
-        # side; its bookkeeping would only slow down a caller running alone.
-        # From now on it needs to know what runs, the caller's task too.
-        self.run.hold_back(self.caller_task)
         return wanted
+
+    def _hold_back(self) -> None:
+        """Tasks are about to run side by side: hold roots back (see core.Run).
+
+        Its bookkeeping would only slow down one thread running alone. The
+        one task running so far (the caller's, or the first helper's) must
+        be known to it.
+        """
+        if not self.side_by_side:
+            self.side_by_side = True
+            running = self.caller_task
+            if running is None and self.slots:
+                running = self.slots[0][0]
+            self.run.hold_back(running)
+
+    def _start_helpers(self, count: int) -> bool:
+        """Hand ``count`` claimed helpers to the pool; whether it took any.
+
+        Those it had no thread for are given back, and a waiting caller
+        is woken: it may have to run tasks itself.
+        """
+        taken = 0
+        while taken < count and self.pool.submit(self.help):
+            taken += 1
+        if taken < count:
+            with self.lock:
+                self.helpers -= count - taken
+                if self.caller_waiting:
+                    self.changed.notify()
+        return taken > 0
 
     def recruit(self, demand: float, cores: int) -> None:
         """Allow and start helpers as :class:`_Recruiter` explains."""
@@ -333,7 +286,7 @@ class _SharedRun:
                 # adaptive run whose tasks each keep more than a core busy
                 # (pandas and NumPy run threads of their own): only as many
                 # threads as the cores can feed
-                base = min(base, max(0, int(cores * busy / self.demand) - 1))
+                base = min(base, max(1, int(cores * busy / self.demand)))
             self.max_helpers = max(self.max_helpers, base)
             grow = demand < WAITING_SHARE * busy and demand < cores - FREE_CORE
             if self.max_helpers < self.cap and grow:
@@ -345,10 +298,6 @@ class _SharedRun:
             spawn = self._claim_helpers()
         self._start_helpers(spawn)
 
-    def _start_helpers(self, count: int) -> None:
-        for _ in range(count):
-            self.pool.submit(self.help)
-
     def _fail(self, exc: BaseException, task: Task) -> None:
         """Record the first failure and stop handing out tasks (under the lock)."""
         if self.error is None:
@@ -356,38 +305,71 @@ class _SharedRun:
         self.stopped = True
         self.changed.notify_all()
 
+    def _time_up(self, deadline: Deadline) -> BaseException:
+        """The deadline passed: stop, with an error naming the running tasks (under the lock)."""
+        running = [task for (task,) in self.slots if task is not None]
+        self.error = deadline.error(running, self.run.remaining - len(running), _ABANDONED)
+        self.stopped = True
+        return self.error
+
+    def _runs_alone(self) -> bool:
+        """Whether the caller may run the next task itself, with no thread hop.
+
+        So it is when no other task could run beside it, and no deadline is
+        set (the caller must be free to give up when time is up).
+        """
+        return self.deadline is None and self.run.pending() <= 1
+
+    def _wait(self) -> None:
+        """Wait until a helper says something changed, or a slice of time passed."""
+        self.caller_waiting = True
+        wait = _WAIT_SLICE
+        if self.deadline is not None:
+            wait = max(0.0, min(wait, self.deadline.left()))
+        self.changed.wait(wait)
+        self.caller_waiting = False
+        if not self.watched and self.cap > 1:  # the recruiter could not start before
+            self.watched = _recruiter.watch(self)
+
     def drive(self) -> BaseException | None:
-        """The caller's loop: run tasks, wait when none is ready, return at the end."""
-        run, lock = self.run, self.lock
+        """The caller's loop: hand tasks over (or run them), wait, return at the end."""
+        run, lock, deadline = self.run, self.lock, self.deadline
         values, call = run.values, run.runner()
         task: Task | None = None
         value: object = None
-        watched = False
+        refused = False  # the pool took no helper just now: the caller runs a task
         try:
             while True:
+                spawn = 0
                 with lock:
                     self.caller_task = None
                     if task is not None:
                         run.finish(task, value)
+                        task = None
                     while True:
-                        if self.stopped:
+                        if self.stopped or not run.remaining:
                             return self.error
-                        if not run.remaining:
-                            return None
-                        task = run.pop()
-                        if task is not None:
-                            break
-                        self.caller_waiting = True
-                        self.changed.wait(_WAIT_SLICE)
-                        self.caller_waiting = False
+                        if deadline is not None and deadline.left() <= 0:
+                            return self._time_up(deadline)
+                        if not self.helpers:
+                            if refused or self._runs_alone():
+                                task = run.pop()
+                                if task is not None:
+                                    break
+                            else:
+                                spawn = self._claim_helpers()
+                                if spawn:
+                                    break
+                        self._wait()
                     self.caller_task = task
-                    spawn = self._claim_helpers()
-                    backlog = bool(run.ready or run.later)
-                if spawn:
-                    self._start_helpers(spawn)
-                if backlog and not watched and self.cap:
-                    _recruiter.watch(self)
-                    watched = True
+                if task is None:  # helpers claimed: hand them to the pool
+                    # watched first: if the pool has no thread for the caller
+                    # now, the recruiter brings helpers while it runs a task
+                    if not self.watched and self.cap > 1:
+                        self.watched = _recruiter.watch(self)
+                    refused = not self._start_helpers(spawn)
+                    continue
+                refused = False
                 try:
                     value = call(task, values)
                 except Exception as exc:
@@ -400,27 +382,27 @@ class _SharedRun:
                 self.stopped = True
             raise
         finally:
-            if watched:
+            if self.watched:
                 _recruiter.unwatch(self)
 
     def help(self) -> None:
         """A helper's loop, run on a pool thread: take ready tasks until none is left."""
         run, lock = self.run, self.lock
         values, call = run.values, run.runner()
+        slot: list[Task | None] = [None]
         task: Task | None = None
         value: object = None
+        with lock:
+            self.slots.append(slot)
         while True:
             with lock:
                 if task is not None:
                     run.finish(task, value)
                 task = None if self.stopped else run.pop()
+                slot[0] = task
                 if task is None:
-                    self.helpers -= 1
-                    if self.caller_waiting and not run.remaining:
-                        self.changed.notify()
+                    self._leave(slot)
                     return
-                if self.caller_waiting and (run.pending() or not run.remaining):
-                    self.changed.notify()
                 spawn = self._claim_helpers()
             if spawn:
                 self._start_helpers(spawn)
@@ -429,5 +411,12 @@ class _SharedRun:
             except BaseException as exc:
                 with lock:
                     self._fail(exc, task)
-                    self.helpers -= 1
+                    self._leave(slot)
                 return
+
+    def _leave(self, slot: list[Task | None]) -> None:
+        """A helper goes back to the pool; wake the caller if it must act (under the lock)."""
+        self.slots.remove(slot)
+        self.helpers -= 1
+        if self.caller_waiting and (not self.helpers or not self.run.remaining):
+            self.changed.notify()
