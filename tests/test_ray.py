@@ -169,3 +169,59 @@ def test_a_result_that_does_not_pickle_is_named_without_colour_codes() -> None:
     assert message.startswith(f"the result of task {tasks[2].key!r} (lock_at) cannot be pickled")
     assert "cannot pickle '_thread.lock' object" in message
     assert "\x1b[" not in message
+
+
+def fail_first(folder: str, times: int, error: type[Exception]) -> int:
+    """Raise ``error`` on the first ``times`` calls (counted in ``folder``), then succeed."""
+    attempt = len(list(Path(folder).iterdir())) + 1
+    Path(folder, f"attempt-{attempt}").touch()
+    if attempt <= times:
+        raise error(f"attempt {attempt}")
+    return attempt
+
+
+def die_first(folder: str) -> int:
+    """Kill this worker process on the first call (counted in ``folder``), then succeed."""
+    attempt = len(list(Path(folder).iterdir())) + 1
+    Path(folder, f"attempt-{attempt}").touch()
+    if attempt == 1:
+        os._exit(1)
+    return attempt
+
+
+def test_retries_run_a_task_again_for_the_exceptions_named(tmp_path: Path) -> None:
+    flaky = delayed(fail_first).options(retries=2, retry_on=ConnectionError)
+    assert compute(flaky(str(tmp_path), 2, ConnectionError), scheduler="ray") == (3,)
+
+
+def test_other_exceptions_fail_at_once_and_exhausted_retries_raise_the_last_error(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "other").mkdir()
+    (tmp_path / "many").mkdir()
+    flaky = delayed(fail_first).options(retries=2, retry_on=ConnectionError)
+    with pytest.raises(ValueError, match="attempt 1"):
+        compute(flaky(str(tmp_path / "other"), 5, ValueError), scheduler="ray")
+    with pytest.raises(ConnectionError, match="attempt 3"):
+        compute(flaky(str(tmp_path / "many"), 5, ConnectionError), scheduler="ray")
+    assert len(list((tmp_path / "other").iterdir())) == 1
+    assert len(list((tmp_path / "many").iterdir())) == 3
+
+
+def test_a_worker_death_is_retried_as_ray_does_by_default(tmp_path: Path) -> None:
+    assert compute(delayed(die_first)(str(tmp_path)), scheduler="ray") == (2,)
+
+
+def fail_soon(_: Any) -> int:
+    raise ValueError("failed early")
+
+
+def test_the_first_failure_arrives_while_other_tasks_still_run(tmp_path: Path) -> None:
+    from remote_helpers import nap_noting
+
+    naps = [delayed(nap_noting)(str(tmp_path), 30) for _ in range(3)]
+    bad = delayed(fail_soon)(1)  # submitted first: it starts beside the first nap
+    with pytest.raises(ValueError, match="failed early"):
+        compute(delayed(sum)([bad, *naps]), scheduler="ray")
+    # raised before any nap ended: the run did not wait for the naps
+    assert not list(tmp_path.glob("*.ended"))

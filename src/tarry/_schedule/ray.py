@@ -29,12 +29,22 @@ How it runs:
   :class:`~tarry._schedule.errors.WorkerDiedError` naming it; what Ray could
   not carry gives the same errors as ``"processes"`` (an argument that does
   not unpickle in the worker, a result that does not pickle there or does
-  not unpickle here); Ctrl-C cancels every task not finished yet. Tasks are
-  never retried.
+  not unpickle here); Ctrl-C cancels every task not finished yet;
+* the first failure ends the run at once: finished tasks are checked as they
+  finish (a small result is in the caller's memory already; a large one is
+  never an error), and every task not finished is cancelled;
+* retries are Ray's: a task whose worker dies is run again as often as Ray's
+  default allows (``max_retries``), and ``retries=``/``retry_on=`` (of
+  :func:`tarry.annotate`, ``f.options`` or ``compute``) become
+  ``max_retries``/``retry_exceptions``; ``resources=`` become ``num_cpus``,
+  ``num_gpus``, ``memory`` and custom resources;
+* the caller holds a task's ObjectRef only until the task has finished
+  (targets: until compute returns), as hand-written Ray code that drops its
+  refs does: Ray frees an intermediate result once its readers are done.
 
-The ObjectRefs of all tasks are held until the compute returns, so that a
-failure can be traced to the task that caused it: Ray keeps intermediate
-results that long (spilling them to disk when its store fills up).
+A local cluster that tarry starts is started with Ray's token
+authentication (``RAY_AUTH_MODE=token``): its ports are open on the network,
+and without a token anyone who reaches them could run code on this machine.
 
 Examples
 --------
@@ -52,7 +62,7 @@ import os
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from tarry._graph import Task, call
@@ -86,6 +96,7 @@ _OWN_REMOTE_FROM = 8
 #: seconds between polls for finished tasks
 _POLL = 0.1
 
+
 _lock = threading.Lock()
 
 
@@ -107,15 +118,34 @@ def connect(settings: Settings = DEFAULTS) -> Any:
         if not ray.is_initialized():
             address = settings.ray_address or os.environ.get("RAY_ADDRESS")
             if address:
-                ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+                ray.init(address=address, ignore_reinit_error=True)
             else:
-                ray.init(
-                    num_cpus=settings.num_workers or usable_cpus(),
-                    include_dashboard=False,
-                    ignore_reinit_error=True,
-                    log_to_driver=False,
-                )
+                with _token_auth():
+                    ray.init(
+                        num_cpus=settings.num_workers or usable_cpus(),
+                        include_dashboard=False,
+                        ignore_reinit_error=True,
+                        _node_ip_address="127.0.0.1",
+                    )
     return ray
+
+
+@contextlib.contextmanager
+def _token_auth() -> Iterator[None]:
+    """Start a local cluster with token authentication (unless the user chose a mode).
+
+    Ray reads the mode when the cluster and this driver start, and makes a
+    token for a local cluster itself; the variable is not left set, so a
+    later ``ray.init(address=...)`` of the user's is not affected.
+    """
+    if "RAY_AUTH_MODE" in os.environ:
+        yield
+        return
+    os.environ["RAY_AUTH_MODE"] = "token"
+    try:
+        yield
+    finally:
+        os.environ.pop("RAY_AUTH_MODE", None)
 
 
 # -- what runs in Ray's workers -----------------------------------------------------
@@ -127,27 +157,34 @@ def connect(settings: Settings = DEFAULTS) -> Any:
 _TASK_ERRORS = (Exception, SystemExit)
 
 
-def _run_task(task: Task, *values: Any) -> Any:
+class RetryableTaskError(TaskFailedError):
+    """A task's error its ``retry_on`` names: Ray runs the task again (if attempts are left)."""
+
+
+def _failure(exc: BaseException, key: str, retry_on: tuple[type[BaseException], ...]) -> Exception:
+    packet = pack_error(exc, key)
+    if retry_on and isinstance(exc, retry_on) and isinstance(exc, Exception):
+        return RetryableTaskError(packet)
+    return TaskFailedError(packet)
+
+
+def _generic_body(timed: bool, retry_on: tuple[type[BaseException], ...]) -> Callable[..., Any]:
     """Generic remote body: a slim task, and the values of its deps in order."""
-    try:
-        return call(task, {d.key: v for d, v in zip(task.deps, values, strict=True)})
-    except _TASK_ERRORS as exc:
-        failure = TaskFailedError(pack_error(exc, task.key))
-    raise failure  # out of the handler: Ray must not pickle the task's error as its context
+
+    def run_task(task: Task, *values: Any) -> Any:
+        try:
+            return call(task, {d.key: v for d, v in zip(task.deps, values, strict=True)})
+        except _TASK_ERRORS as exc:
+            failure = _failure(exc, task.key, retry_on)
+        raise failure  # out of the handler: Ray must not pickle the task's error as its context
+
+    return _with_meta(run_task, timed)
 
 
-def _run_task_timed(task: Task, *values: Any) -> tuple[Any, Timing]:
-    watch = Stopwatch()
-    return _run_task(task, *values), watch.stop()
-
-
-def _own_runner(func: Callable[..., Any], timed: bool) -> Callable[..., Any]:
+def _own_body(
+    func: Callable[..., Any], timed: bool, retry_on: tuple[type[BaseException], ...]
+) -> Callable[..., Any]:
     """Remote body for tasks of one function, called with the task's own arguments."""
-    if timed:
-
-        def run_timed(*args: Any) -> tuple[Any, Timing]:
-            watch = Stopwatch()
-            return run(*args), watch.stop()
 
     def run(*args: Any) -> Any:
         try:
@@ -156,48 +193,126 @@ def _own_runner(func: Callable[..., Any], timed: bool) -> Callable[..., Any]:
             import ray
 
             key = ray.get_runtime_context().get_task_name() or "?"
-            failure = TaskFailedError(pack_error(exc, key))
+            failure = _failure(exc, key, retry_on)
         raise failure
 
-    return run_timed if timed else run
+    return _with_meta(run, timed)
 
 
-_generic: dict[bool, Any] = {}
-#: (id(func), timed) -> (func, remote function); the func is kept so its id stays its own
-_own: OrderedDict[tuple[int, bool], tuple[Any, Any]] = OrderedDict()
-_OWN_CACHE = 128
+def _with_meta(body: Callable[..., Any], timed: bool) -> Callable[..., tuple[Any, Timing | None]]:
+    """``body`` returning a second, tiny result: its timing if ``timed``, else None.
+
+    The caller reads only that one as tasks finish: it fails when the task
+    fails, and it always unpickles here, unlike a result (made for another
+    worker, it may need what only workers have).
+    """
+    if not timed:
+
+        def run_plain(*args: Any) -> tuple[Any, None]:
+            return body(*args), None
+
+        return run_plain
+
+    def run_timed(*args: Any) -> tuple[Any, Timing]:
+        watch = Stopwatch()
+        return body(*args), watch.stop()
+
+    return run_timed
 
 
-def _remote_for(ray: Any, func: Callable[..., Any] | None, timed: bool) -> Any:
-    """The remote function for ``func`` (None: the generic one), made once."""
-    returns = 2 if timed else 1
+#: (id(func) or 0 for the generic body, timed, retry_on) -> (func, remote
+#: function); the func is kept so its id stays its own
+_remotes: OrderedDict[tuple[int, bool, tuple[type[BaseException], ...]], tuple[Any, Any]] = (
+    OrderedDict()
+)
+_REMOTES_CACHE = 128
+
+
+def _remote_for(
+    ray: Any,
+    func: Callable[..., Any] | None,
+    timed: bool,
+    retry_on: tuple[type[BaseException], ...] = (),
+) -> Any:
+    """The remote function for ``func`` (None: the generic one), made once.
+
+    ``retry_on``: the exceptions the body raises as retryable (see :func:`_options`).
+    """
+    key = (0 if func is None else id(func), timed, retry_on)
     with _lock:
-        if func is None:
-            remote = _generic.get(timed)
-            if remote is None:
-                body = _run_task_timed if timed else _run_task
-                remote = _generic[timed] = ray.remote(max_retries=0, num_returns=returns)(body)
-            return remote
-        key = (id(func), timed)
-        cached = _own.get(key)
+        cached = _remotes.get(key)
         if cached is not None:
-            _own.move_to_end(key)
+            _remotes.move_to_end(key)
             return cached[1]
-        remote = ray.remote(max_retries=0, num_returns=returns)(_own_runner(func, timed))
-        _own[key] = (func, remote)
-        if len(_own) > _OWN_CACHE:
-            _own.popitem(last=False)
+        body = _generic_body(timed, retry_on) if func is None else _own_body(func, timed, retry_on)
+        remote = ray.remote(num_returns=2)(body)
+        _remotes[key] = (func, remote)
+        if len(_remotes) > _REMOTES_CACHE:
+            _remotes.popitem(last=False)
         return remote
 
 
-def _submit(remote: Any, args: tuple[Any, ...], name: str, returns: int) -> Any:
+def _default_max_retries() -> int:
+    """Ray's default for how often a task whose worker died runs again."""
+    try:
+        from ray._private.ray_constants import DEFAULT_TASK_MAX_RETRIES
+    except ImportError:  # pragma: no cover - other Ray versions
+        return 3
+    return int(DEFAULT_TASK_MAX_RETRIES)
+
+
+def _options(task: Task, retries: int) -> dict[str, Any]:
+    """Ray's task options for ``task``: retries and resources (``retries``: the run's).
+
+    Examples
+    --------
+    >>> from tarry._graph import TaskOptions
+    >>> t = Task("t", abs, (-1,), None, (), "abs", options=TaskOptions(
+    ...     retries=2, retry_on=(OSError,), resources={"CPU": 2, "GPU": 1, "disk": 1}))
+    >>> sorted(_options(t, 0).items())  # doctest: +NORMALIZE_WHITESPACE
+    [('max_retries', 2), ('num_cpus', 2), ('num_gpus', 1), ('resources', {'disk': 1}),
+     ('retry_exceptions', [<class 'tarry._schedule.ray.RetryableTaskError'>])]
+    >>> _options(Task("u", abs, (-1,), None, (), "abs"), 0)["retry_exceptions"]
+    False
+    """
+    options = task.options
+    wanted = retries if options is None or options.retries is None else options.retries
+    found: dict[str, Any] = {
+        # Ray counts a worker's death and a retried exception alike: without
+        # retries asked for, deaths are retried as Ray does by default
+        "max_retries": wanted or _default_max_retries(),
+        "retry_exceptions": [RetryableTaskError] if wanted else False,
+    }
+    resources = options.resources if options is not None else None
+    if resources:
+        custom = dict(resources)
+        for name, option in (("CPU", "num_cpus"), ("GPU", "num_gpus"), ("memory", "memory")):
+            if name in custom:
+                found[option] = custom.pop(name)
+        if custom:
+            found["resources"] = custom
+    return found
+
+
+def _retry_on(task: Task, retries: int) -> tuple[type[BaseException], ...]:
+    """The exceptions the body of ``task`` marks retryable; () when it has no retries."""
+    options = task.options
+    wanted = retries if options is None or options.retries is None else options.retries
+    if not wanted:
+        return ()
+    return options.retry_on if options is not None else (Exception,)
+
+
+def _submit(
+    remote: Any, args: tuple[Any, ...], name: str, returns: int, options: dict[str, Any]
+) -> Any:
     # _remote() is what .options(name=).remote() calls after validating the
     # options anew on every call, a third of the cost of a submit. It takes
     # the options as given, none from the decorator: all of them are here.
     submit = getattr(remote, "_remote", None)
     if submit is not None:
-        return submit(args=args, kwargs={}, name=name, max_retries=0, num_returns=returns)
-    return remote.options(name=name).remote(*args)  # pragma: no cover - other Ray versions
+        return submit(args=args, kwargs={}, name=name, num_returns=returns, **options)
+    return remote.options(name=name, **options).remote(*args)  # pragma: no cover
 
 
 # -- the caller's side ------------------------------------------------------------
@@ -208,14 +323,17 @@ class _RayRun:
         self.ray = ray
         self.run = run
         self.timed = run.events is not None
-        #: every submitted task's result ref, held to the end (see module doc)
-        self.object_refs: dict[str, Any] = {}
-        self.timings: dict[str, Any] = {}
+        #: per task not finished yet, the ObjectRef of its second, tiny result
+        #: (see :func:`_with_meta`), and the task
+        self.pending: dict[Any, Task] = {}
+        #: the ObjectRefs of the targets' results, by key (held to the end)
+        self.target_refs: dict[str, Any] = {}
 
     def submit_all(self) -> None:
         """Submit every task, dependencies first."""
         ray, run, timed = self.ray, self.run, self.timed
-        object_refs, values = self.object_refs, run.values
+        values, retries = run.values, run.retries
+        object_refs: dict[str, Any] = {}  # dropped when this returns: see the module doc
         payload = scan_payload(run.tasks.values())
         calls = payload.uses  # a function counts as an object sent by each task calling it
         shared = {ident: ray.put(obj) for ident, obj in payload.shared(_PUT_BYTES).items()}
@@ -223,7 +341,8 @@ class _RayRun:
                 for ident in shared}  # fmt: skip
         by_stub = {swap[ident].key: ref for ident, ref in shared.items()}
         stubs: dict[str, Task] = {}
-        generic = _remote_for(ray, None, timed)
+        targets = {t.key for t in run.targets}
+        plain = _options(Task("", None, (), None, (), ""), retries)  # tasks without options
 
         def value_of(key: str) -> Any:
             if key in object_refs:
@@ -235,51 +354,78 @@ class _RayRun:
 
         for task in run.hand_out_all():
             func = task.func
+            retry_on = _retry_on(task, retries)
             if not task.deep and calls.get(id(func), 0) >= _OWN_REMOTE_FROM:
-                remote = _remote_for(ray, func, timed)
+                remote = _remote_for(ray, func, timed, retry_on)
                 args = tuple(
                     value_of(a.key) if type(a) is Task else shared.get(id(a), a) for a in task.args
                 )
             else:
                 small = slim(task, stubs, swap)
-                remote = generic
+                remote = _remote_for(ray, None, timed, retry_on)
                 args = (small, *[value_of(d.key) for d in small.deps])
-            ref = _submit(remote, args, task.key, 2 if timed else 1)
-            if timed:
-                ref, self.timings[task.key] = ref
+            options = plain if task.options is None else _options(task, retries)
+            ref, meta = _submit(remote, args, task.key, 2, options)
             object_refs[task.key] = ref
+            self.pending[meta] = task
+            if task.key in targets:
+                self.target_refs[task.key] = ref
 
     def wait(self) -> BaseException | None:
         """Count tasks as they finish, fetch the targets; return the first task error."""
-        ray, run, object_refs = self.ray, self.run, self.object_refs
-        task_of = {ref: run.tasks[key] for key, ref in object_refs.items()}
-        targets = {object_refs[t.key]: t for t in run.targets if t.key in object_refs}
-        results: dict[str, Any] = {}
-        pending = list(object_refs.values())
+        ray, run, pending = self.ray, self.run, self.pending
         try:
             while pending:
-                done, pending = ray.wait(
-                    pending, num_returns=len(pending), timeout=_POLL, fetch_local=False
+                done, _ = ray.wait(
+                    list(pending), num_returns=len(pending), timeout=_POLL, fetch_local=False
                 )
-                done_targets = [ref for ref in done if ref in targets]
-                if done_targets:
-                    try:
-                        got = ray.get(done_targets)
-                    except ray.exceptions.RayError as err:
-                        self._cancel(pending)
-                        return self._failure(err, [targets[ref] for ref in done_targets])
-                    for ref, value in zip(done_targets, got, strict=True):
-                        results[targets[ref].key] = value
-                for ref in done:
-                    run.count_done(task_of[ref])
+                if not done:
+                    continue
+                try:
+                    metas = ray.get(done)
+                except ray.exceptions.RayError:
+                    failure = self._first_failure(done)
+                    self._cancel(list(pending) + list(self.target_refs.values()))
+                    return failure
+                for meta, timing in zip(done, metas, strict=True):
+                    task = pending.pop(meta)  # its readers hold its result now
+                    if timing is not None:
+                        run.record(task, timing)
+                    run.count_done(task)
+            fetched = self._fetch_targets()
         except BaseException:  # Ctrl-C: stop everything now
-            self._cancel(pending, force=True)
+            self._cancel(list(pending) + list(self.target_refs.values()), force=True)
             raise
-        run.keep(results)
-        if self.timed:
-            for key, timing in zip(self.timings, ray.get(list(self.timings.values())), strict=True):
-                run.record(run.tasks[key], timing)
+        if isinstance(fetched, BaseException):
+            return fetched
+        run.keep(fetched)
         return None
+
+    def _fetch_targets(self) -> dict[str, Any] | BaseException:
+        """The targets' results, or the error (booked) of one that does not arrive."""
+        ray, refs = self.ray, self.target_refs
+        try:
+            return dict(zip(refs, ray.get(list(refs.values())), strict=True))
+        except ray.exceptions.RayError:
+            pass
+        for key, ref in refs.items():
+            try:
+                ray.get(ref)
+            except ray.exceptions.RayError as err:
+                task, error = self._error_of(self.run.tasks[key], err)
+                return self.run.fail(task, error)
+        raise AssertionError("ray.get failed for the targets but for none of them alone")
+
+    def _first_failure(self, done: list[Any]) -> BaseException:
+        """The error of the first failed task among ``done``, booked with the run."""
+        ray = self.ray
+        for meta in done:  # in finishing order
+            try:
+                ray.get(meta)
+            except ray.exceptions.RayError as err:
+                task, error = self._error_of(self.pending[meta], err)
+                return self.run.fail(task, error)
+        raise AssertionError("ray.get failed for the batch but for none of its refs")
 
     def _cancel(self, pending: list[Any], force: bool = False) -> None:
         """Cancel unfinished tasks; ``force`` also kills the workers running them.
@@ -291,39 +437,14 @@ class _RayRun:
             with contextlib.suppress(Exception):  # already finished, or its worker is gone
                 self.ray.cancel(ref, force=force)
 
-    def _failure(self, err: BaseException, targets: list[Task]) -> BaseException:
-        """The error to report for failed targets: traced to the task that caused it."""
-        found = None
-        for target in targets:
-            found = self._error_of(target)
-            if found is not None:
-                break
-        task, error = found if found is not None else (targets[0], err)
-        return self.run.fail(task, error)
-
-    def _error_of(self, task: Task) -> tuple[Task, BaseException] | None:
-        """If ``task`` failed: the task that caused it and the error to raise."""
-        ray = self.ray
-        ref = self.object_refs[task.key]
-        ready, _ = ray.wait([ref], timeout=0, fetch_local=False)
-        if not ready:
-            return None
-        try:
-            ray.get(ref, timeout=0)
-        except ray.exceptions.RayError as err:
-            cause = getattr(err, "cause", None)
-            if isinstance(cause, TaskFailedError):
-                return self.run.tasks[cause.packet.key], unpack_error(cause.packet)
-            if isinstance(err, ray.exceptions.RayTaskError):
-                # raised for an input that could not be computed: find which
-                for dep in task.deps:
-                    if dep.key in self.object_refs:
-                        found = self._error_of(dep)
-                        if found is not None:
-                            return found
-                return task, self._transfer_error(task, err, cause)
-            return task, self._system_error(task, err)
-        return None
+    def _error_of(self, task: Task, err: BaseException) -> tuple[Task, BaseException]:
+        """``task``'s result is the error ``err``: the task that caused it, and what to raise."""
+        cause = getattr(err, "cause", None)
+        if isinstance(cause, TaskFailedError):  # a task's own error, perhaps an input's
+            return self.run.tasks[cause.packet.key], unpack_error(cause.packet)
+        if isinstance(err, self.ray.exceptions.RayTaskError):
+            return task, self._transfer_error(task, err, cause)
+        return task, self._system_error(task, err)
 
     def _transfer_error(self, task: Task, err: BaseException, cause: Any) -> BaseException:
         """``task`` failed in Ray's hands, not in its body (whose errors come as TaskFailedError).
@@ -389,9 +510,9 @@ def run_ray(run: Run, settings: Settings = DEFAULTS) -> BaseException | None:
     try:
         job.submit_all()
     except UnpicklableTaskError as err:
-        job._cancel(list(job.object_refs.values()))
+        job._cancel(list(job.pending))
         return run.fail(err.task, err)
     except BaseException:
-        job._cancel(list(job.object_refs.values()), force=True)
+        job._cancel(list(job.pending), force=True)
         raise
     return job.wait()
