@@ -10,15 +10,18 @@
     finish / keep resident <-- outputs ------   outputs: bytes or a /dev/shm
                               + timings          file (transfer.py)
     broken pool -> WorkerDiedError <- markers.py (task key per worker)
-    pool.py: loky's reusable executor, kept warm between computes
+    pool.py: one loky executor, kept warm, leased by every run
 
 
-Threads share one GIL; worker processes do not. The pool is loky's reusable
-executor: started on first use, kept between computes (idle workers retire
-after five minutes), replaced after a worker dies. Functions and values go
-through cloudpickle, so lambdas, closures and functions defined in
-``__main__`` (a script without a ``__main__`` guard, a notebook) work, and the
-parent's environment variables are left alone.
+Threads share one GIL; worker processes do not. The pool is a loky
+executor shared by every compute of the process, from any thread: started on
+first use, kept between computes (idle workers retire after five minutes),
+replaced after a worker dies or when a compute needs more workers, without
+cutting off the computes that still use the old one (see
+:mod:`~tarry._schedule.processes.pool`). Functions and values go through
+cloudpickle, so lambdas, closures and functions defined in ``__main__`` (a
+script without a ``__main__`` guard, a notebook) work, and the parent's
+environment variables are left alone.
 
 What travels, and how often:
 
@@ -43,12 +46,25 @@ Failures: a task's exception comes back with its type, message and
 traceback, and a note naming the task; a task that cannot be pickled fails
 before anything runs; a worker that dies gives a :class:`WorkerDiedError`
 naming the task it was running (each worker notes its current task key in a
-small file, read only after a death). Ctrl-C cancels queued work and stops
-the workers that run this compute's tasks (the next compute starts new ones).
+small file, read only after a death); the other computes that lost work
+with that pool run it again in a new one. Ctrl-C cancels queued work and
+stops the workers that run this compute's tasks (the next compute starts
+new ones), once no other compute has work in them.
+
+Nothing is left behind: the files of values cut short by a stopped worker,
+and the notes of dead workers, are removed when their pool stops. When the
+parent dies without cleaning up (SIGKILL, ``os._exit``), its workers exit
+too, even in the middle of a task, and loky's resource tracker removes its
+folder in shared memory. A forked child starts a pool of its own and leaves
+its parent's files alone.
 
 A compute nested in a task runs with the ``"sync"`` scheduler inside that
 worker when it asks for ``"processes"``: every worker already has a CPU of
-its own, and a pool inside each worker would only oversubscribe them.
+its own, and a pool inside each worker would only oversubscribe them. So
+does a compute in a daemonic process (the worker of a ``multiprocessing``
+pool may not start processes), and one that a signal handler starts while
+its thread is inside the pool's code (it would wait for a lock its own
+thread holds).
 
 Examples
 --------

@@ -1,38 +1,132 @@
-"""Death markers: which task each worker is running, read only after a worker dies.
+"""The pool's folder: death markers, and the files of worker processes that are gone.
 
-Each worker keeps a small file named after its pid in one folder per parent
-process and writes the key of its current task into it (a few bytes per
-task, no syscall beyond a ``pwrite``). When the pool breaks, the parent reads
-the files of the workers that are gone and names their tasks in a
+One folder per parent process (in ``/dev/shm`` where it exists) holds what
+the workers write: large values (see :mod:`~tarry._schedule.transfer`) and
+one marker per worker, a small file where the worker notes the task it runs
+and the run it runs it for (a few bytes per task, no syscall beyond a
+``pwrite``). When the pool breaks, the parent reads the markers of the
+workers that are gone and names their tasks in a
 :class:`~tarry._schedule.errors.WorkerDiedError`.
+
+Every file a worker writes is named after the pool it belongs to and its
+pid (``w<pool>-<pid>-...``), so what the dead workers of a pool left can be
+found and removed (:func:`sweep`).
+
+Lifetimes: the folder belongs to the process that made it. It is removed at
+that process's exit, and registered with loky's resource tracker, which
+removes it if the process dies without cleaning up (SIGKILL, ``os._exit``)
+once its workers are gone too. A forked child makes a folder of its own and
+never removes its parent's.
+
+Examples
+--------
+>>> name = marker_name(worker_tag(3), 1234)
+>>> name, worker_of(name), worker_of("1234-0.value")
+('w3-1234-task', (3, 1234), None)
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
 import struct
 import tempfile
 import threading
 
-__all__ = ["dead_workers_tasks", "marker_dir"]
+from tarry._schedule.transfer import in_use
 
+__all__ = [
+    "MARKER",
+    "dead_workers_tasks",
+    "marker_dir",
+    "marker_name",
+    "runs_of_dead_workers",
+    "sweep",
+    "worker_of",
+    "worker_tag",
+]
 
-_marker_dir: str | None = None
-_lock = threading.Lock()
+#: a marker: the length of the task key, the run's token (0: idle), the key
+MARKER = struct.Struct("<IQ")
+
+#: (folder, pid of the process that made it)
+_folder: tuple[str, int] | None = None
+# reentrant: a signal handler may compute while this thread makes the folder
+_lock = threading.RLock()
 
 
 def marker_dir() -> str:
     """The directory where workers note their current task (made on first use)."""
-    global _marker_dir
+    global _folder
     with _lock:
-        if _marker_dir is None:
+        if _folder is None or _folder[1] != os.getpid():
             shm = "/dev/shm"
             base = shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
-            _marker_dir = tempfile.mkdtemp(prefix="tarry-workers-", dir=base)
-            atexit.register(shutil.rmtree, _marker_dir, True)
-        return _marker_dir
+            path = tempfile.mkdtemp(prefix="tarry-workers-", dir=base)
+            _track(path)
+            atexit.register(_remove_folder, path, os.getpid())
+            _folder = (path, os.getpid())
+        return _folder[0]
+
+
+def _track(path: str) -> None:
+    """Have loky's resource tracker remove ``path`` if this process dies without doing it.
+
+    The tracker is a process of its own; it removes what is still registered
+    once every process holding its pipe (this one and its workers) is gone.
+    """
+    with contextlib.suppress(Exception):  # no tracker (loky missing): exit still cleans up
+        from loky.backend import resource_tracker
+
+        resource_tracker.register(path, "folder")
+
+
+def _remove_folder(path: str, owner: int) -> None:
+    if os.getpid() != owner:  # a forked child runs its parent's atexit handlers too
+        return
+    shutil.rmtree(path, ignore_errors=True)
+    with contextlib.suppress(Exception):
+        from loky.backend import resource_tracker
+
+        resource_tracker.unregister(path, "folder")
+
+
+def worker_tag(pool: int) -> str:
+    """The start of the names of the files of pool ``pool``'s workers."""
+    return f"w{pool}-"
+
+
+def marker_name(tag: str, pid: int) -> str:
+    """The name of the marker of worker ``pid`` (its files start with ``tag``)."""
+    return f"{tag}{pid}-task"
+
+
+def worker_of(name: str) -> tuple[int, int] | None:
+    """(pool, pid) of the worker that wrote the file ``name``; None for the parent's files."""
+    if not name.startswith("w"):
+        return None
+    pool, _, rest = name[1:].partition("-")
+    pid = rest.partition("-")[0]
+    if not (pool.isdigit() and pid.isdigit()):
+        return None
+    return int(pool), int(pid)
+
+
+def _read_marker(path: str) -> tuple[int, str] | None:
+    """(token, key) noted in a marker; None if it notes no task."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    if len(data) < MARKER.size:
+        return None
+    size, token = MARKER.unpack_from(data)
+    if not size:
+        return None
+    return token, data[MARKER.size : MARKER.size + size].decode("utf-8", "replace")
 
 
 def dead_workers_tasks(directory: str) -> list[str]:
@@ -43,20 +137,55 @@ def dead_workers_tasks(directory: str) -> list[str]:
     except OSError:
         return keys
     for name in names:
-        if not name.isdigit() or not _is_dead(int(name)):
+        owner = worker_of(name)
+        if owner is None or not name.endswith("-task") or not _is_dead(owner[1]):
             continue
         path = os.path.join(directory, name)
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
+        noted = _read_marker(path)
+        with contextlib.suppress(OSError):
             os.unlink(path)
-        except OSError:
-            continue
-        if len(data) >= 4:
-            (size,) = struct.unpack_from("<I", data)
-            if size:
-                keys.append(data[4 : 4 + size].decode("utf-8", "replace"))
+        if noted is not None:
+            keys.append(noted[1])
     return keys
+
+
+def runs_of_dead_workers(directory: str, pool: int, pids: list[int]) -> dict[int, int]:
+    """The tokens of the runs whose tasks the workers ``pids`` of pool ``pool`` ran, by pid.
+
+    Reads their markers and leaves them in place.
+    """
+    tag = worker_tag(pool)
+    runs: dict[int, int] = {}
+    for pid in pids:
+        noted = _read_marker(os.path.join(directory, marker_name(tag, pid)))
+        if noted is not None:
+            runs[pid] = noted[0]
+    return runs
+
+
+def sweep(directory: str, pool: int, keep: frozenset[int] = frozenset()) -> None:
+    """Remove what the dead workers of pool ``pool`` left: values, partial files, markers.
+
+    Values no :class:`~tarry._schedule.transfer.Spilled` of this process
+    refers to (never handed over: the worker was stopped while it wrote or
+    sent them), and the markers, but those of the workers in ``keep``: a
+    run reads them (see :func:`dead_workers_tasks`). Call it once the pool's
+    results have all been received (its loky manager thread has ended).
+    """
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        owner = worker_of(name)
+        if owner is None or owner[0] != pool or not _is_dead(owner[1]):
+            continue
+        path = os.path.join(directory, name)
+        if name.endswith("-task") and owner[1] in keep:
+            continue
+        if not in_use(path):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
 
 
 def _is_dead(pid: int) -> bool:
@@ -75,3 +204,12 @@ def _is_dead(pid: int) -> bool:
     except PermissionError:
         pass
     return False
+
+
+def _after_fork_in_child() -> None:
+    global _lock
+    # another thread of the parent may have held it at the fork
+    _lock = threading.RLock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -5,62 +5,136 @@ the pickled inputs they read; the worker runs each unit's tasks in order,
 drops an input after its last reader, and sends back only each unit's
 outputs, as bytes or as a shared-memory file (:mod:`~tarry._schedule.transfer`),
 with their timings; a failure comes back as an error packet.
+
+A worker watches its parent: when the parent dies without stopping it
+(SIGKILL, ``os._exit``), the worker exits too, even in the middle of a long
+task, rather than run on for nobody until its idle timeout.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import multiprocessing
 import os
 import pickle
 import signal
-import struct
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from tarry._graph import Task, call
+from tarry._schedule.processes.markers import MARKER, marker_name, worker_tag
 from tarry._schedule.timing import worker_name
-from tarry._schedule.transfer import Blob, discard, from_blob, to_blob
+from tarry._schedule.transfer import Blob, discard, from_blob, tag_files, to_blob
 from tarry._schedule.wire import pack_error
 
-__all__ = ["Outcome", "in_worker", "init_worker", "run_batch"]
+__all__ = [
+    "PARENT_POLL",
+    "Outcome",
+    "in_pool_code",
+    "in_worker",
+    "init_worker",
+    "run_batch",
+    "run_for",
+]
+
+#: seconds between two looks of a worker at whether its parent is alive: a
+#: look is one getppid() call, so this only bounds how long an orphan lingers
+PARENT_POLL = 0.5
 
 #: True in a worker process of the pool
 _in_worker = False
+#: the tag of this worker's files (its pool); set by init_worker
+_tag = ""
 #: this worker's marker file: (directory, descriptor); descriptor -1 when unusable
 _marker: tuple[str, int] | None = None
-_IDLE = struct.pack("<I", 0)
+#: the token of the run whose batch this worker runs (see run_for)
+_token = 0
+_IDLE = MARKER.pack(0, 0)
+
+
+class _PoolCode(threading.local):
+    #: how deep this thread is in the pool's own code (see in_pool_code)
+    depth = 0
+
+
+#: per thread: inside the pool's code (pool.py counts, in_worker reads)
+in_pool_code = _PoolCode()
 
 
 def in_worker() -> bool:
-    """True in a worker process of the pool."""
-    return _in_worker
+    """True where a compute on processes runs in the caller instead.
+
+    In a worker process of the pool (every worker has a CPU of its own
+    already); in a daemonic process, such as the worker of a
+    ``multiprocessing`` pool, which may not start processes; and in a
+    thread that is inside the pool's own code, holding its locks, which
+    happens when a signal handler computes while its thread submits work:
+    the handler would wait for a lock its own thread holds.
+    """
+    return _in_worker or in_pool_code.depth > 0 or multiprocessing.current_process().daemon
 
 
-def init_worker() -> None:
-    """Run once in each new worker process."""
-    global _in_worker
+def init_worker(parent: int, pool: int) -> None:
+    """Run once in each new worker process of pool ``pool``, started by process ``parent``."""
+    global _in_worker, _tag
     _in_worker = True
+    _tag = worker_tag(pool)
+    tag_files(_tag)
     # Ctrl-C in a terminal reaches the whole process group; the parent decides
     # what stops (and stops workers itself), so a worker never dies of it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(
+        target=_watch_parent, args=(parent,), name="tarry-parent-watch", daemon=True
+    ).start()
+
+
+def _watch_parent(parent: int) -> None:
+    # Polling, not prctl(PR_SET_PDEATHSIG): that signal comes when the
+    # *thread* that started the worker ends, and any thread of the parent
+    # may start workers.
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL)
+    os._exit(1)
+
+
+def run_for(token: int, fn: Callable[..., Any], *args: Any) -> Any:
+    """In a worker: ``fn(*args)`` for the run ``token``, which the marker notes with each task."""
+    global _token
+    _token = token
+    return fn(*args)
 
 
 def _open_marker(directory: str) -> int:
     global _marker
     if _marker is None or _marker[0] != directory:
+        path = os.path.join(directory, marker_name(_tag, os.getpid()))
         try:
-            fd = os.open(os.path.join(directory, str(os.getpid())), os.O_WRONLY | os.O_CREAT, 0o600)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
         except OSError:
             fd = -1
+        else:
+            atexit.register(_remove, path)  # a worker that exits cleanly leaves no marker
         _marker = (directory, fd)
     return _marker[1]
 
 
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
 def _note(fd: int, key: str | None) -> None:
     if fd >= 0:
-        data = key.encode() if key is not None else b""
+        if key is None:
+            data = _IDLE
+        else:
+            raw = key.encode()
+            data = MARKER.pack(len(raw), _token) + raw
         with contextlib.suppress(OSError):
-            os.pwrite(fd, struct.pack("<I", len(data)) + data, 0)
+            os.pwrite(fd, data, 0)
 
 
 #: one unit's outcome: (True, result bytes, timings) or (False, error, timings)
