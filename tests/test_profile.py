@@ -7,6 +7,7 @@ import math
 import os
 import re
 import statistics
+import sys
 import threading
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from tarry._schedule.cpus import usable_cpus
 from tarry._schedule.timing import TaskEvent
 from tarry._tools import observe
 from tarry._tools import report as report_module
+from tarry._tools.profile import Profile
 from tarry._tools.records import RunRecord
 from tarry._tools.report import COMPUTING, GIL_CORES, analyse, peak_concurrency
 from tarry._tools.text import format_seconds
@@ -628,3 +630,33 @@ def test_tasks_that_fill_several_cores_alone_are_explained() -> None:
     findings = analyse([record], samples).findings
     assert any("1.6 CPU cores busy on its own" in f for f in findings), findings
     assert not any("make each task do more work" in f for f in findings)
+
+
+def profiled() -> Profile:
+    with tarry.profile() as prof:
+        tarry.delayed(abs)(-1).compute(scheduler="sync")
+    return prof
+
+
+def test_to_dataframe_without_pandas_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    prof = profiled()
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(ModuleNotFoundError) as info:
+        prof.to_dataframe()
+    assert str(info.value) == (
+        "Profile.to_dataframe() needs pandas, which is not installed: "
+        "pip install 'tarry[diagnostics]'"
+    )
+
+
+def test_timeline_without_matplotlib_fails_up_front_unless_html(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    prof = profiled()
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    for filename in (None, tmp_path / "run.png"):
+        # at the call, not when Jupyter first asks the chart for its picture
+        with pytest.raises(ModuleNotFoundError, match=r"pip install 'tarry\[diagnostics\]'"):
+            prof.timeline(filename)
+    prof.timeline(tmp_path / "run.html")  # the HTML page needs no matplotlib
+    assert (tmp_path / "run.html").read_text().startswith("<!DOCTYPE html>")

@@ -182,3 +182,38 @@ def test_import_tarry_loads_no_heavy_library() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_missing_tqdm_stops_the_compute_before_it_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    # tqdm is a required dependency, missing only after `pip install --no-deps`:
+    # then the bar's thread raised after the result, and the compute ran anyway
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    ran: list[int] = []
+    with pytest.raises(ModuleNotFoundError, match=r"progress=True needs tqdm.*pip install"):
+        tarry.delayed(ran.append)(1).compute(progress=True, scheduler="sync")
+    assert ran == []
+
+
+NOTEBOOK_CELLS = [
+    # a kernel without ipywidgets, whatever the test environment has
+    "import sys\nsys.modules['ipywidgets'] = None",
+    "import time, tarry\n"
+    "with tarry.progress(min_time=0.05):\n"
+    "    tarry.delayed(time.sleep)(0.5).compute()",
+]
+
+
+@pytest.mark.notebook
+def test_jupyter_without_ipywidgets_shows_a_text_bar_and_no_warning() -> None:
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in NOTEBOOK_CELLS]
+    nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
+    outputs = notebook.cells[1]["outputs"]
+    assert [o for o in outputs if o["output_type"] == "error"] == []
+    text = "".join(o.get("text", "") for o in outputs if o["output_type"] == "stream")
+    assert "IProgress" not in text, text
+    assert "TqdmWarning" not in text, text
+    assert "1/1" in text  # tqdm's text bar, on stderr

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from tarry import _extras
 from tarry._schedule.core import Run
 from tarry._schedule.timing import TaskEvent
 from tarry._tools.observe import Observer
@@ -32,7 +33,7 @@ from tarry._tools.records import (
 )
 from tarry._tools.report import Report, analyse
 from tarry._tools.resources import ResourceSample, Sampler
-from tarry._tools.timeline import Timeline
+from tarry._tools.timeline import Timeline, is_html
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -163,7 +164,13 @@ class Profile(Observer):
         ``start`` and ``end`` count from the start of the first compute;
         ``run`` numbers the computes from 0 in the order they started;
         ``cpu`` is the CPU time of the thread that ran the task.
+
+        Raises
+        ------
+        tarry._extras.MissingExtraError
+            Without pandas: ``pip install 'tarry[diagnostics]'``.
         """
+        _extras.DATAFRAME.check()
         import pandas as pd
 
         zero = self.origin
@@ -203,12 +210,20 @@ class Profile(Observer):
         Timeline
             Shows inline in Jupyter; ``.figure`` is the matplotlib Figure.
 
+        Raises
+        ------
+        tarry._extras.MissingExtraError
+            Without matplotlib, unless ``filename`` ends in ``.html``:
+            ``pip install 'tarry[diagnostics]'``.
+
         Notes
         -----
         When most tasks are narrower than a pixel, a bar per task would paint
         a row as always busy; each row then shows, per sliver of time, the
         share of it spent in tasks as the bar's height.
         """
+        if filename is None or not is_html(filename):
+            _extras.TIMELINE.check()  # before any work, and before Jupyter asks for the PNG
         records, samples = self._snapshot()
         chart = Timeline(records, samples, analyse(records, samples))
         if filename is not None:

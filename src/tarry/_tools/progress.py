@@ -5,14 +5,20 @@ keeps up to date in the calling process), so the tasks themselves pay
 nothing and the bar looks the same whatever ran them. The bar (tqdm, so it
 renders in terminals and notebooks) is created only once the run has lasted
 ``min_time``: quick runs print nothing.
+
+In Jupyter the bar is tqdm's widget when ipywidgets is installed, and
+tqdm's text bar otherwise (tqdm would warn "IProgress not found" and then
+draw that text bar itself).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 import time
 from typing import IO, TYPE_CHECKING, Any, cast
 
+from tarry import _extras
 from tarry._schedule.core import Run
 from tarry._tools.observe import Observer
 
@@ -48,6 +54,12 @@ def progress(
         bar is showing, computes started meanwhile (for instance nested in a
         task) get none.
 
+    Raises
+    ------
+    tarry._extras.MissingExtraError
+        When tqdm is missing (a required dependency: only after
+        ``pip install --no-deps``), before anything runs.
+
     Examples
     --------
     >>> import io, time, tarry
@@ -69,6 +81,9 @@ class ProgressBar(Observer):
         interval: float = 0.1,
         file: IO[str] | None = None,
     ) -> None:
+        # here, not in the monitor thread: a missing tqdm must stop the
+        # compute before it runs, not print a thread's traceback after it
+        _extras.PROGRESS.check()
         self.min_time = DEFAULT_MIN_TIME if min_time is None else min_time
         self.interval = interval
         self.file = file
@@ -134,8 +149,8 @@ class _Watch:
 
     def _open(self) -> tqdm[Any]:
         base: type[tqdm[Any]]
-        if self.file is None:
-            from tqdm.auto import tqdm as auto
+        if self.file is None and importlib.util.find_spec("ipywidgets") is not None:
+            from tqdm.auto import tqdm as auto  # the widget in Jupyter, text elsewhere
 
             base = auto
         else:

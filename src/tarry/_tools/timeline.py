@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tarry import _extras
 from tarry._schedule.timing import TaskEvent
 from tarry._tools.records import RunRecord, events_by_start, origin
 from tarry._tools.report import Report
@@ -26,7 +27,7 @@ from tarry._tools.text import format_seconds
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["Timeline"]
+__all__ = ["Timeline", "is_html"]
 
 # matplotlib's tab10, so the PNG and the HTML page use the same colours
 PALETTE = (
@@ -133,13 +134,14 @@ class Timeline:
     def figure(self) -> Figure:
         """The matplotlib Figure (drawn on first use)."""
         if self._figure is None:
+            _extras.TIMELINE.check()
             self._figure = _draw(self._layout)
         return self._figure
 
     def save(self, filename: str | Path) -> None:
         """Write the chart: ``.html`` as an interactive page, else as matplotlib saves it."""
         path = Path(filename)
-        if path.suffix.lower() in (".html", ".htm"):
+        if is_html(path):
             path.write_text(_html(self._layout, str(self.report)), encoding="utf-8")
         else:
             self.figure.savefig(path, dpi=120)
@@ -152,6 +154,17 @@ class Timeline:
     def __repr__(self) -> str:
         layout = self._layout
         return f"<Timeline: {len(layout.events)} tasks on {len(layout.rows)} workers>"
+
+
+def is_html(filename: str | Path) -> bool:
+    """Whether :meth:`Timeline.save` writes ``filename`` as an HTML page (no matplotlib).
+
+    Examples
+    --------
+    >>> is_html("run.HTML"), is_html("run.png")
+    (True, False)
+    """
+    return Path(filename).suffix.lower() in (".html", ".htm")
 
 
 # -- matplotlib ------------------------------------------------------------------
