@@ -114,8 +114,10 @@ def test_duration_without_timings_says_how_to_record_them() -> None:
 def test_coloured_png_has_colour() -> None:
     z = tutorial_z()
     z.compute()
-    plain = gray(visualize(z).data)
-    coloured = gray(visualize(z, color="status").data)
+    plain, coloured = (visualize(z, filename=None, color=c).data for c in (None, "status"))
+    assert isinstance(plain, bytes)
+    assert isinstance(coloured, bytes)
+    plain, coloured = gray(plain), gray(coloured)
     # filled nodes and the legend add ink that the plain picture lacks
     assert (coloured < 0.95).mean() > (plain < 0.95).mean()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -49,10 +50,12 @@ def outputs_of(cell: Any) -> list[dict[str, Any]]:
     return [o["data"] for o in cell["outputs"] if o["output_type"] == "execute_result"]
 
 
-def test_tutorial_notebook_shows_the_graph_images() -> None:
+def test_tutorial_notebook_shows_the_graph_images(tmp_path: Path) -> None:
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [nbformat.v4.new_code_cell(source) for source in CELLS]
-    client = nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3")
+    # in a folder of its own: visualize() writes mydask.png, as dask does
+    where = {"metadata": {"path": str(tmp_path)}}
+    client = nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3", resources=where)
     client.execute()
     errors = [o for c in notebook.cells for o in c["outputs"] if o["output_type"] == "error"]
     assert errors == []

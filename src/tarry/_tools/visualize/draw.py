@@ -5,6 +5,10 @@ and ``format=`` (:func:`output`), the DOT text (:mod:`.dot`), the image
 (:mod:`.rendering`, skipped for ``"dot"``, which needs no Graphviz), the
 file, and the object Jupyter shows (:mod:`.jupyter`).
 
+As in dask, the picture is also written to ``mydask.png`` in the current
+folder unless ``filename=`` says otherwise: a script that calls
+``visualize()`` gets a file to open, and ``filename=None`` writes none.
+
 Examples
 --------
 >>> output("graph.svg", None), output("graph", None), output(None, "pdf")
@@ -17,10 +21,15 @@ import os
 from typing import Any, Final
 
 from tarry._tools.visualize.dot import to_dot
-from tarry._tools.visualize.jupyter import shown
+from tarry._tools.visualize.jupyter import Shown, shown
 from tarry._tools.visualize.rendering import render
 
-__all__ = ["FORMATS", "output", "visualize"]
+__all__ = ["DEFAULT_FILENAME", "FORMATS", "output", "visualize"]
+
+#: the file :func:`visualize` writes when not told otherwise: dask's default
+#: (``dask.visualize(filename="mydask")``), so a dask user finds it where
+#: they look; the suffix follows the format
+DEFAULT_FILENAME: Final = "mydask"
 
 #: output formats :func:`visualize` writes; "dot" needs no Graphviz program
 FORMATS: Final = ("png", "svg", "pdf", "dot")
@@ -30,13 +39,13 @@ _SUFFIXES: Final = {"png": "png", "svg": "svg", "pdf": "pdf", "dot": "dot", "gv"
 
 def visualize(
     *objs: Any,
-    filename: str | os.PathLike[str] | None = None,
+    filename: str | os.PathLike[str] | None = DEFAULT_FILENAME,
     format: str | None = None,
     rankdir: str = "BT",
     collapse: bool | None = None,
     optimize_graph: bool = False,
     color: str | None = None,
-) -> Any:
+) -> Shown:
     """Draw the task graph of ``objs`` with Graphviz, and show it inline in Jupyter.
 
     Parameters
@@ -44,9 +53,11 @@ def visualize(
     *objs
         ``Delayed`` values, or containers holding them.
     filename
-        Also write the picture here. The format follows the suffix
-        (``.png``, ``.svg``, ``.pdf``, ``.dot``) unless ``format`` is given;
-        without a suffix, one is added.
+        Also write the picture to this file: by default ``mydask.png`` in the
+        current folder, as dask does (``mydask.svg`` with ``format="svg"``);
+        ``None`` writes no file. The format follows the suffix (``.png``,
+        ``.svg``, ``.pdf``, ``.dot``) unless ``format`` is given; without a
+        suffix, one is added.
     format
         ``"png"`` (default), ``"svg"``, ``"pdf"`` or ``"dot"`` (DOT text:
         needs no Graphviz program).
@@ -68,7 +79,7 @@ def visualize(
     --------
     >>> from tarry import delayed, visualize
     >>> z = delayed(max)(delayed(abs)(-1), 0)
-    >>> visualize(z, format="dot").data.startswith("digraph tarry {")
+    >>> visualize(z, format="dot", filename=None).data.startswith("digraph tarry {")
     True
     """
     fmt, path = output(filename, format)

@@ -19,7 +19,7 @@ Examples
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import TYPE_CHECKING, Final, TypeAlias, Union
 
 from tarry._build.labels import task_labels
 from tarry._graph import Lazy, walk
@@ -27,12 +27,16 @@ from tarry._tools.text import counted
 from tarry._tools.visualize.dot import to_dot
 from tarry._tools.visualize.rendering import GraphvizNotFoundError, render
 
+if TYPE_CHECKING:
+    from IPython.display import SVG, Image
+
 __all__ = [
     "COUNT_LIMIT",
     "FUNCTIONS_LISTED",
     "INLINE_HEIGHT_MAX",
     "INLINE_MAX",
     "Picture",
+    "Shown",
     "html_repr",
     "shown",
 ]
@@ -92,7 +96,12 @@ class Picture:
         return f"<tarry Picture: {self.format}, {len(self.data):,} {counted_in}>"
 
 
-def shown(data: bytes, fmt: str) -> Any:
+#: what :func:`shown` (so :func:`tarry.visualize`) returns; each has ``.data``
+# strings: IPython is optional, imported for type checkers only
+Shown: TypeAlias = Union["Image", "SVG", "Picture"]
+
+
+def shown(data: bytes, fmt: str) -> Shown:
     """What Jupyter shows inline: an IPython Image or SVG when IPython is there.
 
     Parameters
