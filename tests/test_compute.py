@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 import traceback
 from collections import namedtuple
+from fractions import Fraction
 from operator import add
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ import pytest
 
 import tarry
 from tarry import compute, delayed, persist
+from tarry._compute import keep
 from tarry._graph import walk
 from tarry._schedule.core import Run
 from tarry._tools import observe
@@ -188,6 +191,39 @@ def test_config_rejects_unknown_and_invalid_settings() -> None:
         tarry.config.set(num_workers=0)
     with pytest.raises(KeyError, match="unknown setting"):
         tarry.config.get("nope")
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [(0, ValueError), (-1.5, ValueError), (float("nan"), ValueError), ("5", TypeError),
+     (True, TypeError), ([1], TypeError)],
+)  # fmt: skip
+def test_a_bad_timeout_is_refused_with_a_clear_error(value: object, error: type) -> None:
+    x = delayed(inc)(1)
+    with pytest.raises(error, match="timeout must be a number of seconds"):
+        compute(x, scheduler="sync", timeout=value)  # type: ignore[arg-type]
+    with pytest.raises(error, match="timeout must be a number of seconds"):
+        tarry.config.set(timeout=value)
+    assert tarry.config.get("timeout") is None
+
+
+def test_a_timeout_is_a_number_of_seconds_or_none() -> None:
+    with tarry.config.set(timeout=2):
+        assert tarry.config.get("timeout") == 2.0
+        # math.inf: no limit, whatever the config says
+        assert compute(delayed(inc)(1), scheduler="threads", timeout=math.inf) == (2,)
+    assert compute(delayed(inc)(1), scheduler="sync", timeout=1) == (2,)
+    assert tarry.config.check_timeout(Fraction(1, 2)) == 0.5  # any real number
+
+
+def test_keep_passes_its_timeout_on() -> None:
+    """persist's road: a run that outlasts its timeout raises, and keeps nothing."""
+    release = threading.Event()
+    try:
+        with pytest.raises(TimeoutError, match=r"within 0\.1 s"):
+            keep((delayed(release.wait)(60),), scheduler="threads", timeout=0.1)
+    finally:
+        release.set()
 
 
 def interrupt(x: int) -> int:

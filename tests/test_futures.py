@@ -215,3 +215,47 @@ def test_ctrl_c_cancels_futures_not_started() -> None:
     # the running one, perhaps one submitted as Ctrl-C came: the rest never ran
     assert 1 <= len(started) <= 2
     assert finished == started
+
+
+def test_a_timeout_cancels_what_has_not_started_and_names_what_runs() -> None:
+    """At the deadline: TimeoutError naming the running task, the rest cancelled.
+
+    The running one cannot be stopped: it is held until the compute raised.
+    """
+    release = threading.Event()
+    started: list[int] = []
+
+    def hold(i: int) -> int:
+        started.append(i)
+        release.wait(30)  # generous: released once the compute raised
+        return i
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(int).result()  # its thread started: the first task starts at once
+        parts = [delayed(hold)(i, dask_key_name=f"hold-{i}") for i in range(4)]
+        try:
+            with pytest.raises(TimeoutError) as info:
+                compute(parts, scheduler=pool, timeout=0.2)
+            assert not release.is_set()
+        finally:
+            release.set()
+    assert "running at the deadline: 'hold-0' (hold); left to run on" in str(info.value)
+    assert str(info.value).endswith("; 3 tasks not started")
+    assert started == [0]
+
+
+def test_a_compute_nested_in_a_task_runs_in_place_on_the_same_executor(
+    thread_pool: ThreadPoolExecutor,
+) -> None:
+    """The inner tasks run in the outer task's thread: queued behind it, they could deadlock."""
+
+    def where() -> str:
+        return threading.current_thread().name
+
+    def outer() -> tuple[str, list[str]]:
+        inner = compute([delayed(where)() for _ in range(3)], scheduler=thread_pool)[0]
+        return where(), inner
+
+    here, inner = compute(delayed(outer)(), scheduler=thread_pool)[0]
+    assert inner == [here] * 3
+    assert here.startswith("ThreadPoolExecutor")

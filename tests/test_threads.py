@@ -600,3 +600,50 @@ def test_a_helper_joins_gil_holding_tasks_even_among_many_idle_threads() -> None
     finally:
         release.set()
     assert most_at_once(runs) == 2
+
+
+@pytest.mark.parametrize("count", [1, 3], ids=["one task", "three tasks"])
+def test_a_timeout_returns_at_once_and_starts_nothing_after(count: int) -> None:
+    """At the deadline the compute raises, naming the running tasks, which it leaves behind.
+
+    With a timeout even a graph of one task runs on a helper: the caller
+    must be free to give up. The tasks are held until after the compute
+    raised: one that waited for them would see them end first.
+    """
+    release = threading.Event()
+    lock = threading.Lock()
+    started: list[int] = []
+    ended: list[int] = []
+
+    def hold(i: int) -> int:
+        with lock:
+            started.append(i)
+        release.wait(PATIENCE)
+        with lock:
+            ended.append(i)
+        return i
+
+    parts = [delayed(hold)(i, dask_key_name=f"hold-{i}") for i in range(count)]
+    try:
+        with pytest.raises(TimeoutError, match=r"within 0\.2 s: running at the deadline: ") as info:
+            compute(parts, scheduler="threads", num_workers=1, timeout=0.2)
+        assert not ended
+    finally:
+        release.set()
+    assert "'hold-0' (hold); left to run on" in str(info.value)
+    assert str(info.value).endswith(f"; {count - 1} task{'' if count == 2 else 's'} not started")
+    assert wait_for(lambda: ended == [0], PATIENCE)
+    time.sleep(0.1)  # room for a task wrongly started after the deadline to show
+    assert started == [0]
+
+
+def test_a_timeout_from_the_config() -> None:
+    import tarry
+
+    release = threading.Event()
+    try:
+        with tarry.config.set(timeout=0.1), pytest.raises(TimeoutError):
+            compute(delayed(release.wait)(PATIENCE), scheduler="threads")
+    finally:
+        release.set()
+    assert compute(delayed(abs)(-1), delayed(abs)(-2), scheduler="threads", timeout=60) == (1, 2)

@@ -2,8 +2,8 @@
 
 Every entry point reads its arguments the same way: :func:`pack_targets`
 finds the lazy values inside them, :func:`resolve_options` settles the
-scheduler, the workers and the progress bar from the call and the config
-(:func:`tarry.explain` uses both, pictures the first). :func:`run_graph` is
+scheduler, the workers, the progress bar and the timeout from the call and
+the config (:func:`tarry.explain` uses both, pictures the first). :func:`run_graph` is
 then the one road from a compute (or :func:`tarry.persist`, which wraps the
 values :func:`keep` returns in ``Delayed``) to a backend: one backend call, inside
 :func:`tarry._tools.observe.watching`, with the outcome kept for
@@ -71,6 +71,7 @@ def resolve_options(
     scheduler: str | Executor | None,
     num_workers: int | None,
     progress: bool | None = None,
+    timeout: float | None = None,
 ) -> Options:
     """The options of a compute; None takes the value from :func:`tarry.config.set`.
 
@@ -92,6 +93,7 @@ def resolve_options(
         config.get("num_workers") if num_workers is None else num_workers
     )
     show = config.check_progress(config.get("progress") if progress is None else progress)
+    limit = config.check_timeout(config.get("timeout") if timeout is None else timeout)
     if isinstance(chosen, str):
         name = chosen
         workers = 1 if chosen == "sync" else wanted or usable_cpus()
@@ -100,7 +102,11 @@ def resolve_options(
         size = getattr(chosen, "_max_workers", None)
         workers = size if isinstance(size, int) and size > 0 else wanted or usable_cpus()
     settings = Settings(
-        wanted, config.get("max_threads"), config.get("ray_address"), config.get("dask_client")
+        wanted,
+        config.get("max_threads"),
+        config.get("ray_address"),
+        config.get("dask_client"),
+        limit,
     )
     return Options(chosen, settings, show, name, workers)
 
@@ -111,6 +117,7 @@ def run_graph(
     num_workers: int | None,
     progress: bool | None = None,
     optimize_graph: bool = True,
+    timeout: float | None = None,
 ) -> tuple[list[Any], dict[str, Any], BaseException | None]:
     """Run everything lazy inside ``objs``.
 
@@ -122,7 +129,7 @@ def run_graph(
     Ctrl-C stops it.
     """
     packed, targets = pack_targets(objs)
-    options = resolve_options(scheduler, num_workers, progress)
+    options = resolve_options(scheduler, num_workers, progress, timeout)
     # looked up before the check below, so a bad scheduler (or a missing
     # extra) is reported even when there is nothing to run
     backend = get_backend(options.scheduler)
@@ -154,6 +161,7 @@ def compute(
     num_workers: int | None = None,
     optimize_graph: bool = True,
     progress: bool | None = None,
+    timeout: float | None = None,
 ) -> tuple[Any, ...]:
     """Compute lazy values together, sharing the work they have in common.
 
@@ -178,6 +186,15 @@ def compute(
         Show a progress bar (tasks done/total, elapsed, time left) if the run
         lasts more than a second; default from :func:`tarry.config.set`. See
         :func:`tarry.progress` for a block of computes.
+    timeout
+        Seconds the run may take, counted from when its tasks start; then
+        it stops as Ctrl-C stops it and raises :class:`TimeoutError`, naming
+        the tasks that were running. What stops them depends on where they
+        run: ``"processes"`` stops their workers; a thread cannot be
+        stopped, so on ``"threads"`` or an executor they run on, their
+        results unused; ``"sync"`` looks at the time between tasks only.
+        Default from :func:`tarry.config.set` (None: no limit; pass
+        ``math.inf`` for no limit whatever the config says).
 
     Returns
     -------
@@ -191,7 +208,9 @@ def compute(
     >>> compute(delayed(min)(x), {"max": delayed(max)(x)}, "plain", scheduler="sync")
     (0, {'max': 9}, 'plain')
     """
-    packed, values, failure = run_graph(objs, scheduler, num_workers, progress, optimize_graph)
+    packed, values, failure = run_graph(
+        objs, scheduler, num_workers, progress, optimize_graph, timeout
+    )
     if failure is not None:
         raise failure
     return tuple(resolve(p, values) for p in packed)
@@ -203,6 +222,7 @@ def keep(
     num_workers: int | None = None,
     progress: bool | None = None,
     optimize_graph: bool = True,
+    timeout: float | None = None,
 ) -> tuple[list[Any], dict[str, Task]]:
     """Compute ``objs`` now, for :func:`tarry.persist`: their packed form, and per
     computed key a literal task that holds the value (and the call that made it).
@@ -214,7 +234,9 @@ def keep(
     >>> [(task.args[0], task.func) for task in kept.values()]
     [(3, None)]
     """
-    packed, values, failure = run_graph(objs, scheduler, num_workers, progress, optimize_graph)
+    packed, values, failure = run_graph(
+        objs, scheduler, num_workers, progress, optimize_graph, timeout
+    )
     if failure is not None:
         raise failure
     kept = {

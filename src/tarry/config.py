@@ -17,6 +17,7 @@ Examples
 from __future__ import annotations
 
 import builtins
+import numbers
 import threading
 from collections.abc import Callable
 from types import TracebackType
@@ -28,7 +29,7 @@ __all__ = ["get", "set"]
 
 _DEFAULTS: dict[str, Any] = {"scheduler": "threads", "num_workers": None, "progress": False,
              "max_threads": 32, "ray_address": None, "dask_client": None,
-             "pure": False}  # fmt: skip
+             "pure": False, "timeout": None}  # fmt: skip
 _settings: dict[str, Any] = dict(_DEFAULTS)
 _lock = threading.Lock()
 
@@ -58,6 +59,30 @@ def _check_bool(name: str, value: object) -> bool:
     if not isinstance(value, builtins.bool):
         raise TypeError(f"{name} must be True or False, not {value!r}")
     return value
+
+
+def check_timeout(value: object) -> float | None:
+    """Return ``value`` as seconds if it is a number above 0 (or None), else raise.
+
+    Examples
+    --------
+    >>> check_timeout(2), check_timeout(None), check_timeout(float("inf"))
+    (2.0, None, inf)
+    >>> check_timeout(0)
+    Traceback (most recent call last):
+    ...
+    ValueError: timeout must be a number of seconds above 0 (or None: no limit), not 0
+    """
+    if value is None:
+        return None
+    if isinstance(value, builtins.bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"timeout must be a number of seconds or None, not {value!r}")
+    seconds = float(value)
+    if not seconds > 0:  # NaN too
+        raise ValueError(
+            f"timeout must be a number of seconds above 0 (or None: no limit), not {value!r}"
+        )
+    return seconds
 
 
 def check_max_threads(value: object) -> int:
@@ -90,6 +115,7 @@ _CHECKS: dict[str, Callable[[object], Any]] = {
     "ray_address": check_ray_address,
     "dask_client": check_dask_client,
     "pure": check_pure,
+    "timeout": check_timeout,
 }
 
 
@@ -124,6 +150,10 @@ class set:  # noqa: N801 - mirrors dask.config.set, used as a function
         Default of ``delayed(..., pure=...)`` for functions, values and
         method calls that do not say (dask's ``delayed_pure``); default
         False: every call is a new task. Read when a task is built.
+    timeout
+        Default of ``compute(timeout=...)``: seconds a compute may run
+        before it stops with a :class:`TimeoutError`; None (the default):
+        no limit.
     """
 
     def __init__(self, **settings: Any) -> None:

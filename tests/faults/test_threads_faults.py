@@ -120,3 +120,112 @@ def test_a_thread_that_cannot_start_costs_the_run_nothing() -> None:
     assert out.report["counted"] == out.report["alive"]  # no thread counted that never started
     assert out.report["threads"] == ["MainThread"]
     assert "cannot join" not in out.stderr
+
+
+@pytest.mark.parametrize("how", ["scheduler=executor", "config", "a job of the executor"])
+def test_nested_computes_on_a_small_executor_do_not_deadlock(how: str) -> None:
+    # Before, 4 outer tasks on a 2-thread executor each submitted their
+    # inner tasks to it and waited: the inner ones queued behind the outer
+    # ones, which held both threads. Now a compute from one of the
+    # executor's own threads runs in place.
+    out = run_scenario(
+        f"""
+        from concurrent.futures import ThreadPoolExecutor
+        import tarry
+        from tarry import compute, delayed
+
+        def inc(x):
+            return x + 1
+
+        how = {how!r}
+        with ThreadPoolExecutor(2) as executor:
+            def outer(i):
+                inner = [delayed(inc)(i), delayed(inc)(10 * i)]
+                if how == "config":
+                    return sum(compute(inner)[0])
+                return sum(compute(inner, scheduler=executor)[0])
+
+            if how == "a job of the executor":
+                results = [f.result() for f in [executor.submit(outer, i) for i in range(4)]]
+            else:
+                with tarry.config.set(scheduler=executor):
+                    (results,) = compute([delayed(outer)(i) for i in range(4)])
+        report(results=results, threads=snapshot()["threads"])
+        """,
+        timeout=HUNG,
+    ).ok()
+    assert out.report["results"] == [11 * i + 2 for i in range(4)]
+    assert out.report["threads"] == ["MainThread"]
+
+
+def test_deeply_nested_computes_on_threads_do_not_deadlock() -> None:
+    # Each level waits for its helpers, so 40 levels hold more threads than
+    # the pool has (32 on this machine): the levels past it run their tasks
+    # in the calling task, as the pool refuses them a helper.
+    out = run_scenario(
+        """
+        from tarry import compute, delayed
+        from tarry._schedule.threads import default_pool
+
+        def level(depth):
+            if depth == 0:
+                return 0
+            here = [delayed(int)(1), delayed(level)(depth - 1)]
+            return sum(compute(here, scheduler="threads")[0])
+
+        report(total=level(40), most=default_pool().max_threads)
+        """,
+        timeout=HUNG,
+    ).ok()
+    assert out.report["total"] == 40
+    assert out.report["most"] < 40  # the pool ran out of threads on the way down
+
+
+@pytest.mark.parametrize("scheduler", ["threads", "executor"])
+def test_a_timeout_leaves_the_hanging_tasks_behind_and_names_them(scheduler: str) -> None:
+    # the hanging tasks run on (a thread cannot be stopped): the compute,
+    # the exit and the executor's shutdown must not wait for them
+    out = run_scenario(
+        dedent(f"""
+        import threads_helpers as h
+        from concurrent.futures import ThreadPoolExecutor
+        from tarry import compute, delayed
+        executor = ThreadPoolExecutor(2)
+        chosen = executor if {scheduler!r} == "executor" else "threads"
+        parts = [delayed(h.hang)(i, dask_key_name=f"hang-{{i}}") for i in range(2)]
+        parts += [delayed(h.hang)(i) for i in range(2, 6)]
+        try:
+            compute(parts, scheduler=chosen, num_workers=2, timeout=0.5)
+        except TimeoutError as exc:
+            report(message=str(exc), hanging=h.hanging())
+        executor.shutdown(wait=False, cancel_futures=True)
+        """)
+        + _RELEASE,
+        timeout=HUNG,
+    ).ok()
+    message = out.report["message"]
+    assert message.startswith("compute did not finish within 0.5 s: running at the deadline: ")
+    assert "'hang-0' (hang), 'hang-1' (hang)" in message
+    assert message.endswith("; 4 tasks not started")
+    assert out.report["hanging"] == 2
+    assert out.report["threads"] == ["MainThread"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs run_processes to pass settings.timeout to drive() (issue 13, item 7: driver.py)",
+)
+def test_a_timeout_on_processes_stops_the_workers_running_tasks() -> None:
+    out = run_scenario(
+        """
+        import remote_helpers
+        from tarry import compute, delayed
+        parts = [delayed(remote_helpers.nap)(20, dask_key_name=f"nap-{i}") for i in range(2)]
+        try:
+            compute(parts, scheduler="processes", num_workers=2, timeout=2)
+        except TimeoutError as exc:
+            report(message=str(exc))
+        """,
+        timeout=HUNG,
+    ).ok()
+    assert "running at the deadline: 'nap-0' (nap), 'nap-1' (nap)" in out.report["message"]

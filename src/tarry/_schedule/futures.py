@@ -4,9 +4,10 @@
 :class:`concurrent.futures.Executor`: submit what :meth:`Run.pop
 <tarry._schedule.core.Run.pop>` gives, take completed futures from a queue,
 feed :meth:`Run.finish <tarry._schedule.core.Run.finish>`, stop at the first
-error or at Ctrl-C. :func:`run_executor` drives it over any executor the user
-passes as ``scheduler=``, one task per future; the ``"processes"`` backend
-builds on the same loop with batches of fused tasks.
+error, at Ctrl-C or at the deadline of ``timeout=``. :func:`run_executor`
+drives it over any executor the user passes as ``scheduler=``, one task per
+future; the ``"processes"`` backend builds on the same loop with batches of
+fused tasks.
 
 Examples
 --------
@@ -20,6 +21,7 @@ Examples
 from __future__ import annotations
 
 import queue
+import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from typing import Any
@@ -27,6 +29,8 @@ from typing import Any
 from tarry._graph import Task, call
 from tarry._schedule import DEFAULTS, Settings
 from tarry._schedule.core import Run
+from tarry._schedule.deadline import Deadline
+from tarry._schedule.sync import run_sync
 from tarry._schedule.timing import Stopwatch, Timing
 from tarry._schedule.wire import slim
 
@@ -45,6 +49,8 @@ class FutureDriver:
     #: seconds between checks while waiting; bounds Ctrl-C latency where a
     #: signal does not interrupt a lock wait
     wait_slice = 0.2
+    #: what a timeout error says became of the running tasks (see :meth:`interrupt`)
+    fate = "left to run on, results unused (a running future cannot be cancelled)"
 
     def __init__(self, run: Run) -> None:
         self.run = run
@@ -65,13 +71,24 @@ class FutureDriver:
         self.in_flight[future] = work
         future.add_done_callback(self._done.put)
 
+    def tasks_of(self, work: Any) -> list[Task]:
+        """The tasks a piece of work runs (by default, the work is one task)."""
+        return [work]
+
     def interrupt(self) -> None:
-        """Ctrl-C (or another BaseException) in the caller: cancel what has not started."""
+        """Ctrl-C (or another BaseException) in the caller, or the deadline: cancel
+        what has not started."""
         for future in self.in_flight:
             future.cancel()
 
-    def drive(self) -> BaseException | None:
-        """Run to the end; return the first task error (the run's ``failed`` is set)."""
+    def drive(self, timeout: float | None = None) -> BaseException | None:
+        """Run to the end; return the first task error (the run's ``failed`` is set).
+
+        With ``timeout``, after that many seconds stop as Ctrl-C does
+        (:meth:`interrupt`) and return a :class:`TimeoutError` naming the
+        tasks that were running.
+        """
+        deadline = None if timeout is None else Deadline(timeout)
         try:
             while True:
                 error = self.submit_ready()
@@ -84,7 +101,10 @@ class FutureDriver:
                             "or running); this is a bug in tarry, please report it"
                         )
                     return None
-                for future in self._completed():
+                completed = self._completed(deadline)
+                if not completed and deadline is not None:
+                    return self._time_up(deadline)
+                for future in completed:
                     work = self.in_flight.pop(future)
                     error = self.complete(work, future)
                     if error is not None:
@@ -93,12 +113,33 @@ class FutureDriver:
             self.interrupt()
             raise
 
-    def _completed(self) -> list[Future[Any]]:
-        """Wait for one future to finish; return it with any others finished meanwhile."""
+    def _time_up(self, deadline: Deadline) -> BaseException:
+        """The deadline passed: stop as Ctrl-C does; the error names what was running."""
+        # What cannot be cancelled has started (not every future keeps running())
+        running = [
+            task
+            for future, work in self.in_flight.items()
+            if not future.cancel() and not future.done()
+            for task in self.tasks_of(work)
+        ]
+        error = deadline.error(running, self.run.remaining - len(running), self.fate)
+        self.interrupt()
+        return error
+
+    def _completed(self, deadline: Deadline | None) -> list[Future[Any]]:
+        """Wait for one future to finish; return it with any others finished meanwhile.
+
+        Nothing once ``deadline`` has passed.
+        """
         done = self._done
         while True:
+            wait = self.wait_slice
+            if deadline is not None:
+                wait = min(wait, deadline.left())
+                if wait <= 0:
+                    return []
             try:
-                first = done.get(timeout=self.wait_slice)
+                first = done.get(timeout=wait)
                 break
             except queue.Empty:
                 continue
@@ -117,12 +158,35 @@ class FutureDriver:
         return error
 
 
-def _call_task(task: Task, inputs: dict[str, Any], timed: bool) -> tuple[Any, Timing | None]:
-    """What an executor runs for one task: its value, and its timing if asked for."""
-    if not timed:
-        return call(task, inputs), None
-    watch = Stopwatch()
-    return call(task, inputs), watch.stop()
+#: per thread, the id of the executor whose task it runs (see :func:`_on_own_thread`)
+_running_for = threading.local()
+
+
+def _call_task(
+    task: Task, inputs: dict[str, Any], timed: bool, executor: int
+) -> tuple[Any, Timing | None]:
+    """What an executor runs for one task: its value, and its timing if asked for.
+
+    ``executor`` (an id) is noted for the task's thread while it runs: a
+    compute nested in the task, on the same executor, then runs in place.
+    """
+    outer = getattr(_running_for, "executor", None)
+    _running_for.executor = executor
+    try:
+        if not timed:
+            return call(task, inputs), None
+        watch = Stopwatch()
+        return call(task, inputs), watch.stop()
+    finally:
+        _running_for.executor = outer
+
+
+def _on_own_thread(executor: Executor) -> bool:
+    """Whether this thread is one of ``executor``'s: it runs a task of it (or, on a
+    ``ThreadPoolExecutor``, any job of it)."""
+    if getattr(_running_for, "executor", None) == id(executor):
+        return True
+    return threading.current_thread() in getattr(executor, "_threads", ())
 
 
 class _ExecutorDriver(FutureDriver):
@@ -136,12 +200,13 @@ class _ExecutorDriver(FutureDriver):
 
     def submit_ready(self) -> BaseException | None:
         run, values, submit = self.run, self.run.values, self.executor.submit
+        executor = id(self.executor)
         while (task := run.pop()) is not None:
             inputs = {d.key: values[d.key] for d in task.deps}
             # slim: an executor that pickles (a process pool) must not
             # pickle the whole graph above the task
             try:
-                future = submit(_call_task, slim(task, self.stubs), inputs, self.timed)
+                future = submit(_call_task, slim(task, self.stubs), inputs, self.timed, executor)
             except Exception as exc:  # shut down, or it pickles at submit and failed
                 return run.fail(task, exc)
             self.track(future, task)
@@ -165,15 +230,24 @@ def run_executor(
     """Run every task of ``run`` as one future on ``executor``; return the first task error.
 
     The executor is used as it is and never shut down: its own size limits
-    the parallelism, so ``settings`` are ignored. Any
+    the parallelism, so of ``settings`` only ``timeout`` counts. Any
     :class:`concurrent.futures.Executor` works; one that runs tasks in other
     processes must be able to pickle the functions and values involved (the
     standard library's process pool cannot pickle lambdas, for instance).
-    Ctrl-C cancels the futures that have not started.
+    Ctrl-C, and the deadline of ``settings.timeout``, cancel the futures
+    that have not started; running ones cannot be stopped and run on.
+
+    A compute nested in a task, on the same executor, runs its tasks in
+    place, in the task's thread (as ``"sync"`` does): submitted, they would
+    queue behind the outer tasks, which hold the executor's threads while
+    they wait for them, a deadlock once every thread waits. So does a
+    compute called from any job of a ``ThreadPoolExecutor`` on that executor.
     """
     if not run.remaining:
         return None
-    return _ExecutorDriver(run, executor).drive()
+    if _on_own_thread(executor):
+        return run_sync(run, settings)
+    return _ExecutorDriver(run, executor).drive(settings.timeout)
 
 
 def executor_backend(executor: Executor) -> Callable[[Run, Settings], BaseException | None]:

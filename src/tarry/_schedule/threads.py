@@ -59,7 +59,7 @@ WAITING_SHARE = 0.5
 #: ... and while this much of a core is free: growth must not starve others
 FREE_CORE = 0.25
 #: what a timeout error says of the tasks helpers were running
-_ABANDONED = "they run on in their threads (a thread cannot be stopped), their results unused"
+_ABANDONED = "left to run on, results unused (a thread cannot be stopped)"
 
 
 def run_threads(run: Run, settings: Settings = DEFAULTS) -> BaseException | None:
