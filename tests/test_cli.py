@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -39,7 +40,8 @@ def test_tutorial_runs_every_exercise_and_writes_pictures(
     } <= names
     for png in out.glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert sorted(p.name for p in (tmp_path / "data").glob("*.csv"))[0] == "1990.csv"
+    csv = sorted(p.name for p in (tmp_path / "data" / "nycflights-small").glob("*.csv"))
+    assert csv[0] == "1990.csv"
 
 
 def test_inc_add_runs_both_incs_at_once_so_two_sleeps_not_three(
@@ -53,8 +55,7 @@ def test_inc_add_runs_both_incs_at_once_so_two_sleeps_not_three(
         return profiles[-1]
 
     monkeypatch.setattr(tarry, "profile", keep_profile)
-    main(["tutorial", "--sleep", "0.2", "--small", "--output", str(tmp_path / "o"),
-          "--data", str(tmp_path / "d")])  # fmt: skip
+    main(["tutorial", "--sleep", "0.2", "--small", "--data", str(tmp_path / "d")])
     row = next(
         line for line in capsys.readouterr().out.splitlines() if line.startswith("| inc/add")
     )
@@ -79,23 +80,132 @@ def test_python_dash_m_and_help() -> None:
         [sys.executable, "-m", "tarry", "tutorial", "--help"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
-    for option in ("--scheduler", "--workers", "--sleep", "--small", "--output", "--data"):
+    options = ("--scheduler", "--workers", "--sleep", "--small", "--output", "--data", "--notebook")
+    for option in options:
         assert option in out.stdout
 
 
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["tutorial", "--workers", "0"], "--workers must be at least 1"),
-        (["tutorial", "--sleep", "-1"], "--sleep must be 0 or more"),
+        (["tutorial", "--workers", "0"], "argument --workers: must be at least 1, not 0"),
+        (["tutorial", "--workers", "two"], "argument --workers: must be a whole number"),
+        (["tutorial", "--sleep", "-1"], "argument --sleep: must be 0 or more, not -1"),
+        (["tutorial", "--scheduler", "bogus"], "unknown scheduler 'bogus'; choose one of: sync,"),
         (["tutorial", "--bogus"], "unrecognized arguments"),
-        ([], "required"),
     ],
 )
-def test_bad_arguments_are_explained(
-    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+def test_bad_arguments_get_the_subcommands_usage_before_any_work(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     with pytest.raises(SystemExit) as info:
-        main(argv)
+        main([*argv, "--data", str(tmp_path / "data")])
     assert info.value.code == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err
+    if "unrecognized" not in message:  # argparse reports those at the top level
+        assert err.startswith("usage: tarry tutorial ")
+    assert not (tmp_path / "data").exists()  # no data generated, no exercise run
+
+
+def test_no_command_is_explained(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main([])
+    assert info.value.code == 2
+    assert "required" in capsys.readouterr().err
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out == f"tarry {tarry.__version__}\n"
+
+
+def test_a_missing_extra_is_named_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    code = main(["tutorial", "--data", str(tmp_path / "data")])
+    assert code == 1
+    assert capsys.readouterr().err == (
+        "tarry: tarry tutorial needs matplotlib, which is not installed: "
+        "pip install 'tarry[tutorial]'\n"
+    )
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_scheduler_whose_extra_is_missing_is_refused_with_the_pip_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(SystemExit):
+        main(["tutorial", "--scheduler", "ray", "--data", str(tmp_path / "data")])
+    assert "pip install 'tarry[ray]'" in capsys.readouterr().err
+    assert not (tmp_path / "data").exists()
+
+
+def test_data_goes_to_the_user_cache_and_small_keeps_apart_from_full(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache, here = tmp_path / "cache", tmp_path / "here"
+    here.mkdir()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    monkeypatch.chdir(here)
+    assert main(["tutorial", "--sleep", "0", "--small", "--scheduler", "sync"]) == 0
+    out = capsys.readouterr().out
+    small = cache / "tarry" / "nycflights-small"
+    assert f"Flight data: {small}" in out
+    assert len(list(small.glob("*.csv"))) == 10
+    assert not (cache / "tarry" / "nycflights").exists()  # the full data's folder: untouched
+    assert list(here.iterdir()) == []  # no ./data, no ./tarry-output
+    assert "Pictures: none written; add --output FOLDER" in out
+
+
+def test_notebook_is_written_where_asked_and_never_overwrites(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["tutorial", "--notebook"]) == 0
+    written = tmp_path / "tarry-tutorial.ipynb"
+    shipped = Path(__file__).parents[1] / "examples" / "tutorial.ipynb"
+    assert written.read_bytes() == shipped.read_bytes()
+    assert str(written) in capsys.readouterr().out
+    written.write_text("my work")
+    assert main(["tutorial", "--notebook", str(written)]) == 1
+    assert "exists already" in capsys.readouterr().err
+    assert written.read_text() == "my work"
+
+
+def test_ctrl_c_prints_interrupted_and_exits_130(tmp_path: Path) -> None:
+    # each toy call sleeps 600 s: a command that ignored Ctrl-C would hang the test
+    command = [sys.executable, "-m", "tarry", "tutorial", "--sleep", "600", "--small",
+               "--data", str(tmp_path)]  # fmt: skip
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        assert process.stdout is not None
+        seen = ""
+        while "sequential ..." not in seen:  # the first exercise has started
+            char = process.stdout.read(1)
+            assert char, f"the command ended early: {seen}"
+            seen += char
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=120)
+    assert process.returncode == 130
+    assert err.rstrip().endswith("\ninterrupted")
+    assert "Traceback" not in err
+
+
+@pytest.mark.slow
+@pytest.mark.dask
+def test_dask_scheduler_starts_a_local_cluster(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("distributed")
+    code = main(["tutorial", "--scheduler", "dask", "--workers", "2", "--sleep", "0",
+                 "--small", "--data", str(tmp_path)])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "Starting a dask.distributed LocalCluster" in out
+    assert "on dask, 2 workers" in out

@@ -193,33 +193,66 @@ def test_incomplete_folder_is_regenerated(tmp_path: pathlib.Path, damage: str) -
     paths = prepare_flights(tmp_path, rows_per_file=200, progress=False)
 
     assert {path.name: path.read_bytes() for path in paths} == original
-    assert (tmp_path / "1990.csv").stat().st_ino != inode  # rewritten, not just accepted
+    # a damaged file is generated again; without a manifest to trust, all of them are
+    rewritten = (tmp_path / "1990.csv").stat().st_ino != inode
+    assert rewritten == (damage in ("delete_manifest", "garble"))
     assert (tmp_path / ".tarry-flights.json").is_file()
 
 
-def test_interrupted_run_never_looks_complete(
+def test_interrupted_run_never_looks_complete_and_resumes(
     tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     prepare_flights(tmp_path, rows_per_file=200, seed=0, progress=False)
     generate = flights._generate_year
+    generated: list[int] = []
 
     def interrupted(year: int, rows: int, seed: int) -> dict[str, flights._Column]:
         if year == 1995:
             raise KeyboardInterrupt
+        generated.append(year)
         return generate(year, rows, seed)
 
     monkeypatch.setattr(flights, "_generate_year", interrupted)
     with pytest.raises(KeyboardInterrupt):
         prepare_flights(tmp_path, rows_per_file=200, seed=1, progress=False)
-    # The old manifest is gone, so neither parameter set is taken as complete.
-    assert not (tmp_path / ".tarry-flights.json").exists()
+    # The manifest lists the five files of the new parameters that were finished: neither
+    # parameter set is taken as complete.
+    listed = json.loads((tmp_path / ".tarry-flights.json").read_text())
+    assert (listed["seed"], sorted(listed["files"])) == (1, EXPECTED_NAMES[:5])
     assert not [path for path in tmp_path.iterdir() if path.suffix == ".tmp"]
 
-    monkeypatch.setattr(flights, "_generate_year", generate)
+    def counted(year: int, rows: int, seed: int) -> dict[str, flights._Column]:
+        generated.append(year)
+        return generate(year, rows, seed)
+
+    monkeypatch.setattr(flights, "_generate_year", counted)
+    generated.clear()
     resumed = prepare_flights(tmp_path, rows_per_file=200, seed=1, progress=False)
+    assert generated == list(range(1995, 2000))  # where the interrupted run stopped
     clean = prepare_flights(tmp_path / "clean", rows_per_file=200, seed=1, progress=False)
     for a, b in zip(resumed, clean, strict=True):
         assert a.read_bytes() == b.read_bytes()
+
+
+def test_interrupted_generation_resumes_with_a_bar_counting_the_finished_files(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    generate = flights._generate_year
+
+    def interrupted(year: int, rows: int, seed: int) -> dict[str, flights._Column]:
+        if year == 1993:
+            raise KeyboardInterrupt
+        return generate(year, rows, seed)
+
+    monkeypatch.setattr(flights, "_generate_year", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        prepare_flights(tmp_path, rows_per_file=50, progress=False)
+    monkeypatch.setattr(flights, "_generate_year", generate)
+    capsys.readouterr()
+    prepare_flights(tmp_path, rows_per_file=50, progress=True)
+    err = capsys.readouterr().err
+    assert "3/10" in err
+    assert "10/10" in err
 
 
 def test_failed_write_leaves_no_temporary_file(

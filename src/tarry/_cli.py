@@ -1,51 +1,73 @@
 """The ``tarry`` command line: ``tarry tutorial`` runs the seed tutorial.
 
-Also reachable as ``python -m tarry``.
+Also reachable as ``python -m tarry``. Every argument is checked before any
+work starts (a bad one gets the subcommand's usage), a missing extra is
+named with its pip command, and Ctrl-C ends the command with "interrupted"
+and exit status 130, as a shell expects.
+
+Where files go: the flight data into the user's cache folder (see
+:func:`default_data_root`), the full and the ``--small`` data side by side;
+pictures only into the folder ``--output`` names; the notebook only where
+``--notebook`` says.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
+
+from tarry import _extras
 
 __all__ = ["main"]
 
+#: exit status after Ctrl-C: 128 + SIGINT, what shells report for it
+INTERRUPTED: Final = 130
+#: exit status when tarry cannot do the work asked (an extra is missing)
+FAILED: Final = 1
+#: the file ``--notebook`` writes when given no path
+NOTEBOOK: Final = "tarry-tutorial.ipynb"
+
 
 def _parser() -> argparse.ArgumentParser:
+    from tarry import __version__
+
     parser = argparse.ArgumentParser(
         prog="tarry",
         description="tarry turns function calls and for-loops into a lazy task graph "
         "and runs it in parallel.",
     )
+    parser.add_argument("--version", action="version", version=f"tarry {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     tutorial = commands.add_parser(
         "tutorial",
         help="run the dask.delayed tutorial's exercises sequentially and with tarry",
         description="Run every exercise of the dask.delayed tutorial (inc/add, the for-loop, "
         "the for-loop with control flow, the mean departure delay per airport with pandas) "
-        "first sequentially, then with tarry; print a table of times and speed-ups, write "
-        "each exercise's task graph and timeline, and explain the speed-ups.",
+        "first sequentially, then with tarry; print a table of times and speed-ups and explain "
+        "them. Needs the tutorial extra: pip install 'tarry[tutorial]'.",
     )
     tutorial.add_argument(
         "--scheduler",
+        type=_scheduler,
         default="threads",
-        help="tarry scheduler to run the exercises on: threads (default), sync, or any "
-        "other installed backend (e.g. processes)",
+        help="tarry scheduler to run the exercises on: threads (default), sync, processes, "
+        "ray (starts a local Ray cluster), or dask (starts a dask.distributed LocalCluster)",
     )
     tutorial.add_argument(
         "--workers",
-        type=int,
+        type=_positive_int,
         default=None,
         help="number of workers (default: the usable CPUs; threads add more while tasks wait)",
     )
     tutorial.add_argument(
         "--sleep",
-        type=float,
+        type=_seconds,
         default=1.0,
         help="seconds each toy function (inc, add, double) sleeps, as in the tutorial "
         "(default 1.0; try 0.1 for a quick look)",
@@ -53,22 +75,102 @@ def _parser() -> argparse.ArgumentParser:
     tutorial.add_argument(
         "--small",
         action="store_true",
-        help="use 1,000 flights per file instead of the ~260,000 of the full stand-in data",
+        help="use 1,000 flights per file instead of the ~260,000 of the full stand-in data "
+        "(kept apart from the full data: neither overwrites the other)",
     )
     tutorial.add_argument(
         "--output",
         type=Path,
-        default=Path("tarry-output"),
-        help="folder for the task-graph pictures and timelines (default: ./tarry-output)",
+        default=None,
+        help="write each exercise's task graph and timeline (PNG) into this folder "
+        "(default: no pictures)",
     )
     tutorial.add_argument(
         "--data",
         type=Path,
-        default=Path("data") / "nycflights",
-        help="folder where the flight data is generated once and cached "
-        "(default: ./data/nycflights, as in the tutorial)",
+        default=None,
+        help="folder for the generated flight data, made once and reused: it goes into "
+        "DATA/nycflights, or DATA/nycflights-small with --small (default DATA: the user "
+        "cache folder, e.g. ~/.cache/tarry on Linux)",
+    )
+    tutorial.add_argument(
+        "--notebook",
+        nargs="?",
+        const=Path(NOTEBOOK),
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help=f"write the tutorial as a Jupyter notebook to PATH (default ./{NOTEBOOK}) "
+        "and stop; it never overwrites a file",
     )
     return parser
+
+
+# -- arguments: each checked by argparse, so a bad one gets the subcommand's usage ---------
+
+
+def _positive_int(text: str) -> int:
+    """``--workers``: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """``--sleep``: seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, not {text!r}") from None
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
+def _scheduler(text: str) -> str:
+    """``--scheduler``: a scheduler tarry knows whose packages are installed."""
+    from tarry._schedule import SCHEDULERS
+
+    if text not in SCHEDULERS:
+        raise argparse.ArgumentTypeError(
+            f"unknown scheduler {text!r}; choose one of: {', '.join(SCHEDULERS)}"
+        )
+    needs = _extras.SCHEDULERS.get(text)
+    try:
+        if needs is not None:
+            needs.check()
+    except _extras.MissingExtraError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def default_data_root() -> Path:
+    """The user's cache folder for tarry: ``~/.cache/tarry`` on Linux (``$XDG_CACHE_HOME``).
+
+    From platformdirs, which follows each system's conventions (XDG on
+    Linux, ``~/Library/Caches`` on macOS, ``%LOCALAPPDATA%`` on Windows).
+    """
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("tarry", appauthor=False))
+
+
+def data_folder(root: Path | None, small: bool) -> Path:
+    """Where the flight data of one size goes: the full and the small data apart.
+
+    Examples
+    --------
+    >>> data_folder(Path("d"), small=False).as_posix(), data_folder(Path("d"), True).as_posix()
+    ('d/nycflights', 'd/nycflights-small')
+    """
+    return (root or default_data_root()) / ("nycflights-small" if small else "nycflights")
+
+
+# -- the tutorial ----------------------------------------------------------------------------
 
 
 @dataclass
@@ -93,19 +195,49 @@ def run_tutorial(args: argparse.Namespace) -> list[Outcome]:
     from tarry._tutorial.exercises import exercises, flight_files
     from tarry._tutorial.flights import prepare_flights
 
-    print(f"Preparing the flight data in {args.data} (once; cached afterwards)")
-    prepare_flights(args.data, rows_per_file=1000 if args.small else None)
-    args.output.mkdir(parents=True, exist_ok=True)
+    folder = data_folder(args.data, args.small)
+    print(f"Flight data: {folder} (generated once, then reused)")
+    prepare_flights(folder, rows_per_file=1000 if args.small else None)
+    if args.output is not None:
+        args.output.mkdir(parents=True, exist_ok=True)
     outcomes = []
-    for exercise in exercises(args.sleep, flight_files(args.data)):
-        outcomes.append(_run_both_ways(exercise, args, args.scheduler, exercise.title))
-        if exercise.name == "groupby" and args.scheduler == "threads":
-            import tarry
+    with _engine(args.scheduler, args.workers):
+        for exercise in exercises(args.sleep, flight_files(folder)):
+            outcomes.append(_run_both_ways(exercise, args, args.scheduler, exercise.title))
+            if exercise.name == "groupby" and args.scheduler == "threads":
+                import tarry
 
-            tarry.compute(exercise.lazy(), scheduler="processes")  # workers import pandas
-            title = f"{exercise.title}, on processes (warm)"
-            outcomes.append(_run_both_ways(exercise, args, "processes", title, "groupby-processes"))
+                tarry.compute(exercise.lazy(), scheduler="processes")  # workers import pandas
+                title = f"{exercise.title}, on processes (warm)"
+                outcomes.append(
+                    _run_both_ways(exercise, args, "processes", title, "groupby-processes")
+                )
     return outcomes
+
+
+@contextlib.contextmanager
+def _engine(scheduler: str, workers: int | None) -> Iterator[None]:
+    """For ``dask``, a LocalCluster and its Client for the whole tutorial; else nothing.
+
+    tarry's dask scheduler runs on an existing Client; the tutorial has none,
+    so it starts one (Ray's local cluster tarry starts by itself).
+    """
+    if scheduler != "dask":
+        yield
+        return
+    import distributed
+
+    import tarry
+
+    print("Starting a dask.distributed LocalCluster for --scheduler dask")
+    with (
+        distributed.LocalCluster(  # type: ignore[no-untyped-call]
+            n_workers=workers, threads_per_worker=1, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,  # type: ignore[no-untyped-call]
+        tarry.config.set(dask_client=client),
+    ):
+        yield
 
 
 def _run_both_ways(
@@ -126,7 +258,9 @@ def _run_both_ways(
         parallel = time.perf_counter() - start
     print(f"{parallel:.2f} s")
     report = prof.report()
-    files = _pictures(lazy, prof, args.output / (name or exercise.name))
+    files = (
+        [] if args.output is None else _pictures(lazy, prof, args.output / (name or exercise.name))
+    )
     return Outcome(title, sequential, parallel, report.span, same_result(expected, result),
                    str(report), files)  # fmt: skip
 
@@ -167,23 +301,63 @@ def format_table(outcomes: Sequence[Outcome]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``tarry`` command."""
-    args = _parser().parse_args(argv)
-    if args.workers is not None and args.workers < 1:
-        _parser().error("--workers must be at least 1")
-    if args.sleep < 0:
-        _parser().error("--sleep must be 0 or more")
+def write_notebook(path: Path) -> Path:
+    """Copy the tutorial notebook shipped in the package to ``path``; never overwrite.
+
+    Raises
+    ------
+    FileExistsError
+        When ``path`` exists.
+    """
+    from importlib.resources import files
+
+    data = files("tarry._tutorial").joinpath("tutorial.ipynb").read_bytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(path, "xb") as file:  # "x": an existing notebook may hold the user's work
+            file.write(data)
+    except FileExistsError:
+        raise FileExistsError(
+            f"{path} exists already and is left as it is; name another file: "
+            f"tarry tutorial --notebook OTHER.ipynb"
+        ) from None
+    return path
+
+
+def _tutorial(args: argparse.Namespace) -> int:
+    if args.notebook is not None:
+        written = write_notebook(args.notebook)
+        print(f"Wrote the tutorial notebook to {written.resolve()}")
+        print(f"Open it with: jupyter lab {written}  (it needs pip install 'tarry[tutorial]')")
+        return 0
+    _extras.TUTORIAL.check()
     outcomes = run_tutorial(args)
     print()
     print(format_table(outcomes))
     for o in outcomes:
         print(f"\n## Why: {o.title}\n{o.explanation}")
-    print(f"\nPictures: {args.output.resolve()}")
-    for o in outcomes:
-        for f in o.files:
-            print(f"  {f}")
+    if args.output is None:
+        print("\nPictures: none written; add --output FOLDER for each exercise's task graph "
+              "and timeline")  # fmt: skip
+    else:
+        print(f"\nPictures: {args.output.resolve()}")
+        for o in outcomes:
+            for f in o.files:
+                print(f"  {f}")
     return 0 if all(o.same for o in outcomes) else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``tarry`` command; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        return _tutorial(args)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return INTERRUPTED
+    except (_extras.MissingExtraError, FileExistsError) as exc:
+        print(f"tarry: {exc}", file=sys.stderr)
+        return FAILED
 
 
 if __name__ == "__main__":

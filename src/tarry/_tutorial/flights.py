@@ -234,11 +234,13 @@ def prepare_flights(
 
     The files are generated deterministically: the same ``seed`` and ``rows_per_file`` give
     byte-identical files on every machine (for a given numpy version, whose random streams
-    the data is drawn from).  A manifest file ``.tarry-flights.json`` is written last; when it
-    is present, matches the parameters and all files have the recorded sizes, the function
-    returns at once without touching the files.  Otherwise all ten files are (re)generated.
-    Every file is written to a temporary name first and then renamed, so an interrupted run
-    never leaves a partial file behind that looks complete.
+    the data is drawn from).  A manifest file ``.tarry-flights.json`` records the parameters
+    and each finished file with its size, updated after every file.  Files that the manifest
+    lists for the same parameters, at their recorded sizes, are kept; only the others are
+    generated, so a call that finds all ten returns at once without touching them, and a run
+    that was interrupted (Ctrl-C) resumes with the first file it had not finished.  Every file
+    is written to a temporary name first and then renamed, so an interrupted run never leaves
+    a partial file behind that looks complete.
 
     Parameters
     ----------
@@ -252,8 +254,8 @@ def prepare_flights(
         Seed of the generator; the rows of year ``y`` are drawn from
         ``numpy.random.default_rng(seed + y)``.
     progress : bool, default True
-        Show a ``tqdm`` progress bar over the files while generating them (if tqdm is
-        installed).  Nothing is shown when the files exist already.
+        Show a ``tqdm`` progress bar over the files while generating them.  Nothing is
+        shown when the files exist already.
 
     Returns
     -------
@@ -296,29 +298,28 @@ def prepare_flights(
     folder = pathlib.Path(folder)
     paths = [folder / f"{year}.csv" for year in YEARS]
     manifest_path = folder / _MANIFEST
-    if _is_complete(manifest_path, seed=seed, rows_per_file=rows_per_file):
+    finished = _finished_files(manifest_path, seed=seed, rows_per_file=rows_per_file)
+    todo = [
+        (year, path) for year, path in zip(YEARS, paths, strict=True) if path.name not in finished
+    ]
+    if not todo:
         return paths
 
     folder.mkdir(parents=True, exist_ok=True)
-    # Invalidate first: files of mixed parameters must never look complete.
-    manifest_path.unlink(missing_ok=True)
-    files: dict[str, dict[str, int]] = {}
-    with _progress_bar(progress, total=len(YEARS)) as bar:
-        for year, path in zip(YEARS, paths, strict=True):
+    if not finished:
+        # Another parameter set's manifest goes first: files of mixed parameters must never
+        # look complete, as a new file of the same size under the old manifest would.
+        manifest_path.unlink(missing_ok=True)
+    with _progress_bar(progress, total=len(YEARS), done=len(YEARS) - len(todo)) as bar:
+        for year, path in todo:
             rows = _DEFAULT_ROWS[year] if rows_per_file is None else rows_per_file
             data = _encode_csv(_generate_year(year, rows, seed))
             _write_atomically(path, data)
-            files[path.name] = {"rows": rows, "bytes": len(data)}
+            finished[path.name] = {"rows": rows, "bytes": len(data)}
+            # after every file, so that an interrupted run resumes after it
+            _write_manifest(manifest_path, seed=seed, rows_per_file=rows_per_file, files=finished)
             if bar is not None:
                 bar.update(1)
-    manifest = {
-        "generator": "tarry._tutorial.flights",
-        "version": _GENERATOR_VERSION,
-        "seed": seed,
-        "rows_per_file": rows_per_file,
-        "files": files,
-    }
-    _write_atomically(manifest_path, (json.dumps(manifest, indent=2) + "\n").encode())
     return paths
 
 
@@ -327,33 +328,53 @@ def prepare_flights(
 # ---------------------------------------------------------------------------------------------
 
 
-def _is_complete(manifest_path: pathlib.Path, *, seed: int, rows_per_file: int | None) -> bool:
-    """Return whether the manifest matches the parameters and all files are intact."""
+def _finished_files(
+    manifest_path: pathlib.Path, *, seed: int, rows_per_file: int | None
+) -> dict[str, dict[str, int]]:
+    """The files the manifest lists for these parameters that still have their recorded size."""
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False
+        return {}
     if not isinstance(manifest, dict) or (
         manifest.get("version"),
         manifest.get("seed"),
         manifest.get("rows_per_file"),
     ) != (_GENERATOR_VERSION, seed, rows_per_file):
-        return False
+        return {}
     files = manifest.get("files")
     if not isinstance(files, dict):
-        return False
+        return {}
+    finished = {}
     for year in YEARS:
         name = f"{year}.csv"
         entry = files.get(name)
         if not isinstance(entry, dict):
-            return False
+            continue
         try:
             size = (manifest_path.parent / name).stat().st_size
         except OSError:
-            return False
-        if size != entry.get("bytes"):
-            return False
-    return True
+            continue
+        if size == entry.get("bytes"):
+            finished[name] = entry
+    return finished
+
+
+def _write_manifest(
+    manifest_path: pathlib.Path,
+    *,
+    seed: int,
+    rows_per_file: int | None,
+    files: dict[str, dict[str, int]],
+) -> None:
+    manifest = {
+        "generator": "tarry._tutorial.flights",
+        "version": _GENERATOR_VERSION,
+        "seed": seed,
+        "rows_per_file": rows_per_file,
+        "files": dict(sorted(files.items())),
+    }
+    _write_atomically(manifest_path, (json.dumps(manifest, indent=2) + "\n").encode())
 
 
 def _write_atomically(path: pathlib.Path, data: bytes) -> None:
@@ -371,17 +392,14 @@ def _write_atomically(path: pathlib.Path, data: bytes) -> None:
 
 
 @contextlib.contextmanager
-def _progress_bar(enabled: bool, *, total: int) -> Iterator[tqdm.tqdm[NoReturn] | None]:
-    """Yield a tqdm progress bar (closed afterwards), or ``None`` if disabled/unavailable."""
+def _progress_bar(enabled: bool, *, total: int, done: int) -> Iterator[tqdm.tqdm[NoReturn] | None]:
+    """Yield a tqdm progress bar from ``done`` (closed afterwards), or ``None`` if disabled."""
     if not enabled:
         yield None
         return
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover - tqdm is optional
-        yield None
-        return
-    bar = tqdm(total=total, unit="file", desc="Preparing flights data")
+    from tqdm import tqdm  # a required dependency of tarry
+
+    bar = tqdm(total=total, initial=done, unit="file", desc="Preparing flights data")
     try:
         yield bar
     finally:
