@@ -64,7 +64,8 @@ def marker_dir() -> str:
         if _folder is None or _folder[1] != os.getpid():
             shm = "/dev/shm"
             base = shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
-            path = tempfile.mkdtemp(prefix="tarry-workers-", dir=base)
+            # named after its process: whose it is shows, should it be left behind
+            path = tempfile.mkdtemp(prefix=f"tarry-workers-{os.getpid()}-", dir=base)
             _track(path)
             atexit.register(_remove_folder, path, os.getpid())
             _folder = (path, os.getpid())
