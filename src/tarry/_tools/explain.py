@@ -9,9 +9,10 @@ work, the span and the best possible time.
 
 from __future__ import annotations
 
+import statistics
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from tarry._compute import pack_targets, resolve_options
 from tarry._graph import walk
@@ -21,7 +22,21 @@ from tarry._tools.records import FunctionTimes
 from tarry._tools.shape import dependency_keys, measure
 from tarry._tools.text import format_chain, format_seconds, pretty_as_text, with_findings
 
-__all__ = ["Estimate", "Explanation", "explain"]
+__all__ = ["TYPICAL_OVERHEAD", "Estimate", "Explanation", "explain"]
+
+#: seconds tarry spends per task on each scheduler, for tasks that do almost
+#: nothing, used when the earlier profile's own overhead is no longer known.
+#: Measured on the 2-core development machine (docs/benchmarks.md):
+#: bench_core.py sync 1.7-2.7 µs and threads 2.2-2.9 µs per task up to 20k
+#: tasks; bench_limits.py processes 28-32 µs; bench_backends.py a 1,023-task
+#: tree on Ray 492 µs and on Dask 1,768 µs.
+TYPICAL_OVERHEAD: Final = {
+    "sync": 2e-6,
+    "threads": 3e-6,
+    "processes": 30e-6,
+    "ray": 500e-6,
+    "dask": 1.8e-3,
+}
 
 
 @dataclass(frozen=True)
@@ -35,6 +50,8 @@ class Estimate:
     overhead_per_task: float | None
     #: functions in the graph the profile never saw (their tasks count as 0 s)
     unknown: list[str]
+    #: the median time of the graph's tasks whose function was measured (None: none was)
+    median_task: float | None = None
 
 
 @dataclass(frozen=True)
@@ -125,7 +142,10 @@ def explain(
         work = sum(guess.values())
         span = measure(graph, guess).length
         unknown = sorted({n for n in names.values() if n not in means})
-        estimate = Estimate(work, span, max(work / workers, span), times.overhead, unknown)
+        measured = [means[name] for name in names.values() if name in means]
+        median = statistics.median(measured) if measured else None
+        best = max(work / workers, span)
+        estimate = Estimate(work, span, best, times.overhead, unknown, median)
     result = Explanation(
         tasks=len(graph),
         by_function=dict(Counter(names.values()).most_common()),
@@ -171,7 +191,13 @@ def _findings(x: Explanation) -> list[str]:
         found.append(say.estimate(e.work, e.span, e.best_time, x.workers, by_chain))
         if e.unknown:
             found.append(say.unmeasured(e.unknown))
-        typical = e.work / x.tasks
-        if e.overhead_per_task is not None and e.overhead_per_task > typical:
-            found.append(say.tasks_too_small(typical, e.overhead_per_task, earlier=True))
+        # the median, not the mean: a few long tasks must not hide thousands of tiny ones
+        overhead = e.overhead_per_task
+        if overhead is None:
+            overhead = TYPICAL_OVERHEAD.get(x.scheduler)
+        if e.median_task is not None and overhead is not None and overhead > e.median_task:
+            typical_on = None if e.overhead_per_task is not None else x.scheduler
+            found.append(
+                say.tasks_too_small(e.median_task, overhead, earlier=True, typical_on=typical_on)
+            )
     return found

@@ -18,6 +18,7 @@ from tarry._tools.text import counted
 from tarry._tools.text import format_seconds as fmt
 
 __all__ = [
+    "compute_in_a_loop",
     "cores_per_task",
     "cores_saturated",
     "covers_longest",
@@ -187,13 +188,20 @@ def enough_workers(width: int) -> str:
 
 
 def tasks_too_small(
-    typical: float, overhead: float, *, earlier: bool = False, loop_faster: bool = False
+    typical: float,
+    overhead: float,
+    *,
+    earlier: bool = False,
+    loop_faster: bool = False,
+    typical_on: str | None = None,
 ) -> str:
     """Tasks shorter than tarry's overhead per task.
 
     ``typical`` is the median task time of this run, or with ``earlier`` the
-    mean time an earlier profile measured; ``loop_faster``: the run took
-    longer than its tasks one after another.
+    median of the graph's tasks as an earlier profile measured their
+    functions; ``loop_faster``: the run took longer than its tasks one after
+    another; ``typical_on``: ``overhead`` is tarry's typical overhead on
+    this scheduler, not one measured.
 
     Examples
     --------
@@ -201,15 +209,21 @@ def tasks_too_small(
     'the median task takes 2.00 µs, less than the per-task overhead of 30.0 µs, so running
      them in a plain loop would be faster: make each task do more work (for example a batch
      of items per task instead of one)'
+    >>> print(tasks_too_small(1e-6, 30e-6, earlier=True, typical_on="processes"))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    the median task takes 1.00 µs (as an earlier profile measured its function), less than
+     tarry's typical per-task overhead on processes of 30.0 µs: make each task do more work
+     (for example a batch of items per task instead of one)
     """
-    took = (
-        f"in the earlier profile, tasks took {fmt(typical)} on average"
-        if earlier
-        else f"the median task takes {fmt(typical)}"
-    )
+    took = f"the median task takes {fmt(typical)}"
+    if earlier:
+        took += " (as an earlier profile measured its function)"
+    cost = "the per-task overhead" if typical_on is None else (
+        f"tarry's typical per-task overhead on {typical_on}"
+    )  # fmt: skip
     slower = ", so running them in a plain loop would be faster" if loop_faster else ""
     return (
-        f"{took}, less than the per-task overhead of {fmt(overhead)}{slower}: make each task "
+        f"{took}, less than {cost} of {fmt(overhead)}{slower}: make each task "
         f"do more work (for example a batch of items per task instead of one)"
     )
 
@@ -261,6 +275,28 @@ def speedup(
         f"speedup {speedup:.1f}×: the {tasks} tasks take {fmt(work)} one after another (the "
         f"work) and the run took {fmt(wall)}; the most {allows} is {most:.1f}× (work / best "
         f"possible)"
+    )
+
+
+def compute_in_a_loop(computes: int, median_tasks: float) -> str:
+    """Many computes of a few tasks each, one after another: compute() called in a loop.
+
+    Examples
+    --------
+    >>> print(compute_in_a_loop(100, 1))  # doctest: +NORMALIZE_WHITESPACE
+    100 computes ran one after another, with a median of 1 task each: each compute() waits
+     for its own tasks before the next can start, so the workers never run the tasks of
+     different computes side by side, and each compute pays its fixed cost; build all the
+     lazy values first, then compute them together with one compute(*values) (work they
+     share then runs once)
+    """
+    return (
+        f"{computes} computes ran one after another, with a median of "
+        f"{counted(round(median_tasks), 'task')} each: each compute() waits for its own tasks "
+        f"before the next can start, so the workers never run the tasks of different computes "
+        f"side by side, and each compute pays its fixed cost; build all the lazy values first, "
+        f"then compute them together with one compute(*values) (work they share then runs "
+        f"once)"
     )
 
 

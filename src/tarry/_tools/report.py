@@ -31,6 +31,7 @@ Task times are measured in the worker, around the function call only.
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -106,6 +107,13 @@ WORKERS_PER_CORE: Final = 8
 #: per-compute findings are given for at most this many computes (the
 #: longest), so a block of many computes gives a readable list.
 MOST_COMPUTES: Final = 3
+#: at least this many computes one after another ...
+MANY_COMPUTES: Final = 10
+#: ... of at most this many tasks each (their median) are dask's
+#: anti-pattern "calling compute() in a loop". A judgement on both: a few
+#: computes are a script's steps; ten of a handful of tasks each are a loop
+#: whose values could have been computed together.
+SMALL_GRAPH: Final = 10
 
 
 @dataclass(frozen=True)
@@ -138,6 +146,9 @@ class ComputeStats:
     busy_time: float
     failed: str | None
     error: str | None
+    #: perf_counter readings when the scheduler started and returned
+    start: float = 0.0
+    end: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -278,6 +289,8 @@ def _compute_stats(record: RunRecord) -> ComputeStats:
         busy_time=_busy_time([(e.start, e.end) for e in record.events]),
         failed=record.failed,
         error=record.error,
+        start=record.start,
+        end=record.end,
     )
 
 
@@ -348,6 +361,20 @@ def _cores_busy(records: Sequence[RunRecord], samples: Sequence[ResourceSample])
     return statistics.mean(inside) / 100 if inside else None
 
 
+def in_a_loop(computes: Sequence[ComputeStats]) -> bool:
+    """Whether these computes look like compute() called in a loop over tiny graphs.
+
+    Many computes (:data:`MANY_COMPUTES`), one after another, of few tasks
+    each (:data:`SMALL_GRAPH`, the median); computes that overlapped (from
+    several threads) ran their tasks side by side, so they do not count.
+    """
+    return (
+        len(computes) >= MANY_COMPUTES
+        and statistics.median(c.planned for c in computes) <= SMALL_GRAPH
+        and all(a.end <= b.start for a, b in itertools.pairwise(computes))
+    )
+
+
 def _findings(r: Report) -> list[str]:
     """What limited the run, and what to change (worded in :mod:`.findings`)."""
     found: list[str] = []
@@ -360,6 +387,10 @@ def _findings(r: Report) -> list[str]:
     if r.tasks > 1:
         workers = r.workers if r.runs == 1 else None
         found.append(say.speedup(r.speedup, r.tasks, r.work, r.wall, r.max_speedup, workers))
+    if in_a_loop(r.computes):
+        found.append(
+            say.compute_in_a_loop(r.runs, statistics.median(c.planned for c in r.computes))
+        )
     cores = usable_cpus()
     # Saturated by the tasks themselves (their time covers most of the CPU
     # used), not by scheduling overhead, which the tiny-task finding explains.
