@@ -174,7 +174,6 @@ ELSEWHERE = EVERYWHERE[2:]
 #: issue 13 (see its report E); strict, so that the change shows here
 _DASK = "dask.py: SystemExit, raise out of the handler, find_unloadable"
 PENDING = {
-    ("processes", "unpicklable-result"): "processes/worker.py: result_error",
     **{
         ("executor", case): "futures.py: send/receive"
         for case in ("reduce-raises", "notes-lock", "system-exit")
@@ -381,7 +380,6 @@ def test_a_mock_with_recorded_calls_is_named_as_the_argument_that_does_not_unpic
     assert "argument 0 pickles, but cannot be unpickled: call(1) (RecursionError" in str(err)
 
 
-@pytest.mark.xfail(strict=True, reason="processes/worker.py: not_loaded_error for an input")
 def test_an_input_that_does_not_unpickle_in_a_worker_fails_the_task_reading_it(
     tmp_path: Path,
 ) -> None:

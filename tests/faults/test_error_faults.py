@@ -67,7 +67,6 @@ def test_task_errors_that_do_not_travel_as_they_are_leave_the_pool_as_it_was() -
     assert out.report["after"] == [1]
 
 
-@pytest.mark.xfail(strict=True, reason="processes/worker.py and driver.py: _load_units, _lost")
 def test_a_mock_with_recorded_calls_never_kills_a_worker() -> None:
     # Before: unpickling it in the worker raised a RecursionError whose
     # traceback loky could not send back, and the worker died of it (some times).

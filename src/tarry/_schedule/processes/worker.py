@@ -25,10 +25,11 @@ from collections.abc import Callable
 from typing import Any
 
 from tarry._graph import Task, call
+from tarry._schedule.errors import describe
 from tarry._schedule.processes.markers import MARKER, marker_name, worker_tag
 from tarry._schedule.timing import worker_name
 from tarry._schedule.transfer import Blob, discard, from_blob, tag_files, to_blob
-from tarry._schedule.wire import pack_error
+from tarry._schedule.wire import not_loaded_error, pack_error, result_error
 
 __all__ = [
     "PARENT_POLL",
@@ -141,6 +142,21 @@ def _note(fd: int, key: str | None) -> None:
 Outcome = tuple[bool, Any, list[float]]
 
 
+def _load_units(code: bytes) -> list[tuple[list[Task], list[str]]]:
+    """The units pickled in ``code``; if they do not unpickle, an error that always travels.
+
+    Unpickling a MagicMock with recorded calls raises a RecursionError whose
+    traceback is too deep for loky to send back: the worker would die of it.
+    The parent finds which object failed (see ``wire.unloadable_error``).
+    """
+    try:
+        units: list[tuple[list[Task], list[str]]] = pickle.loads(code)
+        return units
+    except Exception as exc:
+        failure = RuntimeError(f"the worker process could not unpickle its tasks ({describe(exc)})")
+    raise failure  # out of the handler: no context, a short traceback
+
+
 def run_batch(
     markers: str, code: bytes, inputs: dict[str, Blob], timed: bool, last: frozenset[str]
 ) -> tuple[str, list[Outcome]]:
@@ -156,7 +172,7 @@ def run_batch(
     files in ``markers``, the parent's folder for such files), and the start,
     end (and CPU time, if ``timed``) of each task run.
     """
-    units: list[tuple[list[Task], list[str]]] = pickle.loads(code)
+    units = _load_units(code)
     fd = _open_marker(markers)
     clock, cpu_clock = time.perf_counter, time.thread_time
     values: dict[str, Any] = {}
@@ -179,7 +195,12 @@ def run_batch(
             for task in tasks:
                 for dep in task.deps:
                     if dep.key not in values:
-                        values[dep.key] = from_blob(inputs[dep.key])
+                        try:
+                            values[dep.key] = from_blob(inputs[dep.key])
+                        except Exception as exc:  # it pickled, but does not unpickle here
+                            error = pack_error(not_loaded_error(task, exc), task.key)
+                            outcomes.append((False, error, times))
+                            return worker_name(), outcomes
                         loads[dep.key] -= 1
                         if not loads[dep.key] and dep.key in last:
                             discard(inputs[dep.key])
@@ -210,11 +231,7 @@ def run_batch(
                     for blob in blobs:
                         discard(blob)
                     task = next(t for t in tasks if t.key == key)
-                    err = TypeError(
-                        f"the result of task {key!r} ({task.name}) cannot be pickled to send "
-                        f"it back from the worker process: {exc}"
-                    )
-                    outcomes.append((False, pack_error(err, key), times))
+                    outcomes.append((False, pack_error(result_error(task, exc), key), times))
                     return worker_name(), outcomes
             for task in tasks:  # what stayed (results read by no one) goes now
                 values.pop(task.key, None)
