@@ -134,3 +134,26 @@ def test_explain_flags_tiny_tasks_with_the_typical_overhead_once_the_profile_is_
     assert "less than tarry's typical per-task overhead on threads of 3.00 µs" in small
     slow = profile_of({"tiny": [1e-3] * 200}, wall=1.0)
     assert not [f for f in tarry.explain(tiny, profile=slow).findings if "more work" in f]
+
+
+@tarry.delayed
+def lazy_inside(x: int) -> tarry.Delayed[int]:
+    return tarry.delayed(tiny)(x)  # dask's anti-pattern: delayed called inside a task
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="tarry._graph.call checks for a lazy result: a diff in issue 16's report; today the "
+    "caller silently gets Delayed('tiny-...') as the value",
+)
+@pytest.mark.parametrize("scheduler", ["sync", "threads", "processes"])
+def test_a_task_that_returns_a_delayed_fails_with_advice(scheduler: str) -> None:
+    try:
+        value = lazy_inside(1).compute(scheduler=scheduler)
+    except TypeError as error:
+        message = str(error)
+    else:
+        raise AssertionError(f"the task returned {value!r} and nothing said so")
+    assert "returned a lazy value" in message
+    assert ".__wrapped__" in message
