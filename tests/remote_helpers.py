@@ -76,6 +76,15 @@ def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
     return condition()
 
 
+def fail_first(folder: str, times: int, error: type[Exception]) -> int:
+    """Raise ``error`` on the first ``times`` calls (counted in ``folder``), then succeed."""
+    attempt = len(list(Path(folder).iterdir())) + 1
+    Path(folder, f"attempt-{attempt}").touch()
+    if attempt <= times:
+        raise error(f"attempt {attempt}")
+    return attempt
+
+
 def touch(path: str) -> str:
     Path(path).write_text("ran")
     return path

@@ -174,12 +174,6 @@ ELSEWHERE = EVERYWHERE[2:]
 #: issue 13 (see its report E); strict, so that the change shows here
 _DASK = "dask.py: SystemExit, raise out of the handler, find_unloadable"
 PENDING = {
-    **{
-        ("executor", case): "futures.py: send/receive"
-        for case in ("reduce-raises", "notes-lock", "system-exit")
-    },
-    ("executor", "unpicklable-result"): "futures.py: send/receive",
-    ("executor", "unloadable-result"): "futures.py: send/receive",
     **{("dask", case): _DASK for case in ("recursion", "reduce-raises", "system-exit")},
     ("dask", "recorded-mock"): _DASK,
     ("dask", "unpicklable-result"): "dask.py: not done",

@@ -17,6 +17,7 @@ from remote_helpers import (
     add,
     describe,
     exited,
+    fail_first,
     inc,
     interrupt_two_naps,
     make_worker_only,
@@ -169,15 +170,6 @@ def test_a_result_that_does_not_pickle_is_named_without_colour_codes() -> None:
     assert message.startswith(f"the result of task {tasks[2].key!r} (lock_at) cannot be pickled")
     assert "cannot pickle '_thread.lock' object" in message
     assert "\x1b[" not in message
-
-
-def fail_first(folder: str, times: int, error: type[Exception]) -> int:
-    """Raise ``error`` on the first ``times`` calls (counted in ``folder``), then succeed."""
-    attempt = len(list(Path(folder).iterdir())) + 1
-    Path(folder, f"attempt-{attempt}").touch()
-    if attempt <= times:
-        raise error(f"attempt {attempt}")
-    return attempt
 
 
 def die_first(folder: str) -> int:

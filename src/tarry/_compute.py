@@ -15,11 +15,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tarry import config
+from tarry._build.annotate import check_options
 from tarry._build.traverse import pack
 from tarry._graph import Pack, Task, fingerprint, resolve
 from tarry._schedule import Settings, check_scheduler, get_backend
 from tarry._schedule.core import Run
 from tarry._schedule.cpus import usable_cpus
+from tarry._schedule.tracebacks import release_own_frames
 from tarry._tools import observe
 from tarry._tools.last_run import remember
 from tarry._tools.progress import ProgressBar
@@ -27,7 +29,15 @@ from tarry._tools.progress import ProgressBar
 if TYPE_CHECKING:
     from concurrent.futures import Executor
 
-__all__ = ["Options", "compute", "keep", "pack_targets", "resolve_options", "run_graph"]
+__all__ = [
+    "Options",
+    "checked_retries",
+    "compute",
+    "keep",
+    "pack_targets",
+    "resolve_options",
+    "run_graph",
+]
 
 
 def pack_targets(objs: tuple[Any, ...]) -> tuple[list[Any], list[Task]]:
@@ -118,6 +128,7 @@ def run_graph(
     progress: bool | None = None,
     optimize_graph: bool = True,
     timeout: float | None = None,
+    retries: int = 0,
 ) -> tuple[list[Any], dict[str, Any], BaseException | None]:
     """Run everything lazy inside ``objs``.
 
@@ -135,7 +146,7 @@ def run_graph(
     backend = get_backend(options.scheduler)
     if not targets:
         return packed, {}, None
-    run = Run(targets, fuse=optimize_graph)
+    run = Run(targets, fuse=optimize_graph, retries=retries)
     bar = _bar() if options.progress else ()
     watch = observe.watching(run, options.name, options.workers, bar)
     try:
@@ -162,6 +173,7 @@ def compute(
     optimize_graph: bool = True,
     progress: bool | None = None,
     timeout: float | None = None,
+    retries: int | None = None,
 ) -> tuple[Any, ...]:
     """Compute lazy values together, sharing the work they have in common.
 
@@ -195,6 +207,12 @@ def compute(
         results unused; ``"sync"`` looks at the time between tasks only.
         Default from :func:`tarry.config.set` (None: no limit; pass
         ``math.inf`` for no limit whatever the config says).
+    retries
+        Further attempts for a task that raises an ``Exception``, unless its
+        own ``.options(retries=...)`` or :func:`tarry.annotate` block says
+        otherwise (default 0). Local schedulers run it again at once; Ray
+        and Dask retry with their own machinery (``max_retries``,
+        ``retries``). ``last_run()`` and the profile show the attempts.
 
     Returns
     -------
@@ -209,11 +227,17 @@ def compute(
     (0, {'max': 9}, 'plain')
     """
     packed, values, failure = run_graph(
-        objs, scheduler, num_workers, progress, optimize_graph, timeout
+        objs, scheduler, num_workers, progress, optimize_graph, timeout, checked_retries(retries)
     )
     if failure is not None:
+        release_own_frames(failure)  # they would keep the run's values alive
         raise failure
     return tuple(resolve(p, values) for p in packed)
+
+
+def checked_retries(retries: int | None) -> int:
+    """``compute(retries=...)``, checked; None is 0."""
+    return check_options(retries=retries).get("retries", 0) if retries is not None else 0
 
 
 def keep(
@@ -223,6 +247,7 @@ def keep(
     progress: bool | None = None,
     optimize_graph: bool = True,
     timeout: float | None = None,
+    retries: int | None = None,
 ) -> tuple[list[Any], dict[str, Task]]:
     """Compute ``objs`` now, for :func:`tarry.persist`: their packed form, and per
     computed key a literal task that holds the value (and the call that made it).
@@ -235,9 +260,10 @@ def keep(
     [(3, None)]
     """
     packed, values, failure = run_graph(
-        objs, scheduler, num_workers, progress, optimize_graph, timeout
+        objs, scheduler, num_workers, progress, optimize_graph, timeout, checked_retries(retries)
     )
     if failure is not None:
+        release_own_frames(failure)
         raise failure
     kept = {
         t.key: Task.kept(t.key, values[t.key], t.name, fingerprint(t)) for t in _tasks_in(packed)

@@ -86,7 +86,6 @@ def test_a_mock_with_recorded_calls_never_kills_a_worker() -> None:
     assert out.report == {"got": ["UnpicklableTaskError"], "same_workers": True}
 
 
-@pytest.mark.xfail(strict=True, reason="futures.py: send/receive")
 def test_a_result_that_does_not_unpickle_leaves_a_process_pool_executor_usable() -> None:
     # Before: the standard pool failed to unpickle it in its result thread and broke.
     out = scenario(

@@ -211,10 +211,6 @@ def test_a_timeout_leaves_the_hanging_tasks_behind_and_names_them(scheduler: str
     assert out.report["threads"] == ["MainThread"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs run_processes to pass settings.timeout to drive() (issue 13, item 7: driver.py)",
-)
 def test_a_timeout_on_processes_stops_the_workers_running_tasks() -> None:
     out = run_scenario(
         """

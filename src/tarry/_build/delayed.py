@@ -253,14 +253,19 @@ class Delayed(Lazy, Generic[T_co]):
         num_workers: int | None = None,
         optimize_graph: bool = True,
         progress: bool | None = None,
+        timeout: float | None = None,
+        retries: int | None = None,
     ) -> T_co:
         """Run the graph and return this value; options as in :func:`tarry.compute`."""
-        from tarry._compute import run_graph
+        from tarry._compute import checked_retries, run_graph
 
-        _, values, failure = run_graph((self,), scheduler, num_workers, progress, optimize_graph)
+        _, values, failure = run_graph(
+            (self,), scheduler, num_workers, progress, optimize_graph, timeout,
+            checked_retries(retries),
+        )  # fmt: skip
         if failure is not None:
             release_own_frames(failure)  # they would keep the run's values alive
-            raise failure
+            raise failure  # from here: the traceback shows one tarry frame
         result: T_co = values[self._task.key]
         return result
 
@@ -271,6 +276,8 @@ class Delayed(Lazy, Generic[T_co]):
         num_workers: int | None = None,
         optimize_graph: bool = True,
         progress: bool | None = None,
+        timeout: float | None = None,
+        retries: int | None = None,
     ) -> Delayed[T_co]:
         """Run the graph now and return a ``Delayed`` that holds the value.
 
@@ -282,6 +289,8 @@ class Delayed(Lazy, Generic[T_co]):
             num_workers=num_workers,
             optimize_graph=optimize_graph,
             progress=progress,
+            timeout=timeout,
+            retries=retries,
         )[0]
         return result
 
@@ -413,6 +422,8 @@ def persist(
     num_workers: int | None = None,
     optimize_graph: bool = True,
     progress: bool | None = None,
+    timeout: float | None = None,
+    retries: int | None = None,
 ) -> tuple[Any, ...]:
     """Compute lazy values now and keep them as lazy values with the same keys.
 
@@ -429,7 +440,7 @@ def persist(
     """
     from tarry._compute import keep  # the front end sits above the lazy values
 
-    packed, kept = keep(objs, scheduler, num_workers, progress, optimize_graph)
+    packed, kept = keep(objs, scheduler, num_workers, progress, optimize_graph, timeout, retries)
     lengths = {o.key: o._length for o in objs if isinstance(o, Delayed)}
     held: dict[str, Delayed[Any]] = {k: Delayed(t, lengths.get(k)) for k, t in kept.items()}
     return tuple(resolve(p, held) for p in packed)

@@ -415,13 +415,15 @@ class Run:
         without_own_frames(exc)  # they hold the run, and with it every value
         return annotate(exc, task)
 
-    def retry(self, task: Task, exc: BaseException) -> bool:
+    def retry(self, task: Task, exc: BaseException, *, again: bool = True) -> bool:
         """Whether ``task``, which raised ``exc``, runs again; if so it is ready again.
 
         A task gets its options' ``retries`` (else the run's) further
         attempts, for the exceptions its options' ``retry_on`` names (any
         ``Exception`` by default). Backends that retry on their own (Ray,
-        Dask) are given the same numbers and never call this.
+        Dask) are given the same numbers and never call this. ``again=False``:
+        the backend sends the task again itself (processes re-run its unit),
+        :meth:`pop` does not hand it out.
 
         Examples
         --------
@@ -443,9 +445,10 @@ class Run:
         if ran > allowed:
             return False
         self.attempts[task.key] = ran + 1
-        if self.hold is not None:
-            self.hold.stopped(task)
-        self.ready.append(task)  # above the roots: it runs next
+        if again:
+            if self.hold is not None:
+                self.hold.stopped(task)
+            self.ready.append(task)  # above the roots: it runs next
         return True
 
     def want_timings(self) -> None:

@@ -20,16 +20,19 @@ Examples
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
+from functools import partial
 from typing import Any
 
 from tarry._graph import Task, call
 from tarry._schedule import DEFAULTS, Settings
 from tarry._schedule.core import Run
 from tarry._schedule.deadline import Deadline
+from tarry._schedule.errors import Sent, receive, send
 from tarry._schedule.sync import run_sync
 from tarry._schedule.timing import Stopwatch, Timing
 from tarry._schedule.wire import slim
@@ -162,14 +165,23 @@ class FutureDriver:
 _running_for = threading.local()
 
 
-def _call_task(
-    task: Task, inputs: dict[str, Any], timed: bool, executor: int
-) -> tuple[Any, Timing | None]:
+def _call_task(task: Task, inputs: dict[str, Any], timed: bool, executor: int, home: int) -> Any:
     """What an executor runs for one task: its value, and its timing if asked for.
 
     ``executor`` (an id) is noted for the task's thread while it runs: a
     compute nested in the task, on the same executor, then runs in place.
+    In another process than ``home`` (the caller's), both travel back as
+    :func:`~tarry._schedule.errors.send` packs them: a value or an exception
+    that does not travel fails the task, never the executor.
     """
+    if os.getpid() != home:
+        return send(task, partial(_timed_call, task, inputs, timed, executor))
+    return _timed_call(task, inputs, timed, executor)
+
+
+def _timed_call(
+    task: Task, inputs: dict[str, Any], timed: bool, executor: int
+) -> tuple[Any, Timing | None]:
     outer = getattr(_running_for, "executor", None)
     _running_for.executor = executor
     try:
@@ -186,7 +198,13 @@ def _on_own_thread(executor: Executor) -> bool:
     ``ThreadPoolExecutor``, any job of it)."""
     if getattr(_running_for, "executor", None) == id(executor):
         return True
-    return threading.current_thread() in getattr(executor, "_threads", ())
+    me = threading.current_thread()
+    if me in getattr(executor, "_threads", ()):
+        return True
+    # A new thread may run its first job before the executor adds it to
+    # _threads (it starts the thread first): its name tells it too.
+    prefix = getattr(executor, "_thread_name_prefix", None)
+    return bool(prefix) and me.name.startswith(f"{prefix}_")
 
 
 class _ExecutorDriver(FutureDriver):
@@ -197,6 +215,7 @@ class _ExecutorDriver(FutureDriver):
         self.executor = executor
         self.stubs: dict[str, Task] = {}
         self.timed = run.events is not None
+        self.home = os.getpid()
 
     def submit_ready(self) -> BaseException | None:
         run, values, submit = self.run, self.run.values, self.executor.submit
@@ -206,7 +225,9 @@ class _ExecutorDriver(FutureDriver):
             # slim: an executor that pickles (a process pool) must not
             # pickle the whole graph above the task
             try:
-                future = submit(_call_task, slim(task, self.stubs), inputs, self.timed, executor)
+                future = submit(
+                    _call_task, slim(task, self.stubs), inputs, self.timed, executor, self.home
+                )
             except Exception as exc:  # shut down, or it pickles at submit and failed
                 return run.fail(task, exc)
             self.track(future, task)
@@ -215,13 +236,23 @@ class _ExecutorDriver(FutureDriver):
     def complete(self, work: Any, future: Future[Any]) -> BaseException | None:
         task: Task = work
         try:
-            value, timing = future.result()
-        except Exception as exc:  # the task's own error, or the executor's (cancelled, broken)
-            return self.run.fail(task, exc)
+            outcome = future.result()
+        except BaseException as exc:  # the task's own error, or the executor's (cancelled, broken)
+            return self._failed(task, exc)
+        if type(outcome) is Sent:
+            outcome, error = receive(outcome, task)
+            if error is not None:
+                return self._failed(task, error)
+        value, timing = outcome
         if timing is not None:
             self.run.record(task, timing)
         self.run.finish(task, value)
         return None
+
+    def _failed(self, task: Task, exc: BaseException) -> BaseException | None:
+        if self.run.retry(task, exc):
+            return None  # ready again: the next submit_ready sends it
+        return self.run.fail(task, exc)
 
 
 def run_executor(

@@ -42,6 +42,8 @@ def run_sync(run: Run, settings: Settings = DEFAULTS) -> BaseException | None:
         try:
             value = call(task, values)
         except Exception as exc:
+            if run.retry(task, exc):
+                continue
             return run.fail(task, exc)
         finish(task, value)
     return None
@@ -54,6 +56,8 @@ def _run_until(run: Run, deadline: Deadline) -> BaseException | None:
         try:
             value = call(task, values)
         except Exception as exc:
+            if run.retry(task, exc):
+                continue
             return run.fail(task, exc)
         finish(task, value)
         if run.remaining and deadline.left() <= 0:

@@ -93,8 +93,10 @@ class WorkerPool:
                 return True
             if len(self._threads) >= self.max_threads or time.monotonic() < self._refused_until:
                 return False
+            # the job travels in a list the thread empties: a thread keeps its
+            # args for life, and a job holds a run with all its values
             thread = threading.Thread(
-                target=self._work, args=(job,), name=f"tarry-worker-{next(self._names)}",
+                target=self._work, args=([job],), name=f"tarry-worker-{next(self._names)}",
                 daemon=True,
             )  # fmt: skip
             try:
@@ -111,8 +113,9 @@ class WorkerPool:
         with self._lock:
             return len(self._threads)
 
-    def _work(self, job: Callable[[], None] | None) -> None:
+    def _work(self, first: list[Callable[[], None]]) -> None:
         me = threading.current_thread()
+        job: Callable[[], None] | None = first.pop()
         try:
             while job is not None:
                 with self._lock:
@@ -121,6 +124,7 @@ class WorkerPool:
                 with self._lock:
                     self._busy.discard(me)
                 self._idle.release()
+                del job  # an idle thread must not keep its last run alive
                 job = self._next_job()
         finally:
             with self._lock:

@@ -298,12 +298,20 @@ class _SharedRun:
             spawn = self._claim_helpers()
         self._start_helpers(spawn)
 
-    def _fail(self, exc: BaseException, task: Task) -> None:
-        """Record the first failure and stop handing out tasks (under the lock)."""
+    def _fail(self, exc: BaseException, task: Task) -> bool:
+        """``task`` raised ``exc``: whether that ends the run (under the lock).
+
+        If the task has retries left it is ready again; otherwise the first
+        failure is recorded and no more tasks are handed out.
+        """
+        if not self.stopped and self.run.retry(task, exc):
+            self.changed.notify_all()
+            return False
         if self.error is None:
             self.error = self.run.fail(task, exc)
         self.stopped = True
         self.changed.notify_all()
+        return True
 
     def _time_up(self, deadline: Deadline) -> BaseException:
         """The deadline passed: stop, with an error naming the running tasks (under the lock)."""
@@ -374,8 +382,9 @@ class _SharedRun:
                     value = call(task, values)
                 except Exception as exc:
                     with lock:
-                        self._fail(exc, task)
-                        return self.error
+                        if self._fail(exc, task):
+                            return self.error
+                    task = None  # it runs again
         except BaseException:
             # KeyboardInterrupt or SystemExit in the caller: start nothing more.
             with lock:
@@ -410,8 +419,14 @@ class _SharedRun:
                 value = call(task, values)
             except BaseException as exc:
                 with lock:
-                    self._fail(exc, task)
+                    if not self._fail(exc, task):
+                        task = None  # it runs again
+                        continue
                     self._leave(slot)
+                # The error's traceback reaches this frame (the task's frame
+                # calls back to it), and a caller may keep the error: the
+                # frame must hold nothing of the run (see tracebacks.py).
+                del self, run, values, call, task, value, exc
                 return
 
     def _leave(self, slot: list[Task | None]) -> None:

@@ -33,8 +33,8 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from tarry._graph import Task
@@ -84,6 +84,10 @@ class LastRun:
     events
         Per-task timings, when an observer asked for them (see
         :func:`record_timings`); None otherwise.
+    attempts
+        Per key of a task that failed and ran again (``retries=``), how many
+        times it ran; local schedulers count them (Ray and Dask retry out of
+        sight).
     """
 
     targets: tuple[str, ...]
@@ -92,6 +96,7 @@ class LastRun:
     not_run: frozenset[str]
     error: str | None
     events: Sequence[TaskEvent] | None
+    attempts: Mapping[str, int] = field(default_factory=dict)
 
     def durations(self) -> dict[str, float] | None:
         """Seconds each timed task ran, by key; None when no timings were recorded.
@@ -157,6 +162,7 @@ def remember(run: Run, error: BaseException | None) -> None:
         not_run=not_run,
         error=None if error is None else describe_error(error),
         events=run.events,
+        attempts=dict(run.attempts),
     )
 
 

@@ -63,6 +63,8 @@ class _Resident:
 
 
 class _ProcessDriver(FutureDriver):
+    fate = "their worker processes were stopped"
+
     def __init__(self, run: Run, pool: Any, workers: int, pool_size: int) -> None:
         super().__init__(run)
         self.pool = pool
@@ -216,16 +218,26 @@ class _ProcessDriver(FutureDriver):
             self.hold.stopped(unit)
         for blob in _handed_over(outcomes):
             own(blob)
-        for unit, (ok, payload, times) in zip(batch, outcomes, strict=False):
+        for i, (unit, (ok, payload, times)) in enumerate(zip(batch, outcomes, strict=False)):
             self._learn(unit, times, worker)
             if not ok:
                 packet: ErrorPacket = payload
                 task = run.tasks[packet.key]
-                return run.fail(task, unpack_error(packet))
+                raised = unpack_error(packet)
+                if run.retry(task, raised, again=False):
+                    # the unit runs again whole (what it made stayed in the
+                    # worker), and so do the units behind it, which never ran
+                    self.ready_units.extend(reversed(batch[i:]))
+                    return None
+                return run.fail(task, raised)
             error = self._finish(unit, payload)
             if error is not None:
                 return error
         return None
+
+    def tasks_of(self, work: Any) -> list[Task]:
+        batch: list[Unit] = work
+        return [task for unit in batch for task in unit.tasks]
 
     def _learn(self, unit: Unit, times: list[float], worker: str) -> None:
         """Update duration estimates, and keep timings if they are wanted."""
@@ -358,4 +370,4 @@ def run_processes(run: Run, settings: Settings = DEFAULTS) -> BaseException | No
         return run.fail(err.task, err)
     workers = settings.num_workers or usable_cpus()
     pool, size = get_pool(workers)
-    return _ProcessDriver(run, pool, workers, size).drive()
+    return _ProcessDriver(run, pool, workers, size).drive(settings.timeout)
