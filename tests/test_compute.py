@@ -81,7 +81,7 @@ def test_seed_min_max_with_methods(scheduler: str) -> None:
 def test_unknown_keyword_is_a_type_error() -> None:
     x = delayed(inc)(1)
     with pytest.raises(TypeError, match="schedular"):
-        compute(x, schedular="sync")  # type: ignore[call-arg]
+        compute(x, schedular="sync")  # type: ignore[call-overload]
     with pytest.raises(TypeError, match="schedular"):
         x.compute(schedular="sync")  # type: ignore[call-arg]
     with pytest.raises(TypeError, match="schedular"):
@@ -201,7 +201,7 @@ def test_config_rejects_unknown_and_invalid_settings() -> None:
 def test_a_bad_timeout_is_refused_with_a_clear_error(value: object, error: type) -> None:
     x = delayed(inc)(1)
     with pytest.raises(error, match="timeout must be a number of seconds"):
-        compute(x, scheduler="sync", timeout=value)  # type: ignore[arg-type]
+        compute(x, scheduler="sync", timeout=value)  # type: ignore[call-overload]
     with pytest.raises(error, match="timeout must be a number of seconds"):
         tarry.config.set(timeout=value)
     assert tarry.config.get("timeout") is None

@@ -141,12 +141,6 @@ def lazy_inside(x: int) -> tarry.Delayed[int]:
     return tarry.delayed(tiny)(x)  # dask's anti-pattern: delayed called inside a task
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="tarry._graph.call checks for a lazy result: a diff in issue 16's report; today the "
-    "caller silently gets Delayed('tiny-...') as the value",
-)
 @pytest.mark.parametrize("scheduler", ["sync", "threads", "processes"])
 def test_a_task_that_returns_a_delayed_fails_with_advice(scheduler: str) -> None:
     try:

@@ -133,11 +133,6 @@ def test_a_bare_install_runs_processes_and_progress_and_names_the_missing_extras
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="get_backend() checks the scheduler's extra: a diff to _schedule/__init__.py in "
-    "issue 16's report; today the raw ModuleNotFoundError",
-)
 def test_a_bare_install_names_the_extra_of_ray_and_dask(bare: Path) -> None:
     out = json.loads(_ok([str(bare / "python"), "-c", BARE_SCRIPT]).splitlines()[-1])
     assert out["ray"] == (

@@ -65,5 +65,5 @@ def test_last_run_counts_the_attempts_of_each_task(tmp_path: Path) -> None:
 @pytest.mark.parametrize("retries", [-1, True, 1.5, "2"])
 def test_bad_retries_are_refused_before_anything_runs(retries: object, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="retries must be a whole number"):
-        compute(delayed(fail_first)(str(tmp_path), 0, OSError), retries=retries)  # type: ignore[arg-type]
+        compute(delayed(fail_first)(str(tmp_path), 0, OSError), retries=retries)  # type: ignore[call-overload]
     assert not list(tmp_path.iterdir())

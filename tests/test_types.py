@@ -103,11 +103,6 @@ def test_revealed_types(revealed: dict[str, str], mark: str, expected: str) -> N
     assert _plain(revealed[mark]) == _plain(expected)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="compute() overloads in _compute.py (a diff in issue 16's report): "
-    "today tuple[Any, ...]",
-)
 @pytest.mark.parametrize(
     ("mark", "expected"),
     [
@@ -124,11 +119,6 @@ def test_compute_follows_its_arguments(revealed: dict[str, str], mark: str, expe
     assert _plain(revealed[mark]) == _plain(expected)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DelayedFunction.__get__ typed in _build/wrap.py (a diff in issue 16's report): "
-    "today Any",
-)
 @pytest.mark.parametrize(
     ("mark", "expected"),
     [
@@ -147,10 +137,6 @@ def _plain(text: str) -> str:
     return text.replace("builtins.", "")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="wrap.py's _MISSING = object() becomes a named sentinel (a diff in issue 16's report)",
-)
 def test_help_of_delayed_reads_well() -> None:
     import inspect
 

@@ -214,11 +214,6 @@ def test_without_a_filename_the_picture_goes_to_mydask_png_as_in_dask(tmp_path: 
 
 
 @needs_dot
-@pytest.mark.xfail(
-    strict=True,
-    reason="Delayed.visualize passes filename=None on; its default becomes "
-    "tarry._tools.visualize.draw.DEFAULT_FILENAME in _build/delayed.py (diff in issue 16's report)",
-)
 def test_delayed_visualize_without_a_filename_writes_mydask_png(tmp_path: Path) -> None:
     picture = tutorial_z().visualize()
     assert (tmp_path / "mydask.png").read_bytes() == picture.data

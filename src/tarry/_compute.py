@@ -12,7 +12,7 @@ values :func:`keep` returns in ``Delayed``) to a backend: one backend call, insi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, overload
 
 from tarry import config
 from tarry._build.annotate import check_options
@@ -28,6 +28,16 @@ from tarry._tools.progress import ProgressBar
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
+
+    from tarry._build.delayed import Delayed
+
+# the types of compute()'s results, one per argument (see its overloads)
+A = TypeVar("A")
+B = TypeVar("B")
+C = TypeVar("C")
+D = TypeVar("D")
+E = TypeVar("E")
+F = TypeVar("F")
 
 __all__ = [
     "Options",
@@ -166,6 +176,103 @@ def _bar() -> tuple[ProgressBar, ...]:
     return (ProgressBar(),)
 
 
+@overload
+def compute(
+    a: Delayed[A],
+    /,
+    *,
+    scheduler: str | Executor | None = ...,
+    num_workers: int | None = ...,
+    optimize_graph: bool = ...,
+    progress: bool | None = ...,
+    timeout: float | None = ...,
+    retries: int | None = ...,
+) -> tuple[A]: ...
+@overload
+def compute(
+    a: Delayed[A],
+    b: Delayed[B],
+    /,
+    *,
+    scheduler: str | Executor | None = ...,
+    num_workers: int | None = ...,
+    optimize_graph: bool = ...,
+    progress: bool | None = ...,
+    timeout: float | None = ...,
+    retries: int | None = ...,
+) -> tuple[A, B]: ...
+@overload
+def compute(
+    a: Delayed[A],
+    b: Delayed[B],
+    c: Delayed[C],
+    /,
+    *,
+    scheduler: str | Executor | None = ...,
+    num_workers: int | None = ...,
+    optimize_graph: bool = ...,
+    progress: bool | None = ...,
+    timeout: float | None = ...,
+    retries: int | None = ...,
+) -> tuple[A, B, C]: ...
+@overload
+def compute(
+    a: Delayed[A],
+    b: Delayed[B],
+    c: Delayed[C],
+    d: Delayed[D],
+    /,
+    *,
+    scheduler: str | Executor | None = ...,
+    num_workers: int | None = ...,
+    optimize_graph: bool = ...,
+    progress: bool | None = ...,
+    timeout: float | None = ...,
+    retries: int | None = ...,
+) -> tuple[A, B, C, D]: ...
+@overload
+def compute(
+    a: Delayed[A],
+    b: Delayed[B],
+    c: Delayed[C],
+    d: Delayed[D],
+    e: Delayed[E],
+    /,
+    *,
+    scheduler: str | Executor | None = ...,
+    num_workers: int | None = ...,
+    optimize_graph: bool = ...,
+    progress: bool | None = ...,
+    timeout: float | None = ...,
+    retries: int | None = ...,
+) -> tuple[A, B, C, D, E]: ...
+@overload
+def compute(
+    a: Delayed[A],
+    b: Delayed[B],
+    c: Delayed[C],
+    d: Delayed[D],
+    e: Delayed[E],
+    f: Delayed[F],
+    /,
+    *,
+    scheduler: str | Executor | None = ...,
+    num_workers: int | None = ...,
+    optimize_graph: bool = ...,
+    progress: bool | None = ...,
+    timeout: float | None = ...,
+    retries: int | None = ...,
+) -> tuple[A, B, C, D, E, F]: ...
+@overload
+def compute(
+    *objs: Any,
+    scheduler: str | Executor | None = ...,
+    num_workers: int | None = ...,
+    optimize_graph: bool = ...,
+    progress: bool | None = ...,
+    timeout: float | None = ...,
+    retries: int | None = ...,
+) -> tuple[Any, ...]: ...
 def compute(
     *objs: Any,
     scheduler: str | Executor | None = None,

@@ -19,8 +19,8 @@ from typing import Any, NamedTuple
 from tarry._keys import tokenize
 
 __all__ = [
-    "KeyClashError", "Lazy", "Pack", "Quote", "Task", "TaskGraph", "TaskOptions", "call",
-    "check_same", "fingerprint", "resolve", "same_call", "walk",
+    "KeyClashError", "Lazy", "LazyResultError", "Pack", "Quote", "Task", "TaskGraph",
+    "TaskOptions", "call", "check_same", "fingerprint", "resolve", "same_call", "walk",
 ]  # fmt: skip
 
 
@@ -223,15 +223,53 @@ def resolve(obj: Any, values: Mapping[str, Any]) -> Any:
 
 
 def call(task: Task, values: Mapping[str, Any]) -> Any:
-    """Run one task, taking its dependencies' outputs from ``values``."""
+    """Run one task, taking its dependencies' outputs from ``values``.
+
+    A function that returns a lazy value instead of a value (it called a
+    delayed function inside) fails its task with :class:`LazyResultError`:
+    its reader would silently get ``Delayed('inc-...')``.
+    """
     func = task.func
     if func is None:
         return task.args[0]
     if not task.deep:
-        return func(*[values[a.key] if type(a) is Task else a for a in task.args])
-    args = [resolve(a, values) for a in task.args]
-    kwargs = {k: resolve(v, values) for k, v in task.kwargs.items()} if task.kwargs else {}
-    return func(*args, **kwargs)
+        result = func(*[values[a.key] if type(a) is Task else a for a in task.args])
+    else:
+        args = [resolve(a, values) for a in task.args]
+        kwargs = {k: resolve(v, values) for k, v in task.kwargs.items()} if task.kwargs else {}
+        result = func(*args, **kwargs)
+    if isinstance(result, Lazy):
+        raise LazyResultError(task, result)
+    return result
+
+
+class LazyResultError(TypeError):
+    """A task's function returned a lazy value (a ``Delayed``) instead of a value.
+
+    dask's anti-pattern "calling delayed within delayed functions": the
+    lazy value is a graph that nothing would run. The message says what to
+    do instead.
+
+    Examples
+    --------
+    >>> inner = Task.literal("inner-1", 1)
+    >>> class Proxy(Lazy):
+    ...     pass
+    >>> proxy = Proxy()
+    >>> proxy._task = inner
+    >>> call(Task("outer-1", lambda: proxy, (), None, (), "outer"), {})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    tarry._graph.LazyResultError: task outer-1 (outer) returned a lazy value (inner-1) instead ...
+    """
+
+    def __init__(self, task: Task, result: Lazy) -> None:
+        super().__init__(
+            f"task {task.key} ({task.name}) returned a lazy value ({result._task.key}) instead "
+            f"of a value: its function calls a delayed function, whose task nothing will run. "
+            f"Call the plain function inside it (a @delayed function's .__wrapped__), or build "
+            f"the whole graph outside tasks and compute it once"
+        )
 
 
 def walk(targets: Iterable[Task]) -> Iterator[Task]:

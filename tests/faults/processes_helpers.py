@@ -39,7 +39,7 @@ def wait_for_gate(gate: str, started: str | None = None, value: int = 1) -> int:
     return value
 
 
-def compute_on_processes(x: int) -> tuple[int, ...]:
+def compute_on_processes(x: int) -> tuple[Any, ...]:
     """A nested compute that asks for processes (run in a pool worker of another kind)."""
     return compute(delayed(abs)(-x), scheduler="processes")
 

@@ -27,6 +27,8 @@ from tarry._schedule.tracebacks import release_own_frames
 if TYPE_CHECKING:
     from concurrent.futures import Executor
 
+    from tarry._tools.visualize.jupyter import Shown
+
 __all__ = ["Delayed", "DelayedAttr", "persist"]
 
 T = TypeVar("T")
@@ -296,18 +298,20 @@ class Delayed(Lazy, Generic[T_co]):
 
     def visualize(
         self,
-        filename: str | os.PathLike[str] | None = None,
+        filename: str | os.PathLike[str] | None = "mydask",  # draw.DEFAULT_FILENAME, as dask
         format: str | None = None,
         **options: Any,
-    ) -> Any:
+    ) -> Shown:
         """Draw this value's task graph with Graphviz; options as in :func:`tarry.visualize`.
 
-        Returns an image that Jupyter shows inline; writes ``filename`` too when given.
+        Returns an image that Jupyter shows inline, and writes it to ``filename``: by
+        default ``mydask.png`` in the current folder, as dask does; None writes no file.
 
         Examples
         --------
         >>> from tarry import delayed
-        >>> delayed(abs)(-1).visualize(format="dot").data.startswith("digraph tarry {")
+        >>> picture = delayed(abs)(-1).visualize(format="dot", filename=None)
+        >>> picture.data.startswith("digraph tarry {")
         True
         """
         from tarry._tools.visualize import visualize

@@ -36,7 +36,21 @@ T = TypeVar("T")
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_MISSING: Any = object()
+
+class _NotGiven:
+    """The default of arguments that may be left out, where None is a value they can take.
+
+    Named, with a repr that says what it means, so that ``help(delayed)``
+    reads ``obj: 'Any' = <not given>`` instead of ``<object object at 0x…>``.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<not given>"
+
+
+_MISSING: Any = _NotGiven()
 # dask's per-call keywords; taken as options only where the wrapped function
 # has no parameter of that name (dask takes them always, hiding the user's).
 _COMPAT_KEYWORDS = ("pure", "dask_key_name")
@@ -214,6 +228,10 @@ class DelayedFunction(Delayed[Callable[P, R]]):
             task_options={**(self._task_options or {}), **changes},
         )
 
+    @overload
+    def __get__(self, instance: None, owner: type | None = None) -> DelayedFunction[P, R]: ...
+    @overload
+    def __get__(self, instance: object, owner: type | None = None) -> Callable[..., Delayed[R]]: ...
     def __get__(self, instance: Any, owner: type | None = None) -> Any:
         # Methods bind like the wrapped function would, and stay lazy: a
         # method of an instance is a bound method of this lazy function, as

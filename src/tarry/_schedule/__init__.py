@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
+from tarry import _extras as extras
 from tarry._schedule.core import Run
 
 if TYPE_CHECKING:
@@ -87,6 +88,9 @@ def check_scheduler(name: object) -> str | Executor:
 def get_backend(name: object) -> Backend:
     """The backend function registered under ``name``, or one bound to an Executor.
 
+    Raises :class:`tarry._extras.MissingExtraError` naming the pip command
+    when the scheduler's packages are missing (``pip install 'tarry[ray]'``).
+
     Examples
     --------
     >>> get_backend("sync").__name__
@@ -101,6 +105,9 @@ def get_backend(name: object) -> Backend:
         from tarry._schedule.futures import executor_backend
 
         return executor_backend(checked)
+    needs = extras.SCHEDULERS.get(checked)
+    if needs is not None:
+        needs.check()  # a missing engine named with its pip command, before anything runs
     module, _, func = SCHEDULERS[checked].partition(":")
     backend: Backend = getattr(importlib.import_module(module), func)
     return backend
