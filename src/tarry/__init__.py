@@ -16,7 +16,7 @@ from tarry._build.annotate import annotate
 from tarry._build.delayed import Delayed, persist
 from tarry._build.wrap import DelayedFunction, delayed
 from tarry._compute import compute
-from tarry._keys import tokenize
+from tarry._tokens import tokenize
 from tarry._tools.explain import explain
 from tarry._tools.profile import profile
 from tarry._tools.progress import progress

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
-from tarry._keys import tokenize
+from tarry._tokens import tokenize
 
 __all__ = [
     "KeyClashError", "Lazy", "LazyResultError", "Pack", "Quote", "Task", "TaskGraph",

@@ -21,8 +21,9 @@ from tarry._build.labels import BINARY_OPERATORS, COMPARISONS, UNARY_OPERATORS, 
 from tarry._build.traverse import ATOMIC as _ATOMIC
 from tarry._build.traverse import add_dep, pack
 from tarry._graph import Lazy, Pack, Quote, Task, TaskGraph, check_same, resolve
-from tarry._keys import check_key, new_key, tokenize
+from tarry._keys import check_key, new_key
 from tarry._schedule.tracebacks import release_own_frames
+from tarry._tokens import tokenize
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor

@@ -28,7 +28,8 @@ from tarry._build.delayed import (
 )
 from tarry._build.traverse import pack
 from tarry._graph import Lazy, Task
-from tarry._keys import check_key, new_key, tokenize
+from tarry._keys import check_key, new_key
+from tarry._tokens import tokenize
 
 __all__ = ["DelayedFunction", "delayed"]
 
