@@ -217,3 +217,12 @@ def test_the_first_failure_arrives_while_other_tasks_still_run(tmp_path: Path) -
         compute(delayed(sum)([bad, *naps]), scheduler="ray")
     # raised before any nap ended: the run did not wait for the naps
     assert not list(tmp_path.glob("*.ended"))
+
+
+def test_a_timeout_stops_the_tasks_and_names_those_running(tmp_path: Path) -> None:
+    from remote_helpers import nap_noting
+
+    naps = [delayed(nap_noting)(str(tmp_path), 30, dask_key_name=f"nap-{i}") for i in range(2)]
+    with pytest.raises(TimeoutError, match=r"within 1 s: running at the deadline: .*'nap-"):
+        compute(delayed(sum)(naps), scheduler="ray", timeout=1)
+    assert not list(tmp_path.glob("*.ended"))  # stopped, not waited for

@@ -69,6 +69,7 @@ from tarry._graph import Task, call
 from tarry._schedule import DEFAULTS, Settings
 from tarry._schedule.core import Run
 from tarry._schedule.cpus import usable_cpus
+from tarry._schedule.deadline import Deadline
 from tarry._schedule.errors import (
     TaskFailedError,
     UnpicklableTaskError,
@@ -95,6 +96,8 @@ _PUT_BYTES = 100_000
 _OWN_REMOTE_FROM = 8
 #: seconds between polls for finished tasks
 _POLL = 0.1
+#: what a timeout error says became of the running tasks
+_STOPPED = "their Ray workers were stopped"
 
 
 _lock = threading.Lock()
@@ -371,15 +374,23 @@ class _RayRun:
             if task.key in targets:
                 self.target_refs[task.key] = ref
 
-    def wait(self) -> BaseException | None:
-        """Count tasks as they finish, fetch the targets; return the first task error."""
+    def wait(self, deadline: Deadline | None = None) -> BaseException | None:
+        """Count tasks as they finish, fetch the targets; return the first task error.
+
+        At ``deadline``, every task not finished is cancelled (its worker
+        killed, as at Ctrl-C) and the error names those whose inputs were all
+        ready: Ray does not say which had started.
+        """
         ray, run, pending = self.ray, self.run, self.pending
         try:
             while pending:
+                poll = _POLL if deadline is None else max(0.0, min(_POLL, deadline.left()))
                 done, _ = ray.wait(
-                    list(pending), num_returns=len(pending), timeout=_POLL, fetch_local=False
+                    list(pending), num_returns=len(pending), timeout=poll, fetch_local=False
                 )
                 if not done:
+                    if deadline is not None and deadline.left() <= 0:
+                        return self._time_up(deadline)
                     continue
                 try:
                     metas = ray.get(done)
@@ -400,6 +411,13 @@ class _RayRun:
             return fetched
         run.keep(fetched)
         return None
+
+    def _time_up(self, deadline: Deadline) -> BaseException:
+        """The deadline passed: stop every task not finished; the error names the likely running."""
+        waiting = set(self.pending.values())
+        running = [t for t in waiting if not any(d in waiting for d in t.deps)]
+        self._cancel(list(self.pending) + list(self.target_refs.values()), force=True)
+        return deadline.error(running, self.run.remaining - len(running), _STOPPED)
 
     def _fetch_targets(self) -> dict[str, Any] | BaseException:
         """The targets' results, or the error (booked) of one that does not arrive."""
@@ -507,6 +525,7 @@ def run_ray(run: Run, settings: Settings = DEFAULTS) -> BaseException | None:
         return None
     ray = connect(settings)
     job = _RayRun(ray, run)
+    deadline = None if settings.timeout is None else Deadline(settings.timeout)
     try:
         job.submit_all()
     except UnpicklableTaskError as err:
@@ -515,4 +534,4 @@ def run_ray(run: Run, settings: Settings = DEFAULTS) -> BaseException | None:
     except BaseException:
         job._cancel(list(job.pending), force=True)
         raise
-    return job.wait()
+    return job.wait(deadline)

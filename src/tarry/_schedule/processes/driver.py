@@ -361,7 +361,7 @@ def run_processes(run: Run, settings: Settings = DEFAULTS) -> BaseException | No
     usable CPUs); the pool grows to it if needed.
     """
     if in_worker():
-        return run_sync(run)
+        return run_sync(run, settings)
     if not run.remaining:
         return None
     try:
