@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import traceback
+import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,11 +21,18 @@ from remote_helpers import (
     pid,
     raise_needs_two,
     size,
+    wait_for,
 )
 
 import tarry
 from tarry import compute, delayed
+from tarry._graph import walk
 from tarry._schedule import dask as tarry_dask
+from tarry._schedule import timing
+from tarry._schedule.core import Run
+from tarry._schedule.wire import scan_payload
+from tarry._tools.last_run import last_run, record_timings
+from tarry._tools.observe import Observer
 
 pytestmark = pytest.mark.dask
 dask = pytest.importorskip("dask")
@@ -89,3 +100,140 @@ def test_worker_exception_keeps_type_message_traceback_and_key() -> None:
     text = "".join(traceback.format_exception(info.value))
     assert "raise NeedsTwoError(x, x + 1)" in text
     assert f"tarry: raised by task {bad.key!r} (raise_needs_two)" in info.value.__notes__
+
+
+# -- what the caller learns as the run goes ----------------------------------------------
+
+
+def wait_for_file(path: str, _after: Any) -> bool:
+    """Wait (60 s at most) for ``path`` to exist; whether it did. ``_after``: an input."""
+    return wait_for(lambda: os.path.exists(path), 60)
+
+
+class _CountsWhileRunning(Observer):
+    """Creates ``path`` once the run has counted a task done while others still run."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.threads: list[threading.Thread] = []
+
+    def started(self, run: Run, scheduler: str, workers: int) -> None:
+        total = run.remaining
+
+        def watch() -> None:
+            if wait_for(lambda: 0 < run.remaining < total, 120):
+                Path(self.path).touch()
+
+        self.threads.append(threading.Thread(target=watch, daemon=True))
+        self.threads[-1].start()
+
+    def finished(self, run: Run, error: BaseException | None) -> None:
+        pass
+
+
+def test_tasks_count_done_as_they_end_so_progress_moves(tmp_path: Path) -> None:
+    go = str(tmp_path / "go")
+    first = delayed(inc)(1)
+    with _CountsWhileRunning(go) as watcher:
+        (released,) = compute(delayed(wait_for_file)(go, first), scheduler="dask")
+    watcher.threads[0].join()
+    assert released  # before: nothing counted until the end, and the gate gave up
+
+
+@pytest.mark.parametrize("timed", [True, False], ids=["timed", "untimed"])
+def test_a_failed_run_keeps_timings_and_statuses_of_the_tasks_that_ran(timed: bool) -> None:
+    first = delayed(inc)(1)
+    second = delayed(inc)(first)
+    bad = delayed(raise_needs_two)(second)
+    after = delayed(add)(bad, 1)
+    with record_timings() if timed else contextlib.nullcontext(), pytest.raises(NeedsTwoError):
+        compute(after, scheduler="dask")
+    record = last_run()
+    assert record is not None
+    if timed:
+        assert record.events is not None
+        assert sorted(e.key for e in record.events) == sorted([first.key, second.key, bad.key])
+    assert record.statuses(list(walk([after._task]))) == {
+        first.key: "done",
+        second.key: "done",
+        bad.key: "failed",
+        after.key: "not run",
+    }
+
+
+def _tarry_state_in_worker() -> int:
+    """Run in a worker: how many entries the dask backend's module-level containers hold."""
+    return sum(
+        len(value)
+        for name, value in vars(tarry_dask).items()
+        if not name.startswith("__") and isinstance(value, dict | list | set)
+    )
+
+
+def test_workers_keep_nothing_of_a_run_timed_or_failed(client: Any) -> None:
+    before = client.run(_tarry_state_in_worker)
+    with record_timings():
+        compute([delayed(inc)(i) for i in range(10)], scheduler="dask")
+        with pytest.raises(NeedsTwoError):
+            compute([delayed(inc)(i) for i in range(10)] + [delayed(raise_needs_two)(1)],
+                    scheduler="dask")  # fmt: skip
+    assert client.run(_tarry_state_in_worker) == before
+
+
+def _pretend_host(name: str) -> str:
+    """Run in a worker: call this machine ``name``; the name it had."""
+    old = timing.HOST
+    timing.HOST = name
+    return old
+
+
+def test_a_worker_on_another_machine_is_named_with_its_host(client: Any) -> None:
+    (host,) = set(client.run(_pretend_host, "elsewhere").values())
+    try:
+        with record_timings():
+            compute([delayed(inc)(i) for i in range(4)], scheduler="dask")
+    finally:
+        client.run(_pretend_host, host)
+    record = last_run()
+    assert record is not None
+    assert record.events is not None
+    for event in record.events:
+        pid, _, rest = event.worker.partition(":")
+        assert int(pid) != PARENT
+        assert rest.endswith("@elsewhere")
+    with record_timings():
+        compute(delayed(inc)(1), scheduler="dask")
+    record = last_run()
+    assert record is not None
+    assert record.events is not None
+    assert "@" not in record.events[0].worker  # the same machine
+
+
+# -- what travels ------------------------------------------------------------------------
+
+
+def test_a_large_argument_is_scattered_not_sent_in_the_graph() -> None:
+    big = bytes(20_000_000)  # dask warns of a graph from 10 MB
+    literal = delayed(bytes(5_000_000))
+    readers = [delayed(size)(big, i) for i in range(3)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = compute(delayed(size)(big), delayed(size)(literal), readers, scheduler="dask")
+    assert got == (20_000_000, 5_000_000, [20_000_000 + i for i in range(3)])
+    assert not [w for w in caught if "Sending large graph" in str(w.message)]
+
+
+def test_only_what_the_graph_can_stand_in_for_is_sent_once() -> None:
+    big, inner, shared = bytes(5_000_000), bytes(5_000_000), bytes(200_000)
+    tasks = [
+        delayed(size)(big),
+        delayed(describe)([inner, delayed(inc)(1)], 1),  # inside a list with a lazy value
+        delayed(size)(delayed(big)),  # a literal input
+        delayed(size)(shared, 1),
+        delayed(size)(shared, 2),
+    ]
+    payload = list(walk([t._task for t in tasks]))
+    large, once = tarry_dask._sent_once(payload, scan_payload(payload))
+    assert list(large) == [id(big)]
+    assert list(once) == [id(shared)]
+    assert compute(tasks, scheduler="dask") == ([5_000_000, "list+1", 5_000_000, 200_001, 200_002],)

@@ -5,41 +5,91 @@ one message through an existing :class:`distributed.Client`: the one given
 with ``tarry.config.set(dask_client=client)``, else the current default
 client (the last one created). Dask's scheduler places the tasks, moves data
 between workers and sends back only the results the caller asked for.
-tarry must be installed on the workers.
+tarry must be installed on the scheduler (it unpickles the graph) and on
+the workers.
 
-A task's exception comes back with its type, message and traceback and a
-note naming the task; a task whose worker died (once more often than the
-scheduler's ``allowed-failures``) gives
-:class:`~tarry._schedule.errors.WorkerDiedError` naming it; Ctrl-C cancels
-the compute on the cluster. Timings asked for in ``run.events`` are taken in
-the workers and collected at the end; ``Run`` counts the tasks as finished
-when the results arrive, not one by one.
+What travels: an argument from :data:`_SCATTER_BYTES` pickled does not go
+inside the graph, which passes through the scheduler and stays there while
+its tasks live; it is scattered straight to a worker first
+(``Client.scatter(direct=True)``; through the scheduler if the client was
+made with ``direct_to_workers=False``) and released when the compute ends.
+A smaller argument that several tasks share, from :data:`_SHARE_BYTES`, is
+one graph node, sent once.
+
+What the caller learns as the run goes: a thread asks the scheduler which
+tasks have been computed, from :data:`_FIRST_LOOK` on and now and then
+(:class:`_Tracker`), and once more after a failure; ``Run`` counts them
+done, so progress bars move and the status picture of a failed run shows
+what ran. In a timed run each task also sends its timing as it ends,
+succeeded or failed: an event of the topic :data:`_TOPIC`, which travels
+on the worker's own stream ahead of the task's result, so every timing is
+in when the results are. Workers keep nothing of a task once it has ended.
+(An event per task made a run up to a fifth slower, so untimed runs send
+none.)
+
+Faults:
+
+* a task's exception comes back with its type, message and traceback and a
+  note naming the task;
+* a worker that dies (killed, out of memory) costs only the tasks it held:
+  distributed runs them again on other workers, and gives up on a task
+  once more than ``distributed.scheduler.allowed-failures`` (3 by default)
+  workers died running it; then the compute raises
+  :class:`~tarry._schedule.errors.WorkerDiedError` naming that task;
+* a scheduler that dies closes the client's connection: the client drops
+  every future at once and the compute raises :class:`ConnectionError`
+  (caused by distributed's ``FutureCancelledError``), as does a compute
+  while the client is not connected. A scheduler machine that vanishes
+  without closing the connection is noticed after
+  ``distributed.comm.timeouts.tcp`` (TCP keepalive; 30 s by default, read
+  when the client is made); one that hangs with its connections open, never;
+* Ctrl-C cancels the compute on the cluster.
 """
 
 from __future__ import annotations
 
+import secrets
+import threading
 from collections.abc import Callable, Iterable
+from contextlib import suppress
 from typing import Any
 
 from tarry._build.traverse import ATOMIC
 from tarry._graph import Quote, Task, call
 from tarry._schedule import DEFAULTS, Settings
 from tarry._schedule.core import Run
-from tarry._schedule.errors import (
-    TaskFailedError,
-    UnpicklableTaskError,
-    WorkerDiedError,
-)
-from tarry._schedule.timing import Stopwatch, Timing
-from tarry._schedule.wire import pack_error, scan_payload, slim, unpack_error
+from tarry._schedule.errors import TaskFailedError, UnpicklableTaskError, WorkerDiedError
+from tarry._schedule.timing import HOST, Stopwatch, Timing, worker_name
+from tarry._schedule.wire import Payload, pack_error, scan_payload, slim, unpack_error
 
-__all__ = [
-    "run_dask",
-    "to_dask",
-]
+__all__ = ["run_dask", "to_dask"]
 
 #: an object shared by several tasks becomes one graph node from this size on
 _SHARE_BYTES = 100_000
+#: an argument is scattered to a worker, not sent in the graph, from this
+#: pickled size on. Measured on a 2-CPU machine with a command-line cluster,
+#: a one-task compute took 13 ms with an argument of 1 MB in the graph and
+#: 26 ms scattered, 24 and 27 ms at 3 MB, 39 and 34 ms at 10 MB: scattering
+#: pays from about 5 MB. A little lower, as a graph also stays in the
+#: scheduler's memory while its tasks live (and dask warns from 10 MB).
+_SCATTER_BYTES = 4_000_000
+#: the topic of the events tasks of a timed run send as they end. One topic
+#: for every run and client: the scheduler keeps the last events of each
+#: topic (``distributed.admin.low-level-log-length``), so one topic per run
+#: would leave a log behind per run.
+_TOPIC = "tarry-task-ended"
+#: seconds before a run first asks the scheduler which of its tasks are
+#: computed: a progress bar shows from 1 s, and a shorter run never asks
+_FIRST_LOOK = 0.5
+#: seconds between two such looks at most: a progress bar redraws every 0.1 s
+#: and moves smoothly enough at this pace
+_POLL_SECONDS = 0.5
+#: keys a look may check per second of run at most: a look cost 1.5-13 µs
+#: per key on a 2-CPU machine (the scheduler's lookup, the keys' transfer
+#: both ways), so looking takes at most 5% of a core, typically 2%
+_KEYS_PER_SECOND = 4_000
+#: what a client's status is while it is connected to its scheduler
+_CONNECTED = "running"
 # Values dask would read as graph structure (a string naming a key, a tuple
 # starting with a callable, containers of those) travel inside a Quote.
 _PLAIN = ATOMIC - {str}
@@ -53,12 +103,8 @@ def _value(quoted: Quote) -> Any:
     return quoted.value
 
 
-#: in a worker: timings of the tasks run here, by key, until the caller takes them
-_timings: dict[str, Timing] = {}
-
-
 def _call(label: Quote, func: Callable[..., Any], *args: Any) -> Any:
-    """A task of plain arguments; ``label`` holds ``(key, name, timed)``."""
+    """A task of plain arguments; ``label`` holds ``(key, context)`` (see :func:`_timed`)."""
     return _timed(label, func, [a.value if type(a) is Quote else a for a in args])
 
 
@@ -68,19 +114,31 @@ def _call_task(label: Quote, task: Task, *values: Any) -> Any:
 
 
 def _timed(label: Quote, func: Callable[..., Any], args: list[Any]) -> Any:
-    watch = Stopwatch() if label.value[2] else None
+    """Run the task; in a timed run (``context``: run token, caller's host), tell the caller."""
+    key, context = label.value
+    watch = None if context is None else Stopwatch()
     try:
         value = func(*args)
     except Exception as exc:
+        if watch is not None:
+            _tell(context, key, False, watch.stop())
         raise _failure(exc, label) from None
     if watch is not None:
-        _timings[label.value[0]] = watch.stop()
+        _tell(context, key, True, watch.stop())
     return value
 
 
-def _take_timings(keys: list[str]) -> dict[str, Timing]:
-    """Run on each worker by the caller: the timings of ``keys`` taken there."""
-    return {key: _timings.pop(key) for key in keys if key in _timings}
+def _tell(context: tuple[str, str], key: str, ok: bool, timing: Timing) -> None:
+    """Send the caller the event that task ``key`` ended, with its timing."""
+    from distributed import get_worker
+
+    try:
+        worker = get_worker()
+    except ValueError:  # not on a distributed worker (dask's local schedulers): nobody listens
+        return
+    token, host = context
+    message = [token, key, ok, worker_name(host), timing.start, timing.end, timing.cpu]
+    worker.log_event(_TOPIC, message)
 
 
 def _failure(exc: Exception, label: Quote) -> Exception:
@@ -93,14 +151,17 @@ def _failure(exc: Exception, label: Quote) -> Exception:
 def to_dask(
     tasks: Iterable[Task],
     shared: dict[int, Any] | None = None,
-    timed: bool = False,
+    scattered: dict[int, Any] | None = None,
+    timed: str | None = None,
 ) -> dict[str, Any]:
     """A dask task graph (``key -> task tuple``) that computes the same values as ``tasks``.
 
-    Tasks raise their errors wrapped for :func:`run_dask`. Objects
-    whose ``id`` is in ``shared`` become graph nodes of their own, so that
-    dask sends each of them once. ``timed`` makes tasks keep their timings
-    in the worker, for :func:`_take_timings`.
+    Tasks raise their errors wrapped for :func:`run_dask`. Objects whose
+    ``id`` is in ``shared`` become graph nodes of their own, so that dask
+    sends each of them once; those in ``scattered`` are read from the given
+    futures instead (their data is on the workers already). ``timed``, the
+    token of a timed run, makes each task send its timing as it ends, as an
+    event of that run.
 
     Examples
     --------
@@ -111,16 +172,20 @@ def to_dask(
     (['one', 'two'], (<built-in function abs>, 'one'))
     """
     shared = shared or {}
-    names = {ident: f"object-{ident:x}" for ident in shared}
+    scattered = scattered or {}
+    names = {ident: f"object-{ident:x}" for ident in [*shared, *scattered]}
     swap = {ident: Task(key, None, (None,), None, (), "object") for ident, key in names.items()}
-    dsk: dict[str, Any] = {key: (_value, Quote(shared[ident])) for ident, key in names.items()}
+    dsk: dict[str, Any] = {names[ident]: (_value, Quote(obj)) for ident, obj in shared.items()}
+    dsk.update({names[ident]: future for ident, future in scattered.items()})
+    context = None if timed is None else (timed, HOST)  # one object for every task
     stubs: dict[str, Task] = {}
     for task in tasks:
         key, func = task.key, task.func
         if func is None:
-            dsk[key] = (_value, Quote(task.args[0]))
+            value = task.args[0]
+            dsk[key] = names.get(id(value)) or (_value, Quote(value))  # a key: an alias
             continue
-        label = Quote((key, task.name, timed))
+        label = Quote((key, context))
         if task.deep:
             small = slim(task, stubs, swap)
             dsk[key] = (_call_task, label, small, *[d.key for d in small.deps])
@@ -135,6 +200,123 @@ def to_dask(
                 args.append(arg if type(arg) in _PLAIN else Quote(arg))
         dsk[key] = (_call, label, func, *args)
     return dsk
+
+
+def _sent_once(tasks: Iterable[Task], payload: Payload) -> tuple[dict[int, Any], dict[int, Any]]:
+    """The objects to send once, by id: ``(to scatter, to make graph nodes)``.
+
+    Only objects :func:`to_dask` can stand in for: literal values and
+    top-level arguments (not an array inside a list argument).
+    """
+    large = {
+        ident: payload.objects[ident]
+        for ident, size in payload.sizes.items()
+        if size >= _SCATTER_BYTES and ident not in payload.functions
+    }
+    shared = {k: v for k, v in payload.shared(_SHARE_BYTES).items() if k not in large}
+    if large or shared:
+        top = {id(arg) for task in tasks for arg in task.args}
+        large = {k: v for k, v in large.items() if k in top}
+        shared = {k: v for k, v in shared.items() if k in top}
+    return large, shared
+
+
+# -- what the caller learns as the run goes -----------------------------------------------
+
+
+class _Tracker:
+    """What the caller learns of one run as it goes: the tasks computed, their timings.
+
+    News comes from two threads: the timings of a timed run (events of
+    :data:`_TOPIC`) in the client's event-loop thread; the keys computed
+    from a thread of its own, started by :meth:`start`, which asks the
+    scheduler from :data:`_FIRST_LOOK` seconds on (a shorter run never
+    asks), then every :data:`_POLL_SECONDS`, or less often for a large run:
+    a look costs the scheduler a lookup per key not counted yet, kept under
+    :data:`_KEYS_PER_SECOND`. A task is counted done once (distributed may
+    run it again after its worker died); every attempt's timing is kept.
+    Once :meth:`stop` returns, nothing touches the run.
+    """
+
+    def __init__(self, run: Run, dask_client: Any) -> None:
+        self.run = run
+        self.client = dask_client
+        self.done: set[str] = set()
+        self.lock = threading.Lock()
+        self.open = True
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._watch, name="tarry-dask-progress", daemon=True)
+
+    def take(self, message: list[Any]) -> None:
+        """One task's event: ``[token, key, ok, worker, start, end, cpu]``."""
+        _, key, ok, *timing = message
+        with self.lock:
+            if self.open:
+                self.run.record(self.run.tasks[key], Timing(*timing))
+        if ok:
+            self.finished([key])
+
+    def finished(self, keys: list[str]) -> None:
+        """``keys`` are computed."""
+        with self.lock:
+            if self.open:
+                for key in keys:
+                    if key not in self.done:
+                        self.done.add(key)
+                        self.run.count_done(self.run.tasks[key])
+
+    def start(self) -> None:
+        """Start asking the scheduler (the graph is on its way there)."""
+        self.thread.start()
+
+    def _watch(self) -> None:
+        wait = _FIRST_LOOK
+        while not self.stopped.wait(wait) and self.client.status == _CONNECTED:
+            wait = max(_POLL_SECONDS, self.look() / _KEYS_PER_SECOND)
+
+    def look(self) -> int:
+        """Ask once; how many tasks were left to count."""
+        done = self.done
+        pending = [
+            t.key for t in self.run.tasks.values() if t.func is not None and t.key not in done
+        ]
+        if pending:
+            with suppress(OSError):  # the connection broke: the compute itself reports that
+                self.finished(self.client.run_on_scheduler(_finished, pending))
+        return len(pending)
+
+    def stop(self, look: bool = False) -> None:
+        """Take no more news; with ``look`` (after a failure), ask once more if connected."""
+        self.stopped.set()
+        if self.thread.ident is not None:
+            self.thread.join()
+        if look and self.client.status == _CONNECTED:
+            self.look()
+        with self.lock:
+            self.open = False
+
+
+#: the timed runs under way in this process, by token
+_timed_runs: dict[str, _Tracker] = {}
+
+
+def _hear(event: tuple[float, list[Any]]) -> None:
+    """A client's handler of :data:`_TOPIC`: hand the event to its run, if ours and on."""
+    tracker = _timed_runs.get(event[1][0])
+    if tracker is not None:
+        tracker.take(event[1])
+
+
+def _finished(keys: list[str], dask_scheduler: Any = None) -> list[str]:
+    """Run on the scheduler: which of ``keys`` have been computed.
+
+    A computed task has its result's size (``nbytes``), and keeps it once
+    the result is freed. A task the scheduler does not know has not
+    arrived yet: none of the run's tasks is forgotten while the caller
+    holds the targets, which every task of the run leads to.
+    """
+    tasks = dask_scheduler.tasks
+    return [key for key in keys if (task := tasks.get(key)) is not None and task.nbytes >= 0]
 
 
 # -- the backend ---------------------------------------------------------------------
@@ -164,13 +346,46 @@ def run_dask(run: Run, settings: Settings = DEFAULTS) -> BaseException | None:
     if not run.remaining:
         return None
     dask_client = client(settings.dask_client)
+    if dask_client.status != _CONNECTED:
+        return run.fail(run.targets[0], _not_connected(dask_client))
     try:
         payload = scan_payload(run.tasks.values())
     except UnpicklableTaskError as err:
         return run.fail(err.task, err)
-    timed = run.events is not None
+    tracker = _Tracker(run, dask_client)
+    token = None
+    if run.events is not None:
+        token = secrets.token_hex(8)
+        _timed_runs[token] = tracker
+        # Before the graph, on the same stream: subscribed before a task can end.
+        dask_client.subscribe_topic(_TOPIC, _hear)
+    scattered: dict[int, Any] = {}
+    try:
+        large, shared = _sent_once(run.tasks.values(), payload)
+        scattered = _scatter(dask_client, large)
+        dsk = to_dask(run.tasks.values(), shared, scattered, token)
+        return _compute(run, dask_client, tracker, dsk)
+    finally:
+        tracker.stop()
+        _timed_runs.pop(token or "", None)
+        for future in scattered.values():
+            future.release()
+
+
+def _scatter(dask_client: Any, objects: dict[int, Any]) -> dict[int, Any]:
+    """Scatter ``objects`` (by id) to the workers; their futures, by the same ids."""
+    if not objects:
+        return {}
+    direct = dask_client.direct_to_workers is not False
+    futures = dask_client.scatter(list(objects.values()), hash=False, direct=direct)
+    return dict(zip(objects, futures, strict=True))
+
+
+def _compute(
+    run: Run, dask_client: Any, tracker: _Tracker, dsk: dict[str, Any]
+) -> BaseException | None:
+    """Submit the graph ``dsk`` of ``run`` and wait for the targets; return the first error."""
     handed_out = run.hand_out_all()
-    dsk = to_dask(run.tasks.values(), shared=payload.shared(_SHARE_BYTES), timed=timed)
     keys = [t.key for t in run.targets if t.func is not None]
     from dask.highlevelgraph import HighLevelGraph
 
@@ -180,35 +395,54 @@ def run_dask(run: Run, settings: Settings = DEFAULTS) -> BaseException | None:
     layer = f"tarry-{run.targets[0].key}"
     layers: dict[str, Any] = {layer: dsk}
     futures = dask_client.get(HighLevelGraph(layers, {layer: set()}), keys, sync=False)
+    tracker.start()
     try:
         values = dask_client.gather(futures)
     except TaskFailedError as failure:
+        tracker.stop(look=True)
         task = run.tasks[failure.packet.key]
         return run.fail(task, unpack_error(failure.packet))
     except Exception as exc:
+        tracker.stop(look=True)
         return _system_error(run, exc, dask_client, futures)
     except BaseException:  # Ctrl-C
+        tracker.stop()
         dask_client.cancel(futures)
         raise
-    for task in handed_out:
-        run.count_done(task)
+    tracker.finished([task.key for task in handed_out])
+    tracker.stop()
     run.keep(dict(zip(keys, values, strict=True)))
-    if timed:
-        computed = [task.key for task in handed_out]
-        for found in dask_client.run(_take_timings, computed).values():
-            for key, timing in found.items():
-                run.record(run.tasks[key], timing)
     return None
+
+
+def _not_connected(dask_client: Any) -> ConnectionError:
+    return ConnectionError(
+        f"the dask client is not connected to its scheduler {_address(dask_client)} (its "
+        f"status is {dask_client.status!r}): if the scheduler is starting again, wait for the "
+        "client to reconnect; else create a new Client"
+    )
+
+
+def _address(dask_client: Any) -> str:
+    return str(getattr(dask_client.scheduler, "address", "(unknown address)"))
 
 
 def _system_error(run: Run, exc: Exception, dask_client: Any, futures: Any) -> BaseException:
     """An error of the cluster rather than of a task: name the task concerned."""
+    if dask_client.status != _CONNECTED:
+        error: BaseException = ConnectionError(
+            f"lost the connection to the dask scheduler {_address(dask_client)} during the "
+            "compute (the scheduler died, or the network failed); what the cluster held for "
+            "this compute is gone. Start the scheduler again and compute again"
+        )
+        error.__cause__ = exc
+        return run.fail(run.targets[0], error)
     dask_client.cancel(futures)
     key = getattr(exc, "task", None)  # distributed's KilledWorker names it
     task = run.tasks.get(key) if isinstance(key, str) else None
     if task is None:
         task = run.targets[0]
-        error: BaseException = exc
+        error = exc
     else:
         error = WorkerDiedError(
             f"dask workers died while running task {task.key!r} ({task.name}): {exc}"

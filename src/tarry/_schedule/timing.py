@@ -2,7 +2,9 @@
 
 Wherever a task runs (this thread, a pool thread, a worker process, a Ray
 or Dask worker), a :class:`Stopwatch` started just before the call gives a
-:class:`Timing` just after it: the worker that ran it (:func:`worker_name`),
+:class:`Timing` just after it: the worker that ran it (:func:`worker_name`:
+``pid:thread``, and ``@host`` for a task run on another machine than the
+caller's),
 start and end (:func:`time.perf_counter`) and the thread CPU time used. The
 reading travels back as it is; :meth:`tarry._schedule.core.Run.record`
 keeps it as a :class:`TaskEvent`, the one record diagnostics read. (The
@@ -20,12 +22,17 @@ Examples
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 from dataclasses import dataclass
 from typing import NamedTuple
 
-__all__ = ["Stopwatch", "TaskEvent", "Timing", "worker_name"]
+__all__ = ["HOST", "Stopwatch", "TaskEvent", "Timing", "worker_name"]
+
+#: this machine's name, short form (up to the first dot, as ``hostname -s``):
+#: what names a worker on another machine than the caller's
+HOST = socket.gethostname().partition(".")[0]
 
 
 class Timing(NamedTuple):
@@ -57,13 +64,27 @@ class TaskEvent:
 _this_thread = threading.local()
 
 
-def worker_name() -> str:
-    """How events name the thread and process that ran a task (cached per thread)."""
+def worker_name(caller: str = HOST) -> str:
+    """How events name the thread and process that ran a task (cached per thread).
+
+    ``pid:thread`` on the machine named ``caller`` (the one that asked for
+    the task; this one by default), ``pid:thread@host`` elsewhere: pictures
+    and reports tell the hosts of a cluster apart and stay short on one
+    machine.
+
+    Examples
+    --------
+    >>> name = worker_name()
+    >>> name == f"{os.getpid()}:{threading.current_thread().name}"
+    True
+    >>> worker_name(caller="another-machine") == f"{name}@{HOST}"
+    True
+    """
     pid = os.getpid()
     cached: tuple[int, str] | None = getattr(_this_thread, "worker_name", None)
     if cached is None or cached[0] != pid:  # a forked child inherits the cache
         cached = _this_thread.worker_name = (pid, f"{pid}:{threading.current_thread().name}")
-    return cached[1]
+    return cached[1] if caller == HOST else f"{cached[1]}@{HOST}"
 
 
 class Stopwatch:
