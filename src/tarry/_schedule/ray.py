@@ -61,11 +61,10 @@ import contextlib
 import os
 import re
 import threading
-from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-from tarry._graph import Task, call
+from tarry._graph import Task
 from tarry._schedule import DEFAULTS, Settings
 from tarry._schedule.core import Run
 from tarry._schedule.cpus import usable_cpus
@@ -76,11 +75,10 @@ from tarry._schedule.errors import (
     WorkerDiedError,
     text_of,
 )
-from tarry._schedule.timing import Stopwatch, Timing
+from tarry._schedule.ray_tasks import ray_options, remote_for, retry_on_of, submit
 from tarry._schedule.wire import (
     find_unloadable,
     not_loaded_error,
-    pack_error,
     result_error,
     scan_payload,
     slim,
@@ -151,173 +149,6 @@ def _token_auth() -> Iterator[None]:
         os.environ.pop("RAY_AUTH_MODE", None)
 
 
-# -- what runs in Ray's workers -----------------------------------------------------
-
-
-#: what a task's body may raise that fails the task: SystemExit too, as on
-#: "processes" (Ray would take it for the worker's death); not
-#: KeyboardInterrupt, which is how Ray cancels a task
-_TASK_ERRORS = (Exception, SystemExit)
-
-
-class RetryableTaskError(TaskFailedError):
-    """A task's error its ``retry_on`` names: Ray runs the task again (if attempts are left)."""
-
-
-def _failure(exc: BaseException, key: str, retry_on: tuple[type[BaseException], ...]) -> Exception:
-    packet = pack_error(exc, key)
-    if retry_on and isinstance(exc, retry_on) and isinstance(exc, Exception):
-        return RetryableTaskError(packet)
-    return TaskFailedError(packet)
-
-
-def _generic_body(timed: bool, retry_on: tuple[type[BaseException], ...]) -> Callable[..., Any]:
-    """Generic remote body: a slim task, and the values of its deps in order."""
-
-    def run_task(task: Task, *values: Any) -> Any:
-        try:
-            return call(task, {d.key: v for d, v in zip(task.deps, values, strict=True)})
-        except _TASK_ERRORS as exc:
-            failure = _failure(exc, task.key, retry_on)
-        raise failure  # out of the handler: Ray must not pickle the task's error as its context
-
-    return _with_meta(run_task, timed)
-
-
-def _own_body(
-    func: Callable[..., Any], timed: bool, retry_on: tuple[type[BaseException], ...]
-) -> Callable[..., Any]:
-    """Remote body for tasks of one function, called with the task's own arguments."""
-
-    def run(*args: Any) -> Any:
-        try:
-            return func(*args)
-        except _TASK_ERRORS as exc:
-            import ray
-
-            key = ray.get_runtime_context().get_task_name() or "?"
-            failure = _failure(exc, key, retry_on)
-        raise failure
-
-    return _with_meta(run, timed)
-
-
-def _with_meta(body: Callable[..., Any], timed: bool) -> Callable[..., tuple[Any, Timing | None]]:
-    """``body`` returning a second, tiny result: its timing if ``timed``, else None.
-
-    The caller reads only that one as tasks finish: it fails when the task
-    fails, and it always unpickles here, unlike a result (made for another
-    worker, it may need what only workers have).
-    """
-    if not timed:
-
-        def run_plain(*args: Any) -> tuple[Any, None]:
-            return body(*args), None
-
-        return run_plain
-
-    def run_timed(*args: Any) -> tuple[Any, Timing]:
-        watch = Stopwatch()
-        return body(*args), watch.stop()
-
-    return run_timed
-
-
-#: (id(func) or 0 for the generic body, timed, retry_on) -> (func, remote
-#: function); the func is kept so its id stays its own
-_remotes: OrderedDict[tuple[int, bool, tuple[type[BaseException], ...]], tuple[Any, Any]] = (
-    OrderedDict()
-)
-_REMOTES_CACHE = 128
-
-
-def _remote_for(
-    ray: Any,
-    func: Callable[..., Any] | None,
-    timed: bool,
-    retry_on: tuple[type[BaseException], ...] = (),
-) -> Any:
-    """The remote function for ``func`` (None: the generic one), made once.
-
-    ``retry_on``: the exceptions the body raises as retryable (see :func:`_options`).
-    """
-    key = (0 if func is None else id(func), timed, retry_on)
-    with _lock:
-        cached = _remotes.get(key)
-        if cached is not None:
-            _remotes.move_to_end(key)
-            return cached[1]
-        body = _generic_body(timed, retry_on) if func is None else _own_body(func, timed, retry_on)
-        remote = ray.remote(num_returns=2)(body)
-        _remotes[key] = (func, remote)
-        if len(_remotes) > _REMOTES_CACHE:
-            _remotes.popitem(last=False)
-        return remote
-
-
-def _default_max_retries() -> int:
-    """Ray's default for how often a task whose worker died runs again."""
-    try:
-        from ray._private.ray_constants import DEFAULT_TASK_MAX_RETRIES
-    except ImportError:  # pragma: no cover - other Ray versions
-        return 3
-    return int(DEFAULT_TASK_MAX_RETRIES)
-
-
-def _options(task: Task, retries: int) -> dict[str, Any]:
-    """Ray's task options for ``task``: retries and resources (``retries``: the run's).
-
-    Examples
-    --------
-    >>> from tarry._graph import TaskOptions
-    >>> t = Task("t", abs, (-1,), None, (), "abs", options=TaskOptions(
-    ...     retries=2, retry_on=(OSError,), resources={"CPU": 2, "GPU": 1, "disk": 1}))
-    >>> sorted(_options(t, 0).items())  # doctest: +NORMALIZE_WHITESPACE
-    [('max_retries', 2), ('num_cpus', 2), ('num_gpus', 1), ('resources', {'disk': 1}),
-     ('retry_exceptions', [<class 'tarry._schedule.ray.RetryableTaskError'>])]
-    >>> _options(Task("u", abs, (-1,), None, (), "abs"), 0)["retry_exceptions"]
-    False
-    """
-    options = task.options
-    wanted = retries if options is None or options.retries is None else options.retries
-    found: dict[str, Any] = {
-        # Ray counts a worker's death and a retried exception alike: without
-        # retries asked for, deaths are retried as Ray does by default
-        "max_retries": wanted or _default_max_retries(),
-        "retry_exceptions": [RetryableTaskError] if wanted else False,
-    }
-    resources = options.resources if options is not None else None
-    if resources:
-        custom = dict(resources)
-        for name, option in (("CPU", "num_cpus"), ("GPU", "num_gpus"), ("memory", "memory")):
-            if name in custom:
-                found[option] = custom.pop(name)
-        if custom:
-            found["resources"] = custom
-    return found
-
-
-def _retry_on(task: Task, retries: int) -> tuple[type[BaseException], ...]:
-    """The exceptions the body of ``task`` marks retryable; () when it has no retries."""
-    options = task.options
-    wanted = retries if options is None or options.retries is None else options.retries
-    if not wanted:
-        return ()
-    return options.retry_on if options is not None else (Exception,)
-
-
-def _submit(
-    remote: Any, args: tuple[Any, ...], name: str, returns: int, options: dict[str, Any]
-) -> Any:
-    # _remote() is what .options(name=).remote() calls after validating the
-    # options anew on every call, a third of the cost of a submit. It takes
-    # the options as given, none from the decorator: all of them are here.
-    submit = getattr(remote, "_remote", None)
-    if submit is not None:
-        return submit(args=args, kwargs={}, name=name, num_returns=returns, **options)
-    return remote.options(name=name, **options).remote(*args)  # pragma: no cover
-
-
 # -- the caller's side ------------------------------------------------------------
 
 
@@ -345,7 +176,7 @@ class _RayRun:
         by_stub = {swap[ident].key: ref for ident, ref in shared.items()}
         stubs: dict[str, Task] = {}
         targets = {t.key for t in run.targets}
-        plain = _options(Task("", None, (), None, (), ""), retries)  # tasks without options
+        plain = ray_options(Task("", None, (), None, (), ""), retries)  # tasks without options
 
         def value_of(key: str) -> Any:
             if key in object_refs:
@@ -357,18 +188,18 @@ class _RayRun:
 
         for task in run.hand_out_all():
             func = task.func
-            retry_on = _retry_on(task, retries)
+            retry_on = retry_on_of(task, retries)
             if not task.deep and calls.get(id(func), 0) >= _OWN_REMOTE_FROM:
-                remote = _remote_for(ray, func, timed, retry_on)
+                remote = remote_for(ray, func, timed, retry_on)
                 args = tuple(
                     value_of(a.key) if type(a) is Task else shared.get(id(a), a) for a in task.args
                 )
             else:
                 small = slim(task, stubs, swap)
-                remote = _remote_for(ray, None, timed, retry_on)
+                remote = remote_for(ray, None, timed, retry_on)
                 args = (small, *[value_of(d.key) for d in small.deps])
-            options = plain if task.options is None else _options(task, retries)
-            ref, meta = _submit(remote, args, task.key, 2, options)
+            options = plain if task.options is None else ray_options(task, retries)
+            ref, meta = submit(remote, args, task.key, 2, options)
             object_refs[task.key] = ref
             self.pending[meta] = task
             if task.key in targets:
