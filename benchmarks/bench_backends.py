@@ -9,7 +9,13 @@ one process, alternating the two contenders of a pair:
   same graph written with ``@ray.remote``; tarry ``"dask"`` vs
   ``dask.delayed`` on the same ``distributed.Client``;
 * 8 pure-Python tasks of about 0.1 s each: serial Python vs tarry
-  ``"processes"`` on warm workers.
+  ``"processes"`` on warm workers;
+* data and faults on a Dask cluster (a LocalCluster of two one-thread
+  worker processes), in seconds, tarry ``"dask"`` vs ``dask.delayed`` on the
+  same client: a chain of large arrays made and transformed in the workers;
+  a large argument made in the caller; persist then compute (native
+  ``client.persist``); a run whose worker is killed mid-run (the task runs
+  again elsewhere).
 
 Graphs are built before the clock starts (for native Ray, submitting is
 building, so it is timed). Needs the ``ray`` and ``dask`` extras; a pair
@@ -20,9 +26,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
+from contextlib import suppress
+from pathlib import Path
 from typing import Any
 
 import tarry
@@ -52,6 +63,43 @@ def burn(n: int) -> int:
     for i in range(n):
         total += i * i % 7
     return total
+
+
+#: which task, by start, kills its worker in the killed-worker case (a few
+#: naps have finished on each worker by then, and are lost with it)
+KILL_AT = 5
+#: seconds a killed dask worker may take to come back before the bench fails
+START_TIMEOUT = 120
+
+
+def make_array(nbytes: int) -> Any:
+    """An array of ``nbytes`` bytes, made in the worker."""
+    return importlib.import_module("numpy").ones(nbytes // 8)
+
+
+def step(array: Any) -> Any:
+    """One step of a chain: a new array as large as the last."""
+    return array + 1
+
+
+def first(array: Any) -> float:
+    """What comes back to the caller: one number, not the array."""
+    return float(array[0])
+
+
+def nap_or_die(i: int, seconds: float, folder: str) -> int:
+    """Nap; the fifth task to start kills its worker process instead, once.
+
+    Counted by start, not by ``i``: the two contenders name their tasks
+    differently, and dask orders tasks of equal priority by name.
+    """
+    Path(folder, str(i)).touch()
+    if len(list(Path(folder).iterdir())) == KILL_AT:
+        with suppress(FileExistsError):
+            Path(folder, "killed").touch(exist_ok=False)
+            os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(seconds)
+    return i
 
 
 # -- graphs, the same shape for every library -----------------------------------------
@@ -116,6 +164,15 @@ def record(
 ) -> None:
     rows.append((pair, graph, tasks, runs, ours / tasks * 1e6, theirs / tasks * 1e6, target))
     print(f"  measured {pair} {graph}", flush=True)
+
+
+#: (case, runs, tarry seconds, other seconds): the cases measured in seconds
+second_rows: list[tuple[str, int, float, float]] = []
+
+
+def record_seconds(case: str, runs: int, ours: float, theirs: float) -> None:
+    second_rows.append((case, runs, ours, theirs))
+    print(f"  measured dask {case}", flush=True)
 
 
 def check(result: object, expected: object) -> None:
@@ -218,6 +275,109 @@ def bench_dask(leaves: int, length: int, repeats: int) -> None:
         record("dask | dask.delayed", "chain", length, repeats, ours, theirs, "<= 1.1")
 
 
+def array_chain(lazy: Any, nbytes: int, steps: int, start: Any = None) -> Any:
+    """``steps`` steps on an array made in a worker (or on ``start``), then its first number."""
+    value = lazy(make_array)(nbytes) if start is None else lazy(step)(start)
+    for _ in range(steps):
+        value = lazy(step)(value)
+    return lazy(first)(value)
+
+
+def bench_dask_data(nbytes: int, steps: int, repeats: int) -> None:
+    """Large arrays and a killed worker on Dask, tarry vs ``dask.delayed``, in seconds."""
+    distributed = optional("distributed")
+    if distributed is None or optional("numpy") is None:
+        print("  distributed or numpy not installed: skipping the Dask data cases")
+        return
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster) as client,
+        tarry.config.set(dask_client=client),
+    ):
+        bench_chains(nbytes, steps, repeats)
+        bench_persist(client, nbytes, repeats)
+        bench_killed_worker(client, repeats)
+
+
+def bench_chains(nbytes: int, steps: int, repeats: int) -> None:
+    """The chain of arrays made in the workers, then from an argument made here."""
+    import warnings
+
+    dask = importlib.import_module("dask")
+    size = f"{nbytes / 1e6:.0f} MB"
+    ours, theirs = race(
+        lambda: check(array_chain(delayed, nbytes, steps).compute(scheduler="dask"), steps + 1),
+        lambda: check(dask.compute(array_chain(dask.delayed, nbytes, steps))[0], steps + 1),
+        repeats,
+    )
+    record_seconds(f"chain of {steps} x {size}", repeats, ours, theirs)
+    big = importlib.import_module("numpy").ones(nbytes // 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # dask warns of the large graph it sends
+        ours, theirs = race(
+            lambda: check(
+                array_chain(delayed, nbytes, steps, big).compute(scheduler="dask"), steps + 2
+            ),
+            lambda: check(
+                dask.compute(array_chain(dask.delayed, nbytes, steps, big))[0], steps + 2
+            ),
+            repeats,
+        )
+    record_seconds(f"same, from a {size} argument", repeats, ours, theirs)
+
+
+def bench_persist(client: Any, nbytes: int, repeats: int) -> None:
+    """Persist an array, then compute from it: tarry's persist vs ``client.persist``."""
+    dask = importlib.import_module("dask")
+    persist_ours: list[float] = []
+    persist_theirs: list[float] = []
+    then_ours: list[float] = []
+    then_theirs: list[float] = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        (kept,) = tarry.persist(delayed(make_array)(nbytes), scheduler="dask")
+        persist_ours.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        check(delayed(first)(delayed(step)(kept)).compute(scheduler="dask"), 2.0)
+        then_ours.append(time.perf_counter() - start)
+        del kept
+        start = time.perf_counter()
+        held = client.persist(dask.delayed(make_array)(nbytes))
+        importlib.import_module("distributed").wait(held)
+        persist_theirs.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        check(dask.compute(dask.delayed(first)(dask.delayed(step)(held)))[0], 2.0)
+        then_theirs.append(time.perf_counter() - start)
+        del held
+    median = statistics.median
+    record_seconds(f"persist {nbytes / 1e6:.0f} MB", repeats, median(persist_ours),
+                   median(persist_theirs))  # fmt: skip
+    record_seconds("then compute from it", repeats, median(then_ours), median(then_theirs))
+
+
+def bench_killed_worker(client: Any, repeats: int) -> None:
+    """20 naps of 0.2 s on two workers; one kills its worker once, and runs again."""
+    dask = importlib.import_module("dask")
+    naps, seconds = 20, 0.2
+
+    def naps_on(lazy: Any) -> list[int]:
+        folder = tempfile.mkdtemp(prefix="tarry-bench-")  # one per run: the marker is new
+        return [lazy(nap_or_die)(i, seconds, folder) for i in range(naps)]
+
+    def ours() -> None:
+        check(tarry.compute(naps_on(delayed), scheduler="dask")[0], list(range(naps)))
+        client.wait_for_workers(2, timeout=START_TIMEOUT)  # the nanny restarts the killed one
+
+    def theirs() -> None:
+        check(dask.compute(naps_on(dask.delayed))[0], list(range(naps)))
+        client.wait_for_workers(2, timeout=START_TIMEOUT)
+
+    mine, other = race(ours, theirs, repeats)
+    record_seconds(f"{naps} naps of {seconds} s, a worker killed", repeats, mine, other)
+
+
 def bench_cpu(repeats: int) -> tuple[float, float]:
     """Serial seconds and tarry-processes seconds for 8 pure-Python tasks of ~0.1 s."""
     n = 200_000
@@ -246,6 +406,9 @@ def main() -> None:
     # Ray's run times scatter most (its own daemons share the CPUs): more runs
     bench_ray(leaves, length, 2 * repeats - 1)
     bench_dask(leaves, length, repeats)
+    # 12 steps of 200 MB as in issue 14 (two arrays live at a time per worker)
+    nbytes, steps = (20_000_000, 4) if quick else (200_000_000, 12)
+    bench_dask_data(nbytes, steps, repeats)
 
     print()
     print(f"{'tarry backend | compared with':30} {'graph':6} {'tasks':>6} {'runs':>5} "
@@ -253,6 +416,12 @@ def main() -> None:
     for pair, graph, tasks, runs, ours, theirs, target in rows:
         print(f"{pair:30} {graph:6} {tasks:>6} {runs:>5} {ours:>14.0f} {theirs:>14.0f} "
               f"{ours / theirs:>7.2f} {target:>7}")  # fmt: skip
+    if second_rows:
+        print()
+        print(f"{'dask: tarry | dask.delayed':40} {'runs':>5} {'tarry s':>8} {'dask s':>8} "
+              f"{'ratio':>6}")  # fmt: skip
+        for case, runs, ours, theirs in second_rows:
+            print(f"{case:40} {runs:>5} {ours:>8.2f} {theirs:>8.2f} {ours / theirs:>6.2f}")
     print()
     print(f"8 pure-Python tasks of ~0.1 s, medians of {repeats} runs: serial {serial:.2f} s, "
           f"tarry processes {parallel:.2f} s on {usable_cpus()} CPUs: {parallel / serial:.2f}x "
