@@ -172,10 +172,7 @@ ELSEWHERE = EVERYWHERE[2:]
 
 #: (backend, case) pairs that wait for a change in a file of another part of
 #: issue 13 (see its report E); strict, so that the change shows here
-_DASK = "dask.py: SystemExit, raise out of the handler, find_unloadable"
 PENDING = {
-    **{("dask", case): _DASK for case in ("recursion", "reduce-raises", "system-exit")},
-    ("dask", "recorded-mock"): _DASK,
     ("dask", "unpicklable-result"): "dask.py: not done",
     ("dask", "unloadable-result"): "dask.py: not done",
 }

@@ -11,14 +11,6 @@ from tarry import annotate, compute, delayed
 from tarry._tools.last_run import last_run
 
 
-@pytest.fixture(autouse=True)
-def _dask_retries_later(request: pytest.FixtureRequest) -> None:
-    if "[dask]" in request.node.name and "fail_at_once" not in request.node.name:
-        request.applymarker(
-            pytest.mark.xfail(strict=True, reason="dask.py: retries onto distributed's retries")
-        )
-
-
 def test_a_flaky_task_succeeds_within_its_retries(scheduler: str, tmp_path: Path) -> None:
     flaky = delayed(fail_first).options(retries=2, retry_on=ConnectionError)
     out = delayed(inc)(flaky(str(tmp_path), 2, ConnectionError))
@@ -67,3 +59,17 @@ def test_bad_retries_are_refused_before_anything_runs(retries: object, tmp_path:
     with pytest.raises(ValueError, match="retries must be a whole number"):
         compute(delayed(fail_first)(str(tmp_path), 0, OSError), retries=retries)  # type: ignore[call-overload]
     assert not list(tmp_path.iterdir())
+
+
+def test_a_timeout_stops_a_dask_run_and_names_what_ran(dask_client: object, tmp_path: Path) -> None:
+    from remote_helpers import nap_noting
+
+    import tarry
+
+    naps = [delayed(nap_noting)(str(tmp_path), 30, dask_key_name=f"nap-{i}") for i in range(2)]
+    with (
+        tarry.config.set(dask_client=dask_client),
+        pytest.raises(TimeoutError, match=r"within 1 s: running at the deadline: .*'nap-"),
+    ):
+        compute(delayed(sum)(naps), scheduler="dask", timeout=1)
+    assert not list(tmp_path.glob("*.ended"))  # not waited for

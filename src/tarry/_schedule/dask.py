@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterable
 from contextlib import suppress
 from typing import Any
@@ -58,9 +59,17 @@ from tarry._build.traverse import ATOMIC
 from tarry._graph import Quote, Task, call
 from tarry._schedule import DEFAULTS, Settings
 from tarry._schedule.core import Run
+from tarry._schedule.deadline import Deadline
 from tarry._schedule.errors import TaskFailedError, UnpicklableTaskError, WorkerDiedError
 from tarry._schedule.timing import HOST, Stopwatch, Timing, worker_name
-from tarry._schedule.wire import Payload, pack_error, scan_payload, slim, unpack_error
+from tarry._schedule.wire import (
+    Payload,
+    find_unloadable,
+    pack_error,
+    scan_payload,
+    slim,
+    unpack_error,
+)
 
 __all__ = ["run_dask", "to_dask"]
 
@@ -114,18 +123,36 @@ def _call_task(label: Quote, task: Task, *values: Any) -> Any:
 
 
 def _timed(label: Quote, func: Callable[..., Any], args: list[Any]) -> Any:
-    """Run the task; in a timed run (``context``: run token, caller's host), tell the caller."""
-    key, context = label.value
+    """Run the task; in a timed run (``context``: run token, caller's host), tell the caller.
+
+    ``retry`` (attempts, exception classes), when the task has retries: it
+    runs again here for those exceptions (distributed's own ``retries``
+    would retry any exception, and re-queue the task on the scheduler).
+    """
+    key, context, retry = label.value
     watch = None if context is None else Stopwatch()
-    try:
-        value = func(*args)
-    except Exception as exc:
-        if watch is not None:
-            _tell(context, key, False, watch.stop())
-        raise _failure(exc, label) from None
+    attempts = 0
+    while True:
+        try:
+            value = func(*args)
+            break
+        except (Exception, SystemExit) as exc:  # SystemExit too: the task failed, not the worker
+            if retry is not None and attempts < retry[0] and _retried(exc, retry[1]):
+                attempts += 1
+                continue
+            if watch is not None:
+                _tell(context, key, False, watch.stop())
+            failure = _failure(exc, label)
+        # raised out of the handler: distributed pickles an error's context too,
+        # and the task's own exception may not pickle (it travels packed)
+        raise failure
     if watch is not None:
         _tell(context, key, True, watch.stop())
     return value
+
+
+def _retried(exc: BaseException, retry_on: tuple[type[BaseException], ...]) -> bool:
+    return isinstance(exc, Exception) and isinstance(exc, retry_on)
 
 
 def _tell(context: tuple[str, str], key: str, ok: bool, timing: Timing) -> None:
@@ -141,7 +168,7 @@ def _tell(context: tuple[str, str], key: str, ok: bool, timing: Timing) -> None:
     worker.log_event(_TOPIC, message)
 
 
-def _failure(exc: Exception, label: Quote) -> Exception:
+def _failure(exc: BaseException, label: Quote) -> Exception:
     return TaskFailedError(pack_error(exc, label.value[0]))
 
 
@@ -153,6 +180,7 @@ def to_dask(
     shared: dict[int, Any] | None = None,
     scattered: dict[int, Any] | None = None,
     timed: str | None = None,
+    retries: int = 0,
 ) -> dict[str, Any]:
     """A dask task graph (``key -> task tuple``) that computes the same values as ``tasks``.
 
@@ -161,7 +189,7 @@ def to_dask(
     sends each of them once; those in ``scattered`` are read from the given
     futures instead (their data is on the workers already). ``timed``, the
     token of a timed run, makes each task send its timing as it ends, as an
-    event of that run.
+    event of that run. ``retries``: the run's, for tasks whose options set none.
 
     Examples
     --------
@@ -185,7 +213,7 @@ def to_dask(
             value = task.args[0]
             dsk[key] = names.get(id(value)) or (_value, Quote(value))  # a key: an alias
             continue
-        label = Quote((key, context))
+        label = Quote((key, context, _retry(task, retries)))
         if task.deep:
             small = slim(task, stubs, swap)
             dsk[key] = (_call_task, label, small, *[d.key for d in small.deps])
@@ -200,6 +228,15 @@ def to_dask(
                 args.append(arg if type(arg) in _PLAIN else Quote(arg))
         dsk[key] = (_call, label, func, *args)
     return dsk
+
+
+def _retry(task: Task, retries: int) -> tuple[int, tuple[type[BaseException], ...]] | None:
+    """``(attempts, exception classes)`` a task gets again, or None."""
+    options = task.options
+    wanted = retries if options is None or options.retries is None else options.retries
+    if not wanted:
+        return None
+    return wanted, (options.retry_on if options is not None else (Exception,))
 
 
 def _sent_once(tasks: Iterable[Task], payload: Payload) -> tuple[dict[int, Any], dict[int, Any]]:
@@ -363,8 +400,9 @@ def run_dask(run: Run, settings: Settings = DEFAULTS) -> BaseException | None:
     try:
         large, shared = _sent_once(run.tasks.values(), payload)
         scattered = _scatter(dask_client, large)
-        dsk = to_dask(run.tasks.values(), shared, scattered, token)
-        return _compute(run, dask_client, tracker, dsk)
+        dsk = to_dask(run.tasks.values(), shared, scattered, token, run.retries)
+        deadline = None if settings.timeout is None else Deadline(settings.timeout)
+        return _compute(run, dask_client, tracker, dsk, deadline)
     finally:
         tracker.stop()
         _timed_runs.pop(token or "", None)
@@ -382,7 +420,11 @@ def _scatter(dask_client: Any, objects: dict[int, Any]) -> dict[int, Any]:
 
 
 def _compute(
-    run: Run, dask_client: Any, tracker: _Tracker, dsk: dict[str, Any]
+    run: Run,
+    dask_client: Any,
+    tracker: _Tracker,
+    dsk: dict[str, Any],
+    deadline: Deadline | None = None,
 ) -> BaseException | None:
     """Submit the graph ``dsk`` of ``run`` and wait for the targets; return the first error."""
     handed_out = run.hand_out_all()
@@ -397,6 +439,9 @@ def _compute(
     futures = dask_client.get(HighLevelGraph(layers, {layer: set()}), keys, sync=False)
     tracker.start()
     try:
+        if deadline is not None and not _done_by(deadline, futures):
+            tracker.stop()
+            return _time_up(run, dask_client, futures, deadline)
         values = dask_client.gather(futures)
     except TaskFailedError as failure:
         tracker.stop(look=True)
@@ -413,6 +458,33 @@ def _compute(
     tracker.stop()
     run.keep(dict(zip(keys, values, strict=True)))
     return None
+
+
+def _done_by(deadline: Deadline, futures: list[Any]) -> bool:
+    """Wait for ``futures`` until ``deadline``; whether they all ended (failures included).
+
+    Polled: ``distributed.wait`` would use the default client, not this one.
+    """
+    while not all(future.done() for future in futures):
+        left = deadline.left()
+        if left <= 0:
+            return False
+        time.sleep(min(_DEADLINE_POLL, left))
+    return True
+
+
+#: seconds between looks at a timed compute's futures: short against any timeout
+#: a person sets, long against the cost of a look (a few µs per future)
+_DEADLINE_POLL = 0.05
+
+
+def _time_up(run: Run, dask_client: Any, futures: list[Any], deadline: Deadline) -> BaseException:
+    """The deadline passed: cancel the compute on the cluster; the error names what ran."""
+    processing = dask_client.processing()  # worker -> keys it runs now
+    keys = {key for found in processing.values() for key in found}
+    running = [task for key, task in run.tasks.items() if key in keys]
+    dask_client.cancel(futures, force=True)
+    return deadline.error(running, run.remaining - len(running), "cancelled on the cluster")
 
 
 def _not_connected(dask_client: Any) -> ConnectionError:
@@ -441,6 +513,10 @@ def _system_error(run: Run, exc: Exception, dask_client: Any, futures: Any) -> B
     key = getattr(exc, "task", None)  # distributed's KilledWorker names it
     task = run.tasks.get(key) if isinstance(key, str) else None
     if task is None:
+        unloadable = find_unloadable(run.tasks.values())  # a worker could not load a task
+        if unloadable is not None:
+            unloadable.__cause__ = exc
+            return run.fail(unloadable.task, unloadable)
         task = run.targets[0]
         error = exc
     else:
