@@ -88,16 +88,17 @@ from tarry._schedule.threads import shutdown_default_pool
 SCHEDULERS = ("sync", "threads", "processes", "executor")
 #: threads of that executor: more than the 2 to 4 concurrent callers, so they can all run
 EXECUTOR_THREADS = 4
-#: computes per scheduler by default: 3000 took 104 s in all on a busy 2-core
-#: machine (load 2 to 3), 64 s of it on "processes", whose faults restart the
-#: pool (about 1 s each); this many takes about 3 minutes there
-DEFAULT_COMPUTES = 4000
+#: computes per scheduler by default: on a shared 2-core machine at a load of
+#: 1 to 3, 3000 took 104 to 125 s in all, most of it on "processes", whose
+#: faults restart the pool (about 1 s each); at a load of 6 "processes" ran 2
+#: to 3 times slower. This many: about 2 minutes, up to 4 on a busy machine
+DEFAULT_COMPUTES = 3500
 #: computes per scheduler of ``--quick``
 QUICK_COMPUTES = 100
 
 #: how often each case is drawn, per 1000; the faults that restart the process
-#: pool (timeout, Ctrl-C, killed worker, fork) are rarer, as they cost 0.3 to
-#: 1.6 s each on "processes", where a compute of a small graph takes 2 ms
+#: pool (timeout, Ctrl-C, killed worker, fork) are rarer, as they cost 1 to
+#: 1.5 s each on "processes" (measured), where a compute of a small graph takes 2 ms
 WEIGHTS = {
     "ok": 840,
     "error": 50,
@@ -139,8 +140,8 @@ CASE_WATCHDOG = 120.0
 #: seconds a forked child may take to compute and exit before it counts as hung
 FORK_WAIT = 60.0
 #: seconds the soak of one scheduler may take, besides HANG_PER_COMPUTE per
-#: compute, before its interpreter is killed as hung: about 10x what
-#: "processes", the slowest, took (20 to 35 ms a compute, faults included)
+#: compute, before its interpreter is killed as hung: 5 to 15x what
+#: "processes", the slowest, took (20 to 60 ms a compute, faults included)
 HANG_BASE = 120.0
 HANG_PER_COMPUTE = 0.3
 #: seconds the end snapshot waits for threads, fds and processes to come back
@@ -733,11 +734,14 @@ def in_subprocess(name: str, computes: int, seed: int) -> Report:
         )  # fmt: skip
         try:
             proc.wait(timeout=limit)
-            why = f"exit code {proc.returncode}"
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            why = f"still running after {limit:.0f} s, killed"
+            pass
+        finally:  # Ctrl-C too: the soak, in a session of its own, would not see it
+            hung = proc.poll() is None
+            if hung:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        why = f"still running after {limit:.0f} s, killed" if hung else f"exit {proc.returncode}"
         survivors = survivors_of(proc.pid)
         out.seek(0)
         err.seek(0)
