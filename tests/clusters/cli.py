@@ -49,6 +49,8 @@ TESTS = HERE.parent
 # collects that folder, after this one.
 if str(TESTS / "faults") not in sys.path:
     sys.path.append(str(TESTS / "faults"))
+from harness import tagged  # noqa: E402  (found through the path set just above)
+
 BIN = Path(sys.executable).parent
 #: the environment variable that tags every process a cluster starts (children inherit it)
 TAG = "TARRY_TEST_CLUSTER"
@@ -144,14 +146,7 @@ def _running(procs: list[subprocess.Popen[bytes]]) -> bool:
 
 def left_behind(tag: str) -> list[psutil.Process]:
     """The live processes that carry ``TAG=tag`` (zombies not counted)."""
-    found = []
-    for proc in psutil.process_iter():
-        try:
-            if proc.environ().get(TAG) == tag and proc.status() != psutil.STATUS_ZOMBIE:
-                found.append(proc)
-        except (psutil.Error, OSError):
-            continue
-    return found
+    return tagged(tag, TAG)
 
 
 def free_port() -> int:

@@ -39,7 +39,7 @@ from typing import Any
 
 import psutil
 
-__all__ = ["Outcome", "ScenarioHungError", "run_scenario", "shm_entries"]
+__all__ = ["Outcome", "ScenarioHungError", "run_scenario", "shm_entries", "tagged"]
 
 TESTS = Path(__file__).resolve().parent.parent
 _MARK = "@@tarry-fault-report@@"
@@ -97,11 +97,12 @@ def shm_entries() -> set[str]:
     return {p.name for p in shm.glob("tarry-*")} if shm.is_dir() else set()
 
 
-def _tagged(tag: str) -> list[psutil.Process]:
+def tagged(tag: str, variable: str = TAG) -> list[psutil.Process]:
+    """The live processes whose environment has ``variable=tag`` (zombies not counted)."""
     found = []
     for proc in psutil.process_iter():
         try:
-            if proc.environ().get(TAG) == tag and proc.status() != psutil.STATUS_ZOMBIE:
+            if proc.environ().get(variable) == tag and proc.status() != psutil.STATUS_ZOMBIE:
                 found.append(proc)
         except (psutil.Error, OSError):
             continue
@@ -153,7 +154,7 @@ def run_scenario(
         err.seek(0)
         stdout, stderr = out.read(), err.read()
     if hung:
-        for stray in _tagged(tag):
+        for stray in tagged(tag):
             stray.kill()
         raise ScenarioHungError(
             f"the scenario did not end within {timeout} s\n--- stdout\n{stdout}\n"
@@ -165,7 +166,7 @@ def run_scenario(
             report.update(json.loads(line[len(_MARK) :]))
     leaks: list[str] = []
     deadline = time.monotonic() + grace
-    while (left := _tagged(tag)) and time.monotonic() < deadline:
+    while (left := tagged(tag)) and time.monotonic() < deadline:
         time.sleep(0.1)
     for leaked in left:
         leaks.append(f"process {leaked.pid} ({' '.join(leaked.cmdline())[:80]})")

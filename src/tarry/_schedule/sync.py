@@ -35,8 +35,7 @@ def run_sync(run: Run, settings: Settings = DEFAULTS) -> BaseException | None:
     it ran to its end (the "sync" scheduler looks at the time between tasks);
     1 task not started
     """
-    if settings.timeout is not None:
-        return _run_until(run, Deadline(settings.timeout))
+    deadline = None if settings.timeout is None else Deadline(settings.timeout)
     values, pop, finish, call = run.values, run.pop, run.finish, run.runner()
     while (task := pop()) is not None:
         try:
@@ -46,20 +45,6 @@ def run_sync(run: Run, settings: Settings = DEFAULTS) -> BaseException | None:
                 continue
             return run.fail(task, exc)
         finish(task, value)
-    return None
-
-
-def _run_until(run: Run, deadline: Deadline) -> BaseException | None:
-    """:func:`run_sync` with a deadline, looked at after each task."""
-    values, pop, finish, call = run.values, run.pop, run.finish, run.runner()
-    while (task := pop()) is not None:
-        try:
-            value = call(task, values)
-        except Exception as exc:
-            if run.retry(task, exc):
-                continue
-            return run.fail(task, exc)
-        finish(task, value)
-        if run.remaining and deadline.left() <= 0:
+        if deadline is not None and run.remaining and deadline.left() <= 0:
             return deadline.error([task], run.remaining, _FATE)
     return None
