@@ -96,6 +96,36 @@ def test_a_forked_child_that_exits_leaves_the_parents_files_alone() -> None:
     assert out.report == {"result": [7], "folder_kept": True}
 
 
+def test_a_forked_child_that_leaves_by_os_exit_leaves_nothing_while_its_parent_lives() -> None:
+    # The child computes on processes (its own folder, its own pool and its
+    # semaphores), then leaves without cleaning up; its parent carries on.
+    out = scenario(
+        """
+        import glob
+
+        def ours():  # this scenario's folders and semaphores, by the pids that made them
+            return sorted(p for p in glob.glob("/dev/shm/*tarry-workers-*")
+                          + glob.glob("/dev/shm/sem.loky-*")
+                          if any(f"-{pid}-" in p for pid in pids))
+
+        compute(delayed(inc)(1), scheduler="processes")
+        pids, statuses = [os.getpid()], []
+        for i in range(2):
+            child = os.fork()
+            if child == 0:
+                ok = compute(delayed(inc)(i), scheduler="processes") == (i + 1,)
+                os._exit(0 if ok else 1)
+            pids.append(child)
+            statuses.append(os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]))
+        mine = [p for p in ours() if f"-{os.getpid()}-" in p]
+        wait_for(lambda: ours() == mine, 60)
+        report(statuses=statuses, children_left=[p for p in ours() if p not in mine])
+        """,
+        timeout=120,
+    ).ok()
+    assert out.report == {"statuses": [0, 0], "children_left": []}
+
+
 def test_a_daemonic_multiprocessing_worker_computes_in_itself() -> None:
     # The worker of a fork pool is daemonic: it may not start processes.
     out = scenario(
