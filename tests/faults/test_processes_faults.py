@@ -199,6 +199,40 @@ def test_a_dead_parent_leaves_no_worker_and_no_file(death: str) -> None:
 # -- item 9 and 11: Ctrl-C and dead workers leave no file -------------------------------
 
 
+def test_ctrl_c_while_the_pool_starts_a_worker_leaves_no_worker_behind() -> None:
+    # The Ctrl-C lands between loky's start of a worker process and its note
+    # of that process: a worker known to nobody would live until exit.
+    out = scenario(
+        """
+        import psutil
+        from loky.backend.process import LokyProcess
+        from remote_helpers import nap
+        from tarry._schedule.processes.pool import shutdown_pool
+
+        def workers():
+            return [p for p in psutil.Process().children()
+                    if "popen_loky_posix" in " ".join(p.cmdline())]
+
+        start = LokyProcess.start
+        def start_then_ctrl_c(process):
+            LokyProcess.start = start  # once
+            start(process)
+            os.kill(os.getpid(), signal.SIGINT)
+        LokyProcess.start = start_then_ctrl_c
+        try:
+            compute(delayed(nap)(60), scheduler="processes", num_workers=2)
+            report(outcome="finished")
+        except KeyboardInterrupt:
+            report(outcome="KeyboardInterrupt")
+        shutdown_pool()
+        report(workers_left=not wait_for(lambda: not workers(), 60))
+        report(after=list(compute(delayed(inc)(1), scheduler="processes")))
+        """,
+        timeout=180,
+    ).ok()
+    assert out.report == {"outcome": "KeyboardInterrupt", "workers_left": False, "after": [2]}
+
+
 def test_ctrl_c_while_a_worker_writes_a_large_result_leaves_no_partial_file() -> None:
     out = scenario(
         """
