@@ -15,6 +15,7 @@ from tarry import config
 from tarry._build.annotate import annotate
 from tarry._build.delayed import Delayed, persist
 from tarry._build.wrap import DelayedFunction, delayed
+from tarry._cache.switch import cache
 from tarry._compute import compute
 from tarry._tokens import tokenize
 from tarry._tools.explain import explain
@@ -26,6 +27,7 @@ __all__ = [
     "Delayed",
     "DelayedFunction",
     "annotate",
+    "cache",
     "compute",
     "config",
     "delayed",

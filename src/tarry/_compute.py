@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, overload
 from tarry import config
 from tarry._build.annotate import check_options
 from tarry._build.traverse import pack
+from tarry._cache.lookup import cached_targets
+from tarry._cache.switch import store_for
 from tarry._graph import Pack, Task, fingerprint, resolve
 from tarry._schedule import Settings, check_scheduler, get_backend
 from tarry._schedule.core import Run
@@ -28,6 +30,7 @@ from tarry._tools.progress import ProgressBar
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
+    from os import PathLike
 
     from tarry._build.delayed import Delayed
 
@@ -139,6 +142,7 @@ def run_graph(
     optimize_graph: bool = True,
     timeout: float | None = None,
     retries: int = 0,
+    cache: str | PathLike[str] | bool | None = None,
 ) -> tuple[list[Any], dict[str, Any], BaseException | None]:
     """Run everything lazy inside ``objs``.
 
@@ -156,6 +160,9 @@ def run_graph(
     backend = get_backend(options.scheduler)
     if not targets:
         return packed, {}, None
+    store = store_for(cache)
+    if store is not None:
+        targets = cached_targets(targets, store)
     run = Run(targets, fuse=optimize_graph, retries=retries)
     bar = _bar() if options.progress else ()
     watch = observe.watching(run, options.name, options.workers, bar)
@@ -187,6 +194,7 @@ def compute(
     progress: bool | None = ...,
     timeout: float | None = ...,
     retries: int | None = ...,
+    cache: str | PathLike[str] | bool | None = ...,
 ) -> tuple[A]: ...
 @overload
 def compute(
@@ -200,6 +208,7 @@ def compute(
     progress: bool | None = ...,
     timeout: float | None = ...,
     retries: int | None = ...,
+    cache: str | PathLike[str] | bool | None = ...,
 ) -> tuple[A, B]: ...
 @overload
 def compute(
@@ -214,6 +223,7 @@ def compute(
     progress: bool | None = ...,
     timeout: float | None = ...,
     retries: int | None = ...,
+    cache: str | PathLike[str] | bool | None = ...,
 ) -> tuple[A, B, C]: ...
 @overload
 def compute(
@@ -229,6 +239,7 @@ def compute(
     progress: bool | None = ...,
     timeout: float | None = ...,
     retries: int | None = ...,
+    cache: str | PathLike[str] | bool | None = ...,
 ) -> tuple[A, B, C, D]: ...
 @overload
 def compute(
@@ -245,6 +256,7 @@ def compute(
     progress: bool | None = ...,
     timeout: float | None = ...,
     retries: int | None = ...,
+    cache: str | PathLike[str] | bool | None = ...,
 ) -> tuple[A, B, C, D, E]: ...
 @overload
 def compute(
@@ -262,6 +274,7 @@ def compute(
     progress: bool | None = ...,
     timeout: float | None = ...,
     retries: int | None = ...,
+    cache: str | PathLike[str] | bool | None = ...,
 ) -> tuple[A, B, C, D, E, F]: ...
 @overload
 def compute(
@@ -272,6 +285,7 @@ def compute(
     progress: bool | None = ...,
     timeout: float | None = ...,
     retries: int | None = ...,
+    cache: str | PathLike[str] | bool | None = ...,
 ) -> tuple[Any, ...]: ...
 def compute(
     *objs: Any,
@@ -281,6 +295,7 @@ def compute(
     progress: bool | None = None,
     timeout: float | None = None,
     retries: int | None = None,
+    cache: str | PathLike[str] | bool | None = None,
 ) -> tuple[Any, ...]:
     """Compute lazy values together, sharing the work they have in common.
 
@@ -320,6 +335,10 @@ def compute(
         otherwise (default 0). Local schedulers run it again at once; Ray
         and Dask retry with their own machinery (``max_retries``,
         ``retries``). ``last_run()`` and the profile show the attempts.
+    cache
+        Load the results of pure tasks from this directory or fsspec URL,
+        and store those computed (see :func:`tarry.cache`); ``False``: no
+        cache for this compute; default from :func:`tarry.config.set`.
 
     Returns
     -------
@@ -334,8 +353,9 @@ def compute(
     (0, {'max': 9}, 'plain')
     """
     packed, values, failure = run_graph(
-        objs, scheduler, num_workers, progress, optimize_graph, timeout, checked_retries(retries)
-    )
+        objs, scheduler, num_workers, progress, optimize_graph, timeout, checked_retries(retries),
+        cache,
+    )  # fmt: skip
     if failure is not None:
         release_own_frames(failure)  # they would keep the run's values alive
         raise failure

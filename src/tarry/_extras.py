@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Final
 
 __all__ = [
+    "CACHE_URL",
     "DASK",
     "DATAFRAME",
     "PROCESSES",
@@ -121,5 +122,7 @@ TIMELINE: Final = Feature("Profile.timeline()", "diagnostics", ("matplotlib",))
 TUTORIAL: Final = Feature(
     "tarry tutorial", "tutorial", ("numpy", "pandas", "matplotlib", "platformdirs")
 )
+#: tarry.cache("s3://...") and any other URL (fsspec opens it)
+CACHE_URL: Final = Feature("a cache at a URL", "cache", ("fsspec",))
 #: scheduler name -> what it needs; the others need nothing beyond Python
 SCHEDULERS: Final = {"processes": PROCESSES, "ray": RAY, "dask": DASK}

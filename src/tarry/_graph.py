@@ -112,6 +112,8 @@ class TaskOptions(NamedTuple):
     retry_on: tuple[type[BaseException], ...] = (Exception,)
     #: resources one run of the task holds, e.g. ``{"CPU": 2, "GPU": 1}``
     resources: Mapping[str, float] | None = None
+    #: keep the result across runs (:func:`tarry.cache`); None: if the task is pure
+    cache: bool | None = None
 
 
 class Task:
@@ -131,6 +133,9 @@ class Task:
         The distinct tasks this one needs, in first-use order.
     name
         Short human label: the function's name, an operator symbol, ...
+    pure
+        True when the key was derived from the call's content
+        (``delayed(f, pure=True)``): the result may be cached across runs.
 
     Examples
     --------
@@ -142,7 +147,7 @@ class Task:
     ['inc-1', 'one']
     """
 
-    __slots__ = ("args", "deep", "deps", "func", "key", "kwargs", "name", "options")
+    __slots__ = ("args", "deep", "deps", "func", "key", "kwargs", "name", "options", "pure")
 
     def __init__(
         self,
@@ -154,6 +159,7 @@ class Task:
         name: str,
         deep: bool = False,
         options: TaskOptions | None = None,
+        pure: bool = False,
     ) -> None:
         self.key = key
         self.func = func
@@ -166,6 +172,7 @@ class Task:
         self.deep = deep
         #: retries and resources asked for with ``.options(...)``; None: defaults
         self.options = options
+        self.pure = pure
 
     def __reduce__(self) -> tuple[Any, ...]:
         # pickling a slotted object otherwise goes through copyreg in Python;

@@ -23,13 +23,14 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
+from tarry._cache.store import check_location as check_cache
 from tarry._schedule import check_scheduler
 
-__all__ = ["get", "set"]
+__all__ = ["check_cache", "get", "set"]
 
 _DEFAULTS: dict[str, Any] = {"scheduler": "threads", "num_workers": None, "progress": False,
              "max_threads": 32, "ray_address": None, "dask_client": None,
-             "pure": False, "timeout": None}  # fmt: skip
+             "pure": False, "timeout": None, "cache": None}  # fmt: skip
 _settings: dict[str, Any] = dict(_DEFAULTS)
 _lock = threading.Lock()
 
@@ -116,6 +117,7 @@ _CHECKS: dict[str, Callable[[object], Any]] = {
     "dask_client": check_dask_client,
     "pure": check_pure,
     "timeout": check_timeout,
+    "cache": check_cache,
 }
 
 
@@ -154,6 +156,9 @@ class set:  # noqa: N801 - mirrors dask.config.set, used as a function
         Default of ``compute(timeout=...)``: seconds a compute may run
         before it stops with a :class:`TimeoutError`; None (the default):
         no limit.
+    cache
+        Where results are kept across runs: a directory or an fsspec URL;
+        None (the default): nowhere. See :func:`tarry.cache`.
     """
 
     def __init__(self, **settings: Any) -> None:

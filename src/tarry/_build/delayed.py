@@ -27,6 +27,7 @@ from tarry._tokens import tokenize
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
+    from os import PathLike
 
     from tarry._tools.visualize.jupyter import Shown
 
@@ -109,6 +110,7 @@ def _make_task(
         name,
         deep or packed_kw is not None,
         block if not options else merged(block, options),
+        bool(pure),
     )
 
 
@@ -258,13 +260,14 @@ class Delayed(Lazy, Generic[T_co]):
         progress: bool | None = None,
         timeout: float | None = None,
         retries: int | None = None,
+        cache: str | PathLike[str] | bool | None = None,
     ) -> T_co:
         """Run the graph and return this value; options as in :func:`tarry.compute`."""
         from tarry._compute import checked_retries, run_graph
 
         _, values, failure = run_graph(
             (self,), scheduler, num_workers, progress, optimize_graph, timeout,
-            checked_retries(retries),
+            checked_retries(retries), cache,
         )  # fmt: skip
         if failure is not None:
             release_own_frames(failure)  # they would keep the run's values alive

@@ -27,6 +27,7 @@ from tarry._build.delayed import (
     _set_task,
 )
 from tarry._build.traverse import pack
+from tarry._cache.switch import check_cache_option
 from tarry._graph import Lazy, Task
 from tarry._keys import check_key, new_key
 from tarry._tokens import tokenize
@@ -184,6 +185,7 @@ class DelayedFunction(Delayed[Callable[P, R]]):
         retries: int | None = None,
         retry_on: type[BaseException] | tuple[type[BaseException], ...] | None = None,
         resources: Mapping[str, float] | None = None,
+        cache: bool | None = None,
     ) -> DelayedFunction[P, R]:
         """The same lazy function with other settings, for one call or many.
 
@@ -210,6 +212,10 @@ class DelayedFunction(Delayed[Callable[P, R]]):
         resources
             What one run holds, such as ``{"CPU": 2, "GPU": 1}`` (Ray and Dask
             resources).
+        cache
+            ``True`` keeps the results across runs when a cache is on
+            (:func:`tarry.cache`) even if the function is not pure; ``False``
+            never caches them. Default: pure tasks are cached.
 
         Examples
         --------
@@ -219,6 +225,8 @@ class DelayedFunction(Delayed[Callable[P, R]]):
         3
         """
         changes = check_options(retries, retry_on, resources)
+        if cache is not None:
+            changes["cache"] = check_cache_option(cache)
         return DelayedFunction(
             self.__wrapped__,
             pure=self._pure if pure is _MISSING else pure,

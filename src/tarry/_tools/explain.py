@@ -12,8 +12,10 @@ from __future__ import annotations
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
+from tarry._cache.explain import CachePlan, plan
+from tarry._cache.switch import store_for
 from tarry._compute import pack_targets, resolve_options
 from tarry._graph import walk
 from tarry._tools import findings as say
@@ -21,6 +23,9 @@ from tarry._tools.profile import Profile, latest_times
 from tarry._tools.records import FunctionTimes
 from tarry._tools.shape import dependency_keys, measure
 from tarry._tools.text import format_chain, format_seconds, pretty_as_text, with_findings
+
+if TYPE_CHECKING:
+    from os import PathLike
 
 __all__ = ["TYPICAL_OVERHEAD", "Estimate", "Explanation", "explain"]
 
@@ -71,6 +76,8 @@ class Explanation:
     workers: int
     estimate: Estimate | None
     findings: list[str] = field(default_factory=list)
+    #: per task, load from the cache or run, and why (when a cache is on)
+    cache: CachePlan | None = None
 
     def __str__(self) -> str:
         functions = ", ".join(f"{n} ×{c}" for n, c in self.by_function.items())
@@ -88,7 +95,8 @@ class Explanation:
                 f"  est. span      {fmt(e.span):>8}   the longest chain's time",
                 f"  est. best      {fmt(e.best_time):>8}   max(work / workers, span)",
             ]
-        return with_findings(lines, self.findings)
+        text = with_findings(lines, self.findings)
+        return text if self.cache is None else f"{text}\n{self.cache}"
 
     _repr_pretty_ = pretty_as_text
 
@@ -98,6 +106,7 @@ def explain(
     scheduler: str | None = None,
     num_workers: int | None = None,
     profile: Profile | None = None,
+    cache: str | PathLike[str] | bool | None = None,
 ) -> Explanation:
     """Explain what a graph allows, without running it.
 
@@ -111,6 +120,11 @@ def explain(
         Take task times from this profile; by default from the last
         :func:`tarry.profile` block that ran a compute, if any (mean time per
         function name). Without times, only the shape is explained.
+    cache
+        The cache a compute would use (default: :func:`tarry.cache`'s, if
+        any; ``False``: none). Then ``cache`` in the result says per task
+        whether it would load or run, and why (nothing is loaded, and a
+        missing store is not created).
 
     Returns
     -------
@@ -131,6 +145,7 @@ def explain(
     _, targets = pack_targets(objs)
     graph, names = dependency_keys({t.key: t for t in walk(targets)})
     options = resolve_options(scheduler, num_workers)
+    store = store_for(cache, create=False)
     workers = options.workers
     shape = measure(graph)
     width, depth, path = shape.width, shape.depth, shape.path
@@ -156,6 +171,7 @@ def explain(
         scheduler=options.name,
         workers=workers,
         estimate=estimate,
+        cache=None if store is None else plan(targets, store),
     )
     result.findings.extend(_findings(result))
     return result

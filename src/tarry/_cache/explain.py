@@ -1,0 +1,138 @@
+"""A cached run, told before it happens: per task, load or run, and why.
+
+:func:`plan` makes the decisions a compute would (:func:`.lookup.decide`),
+without loading or running anything, and words a reason for each task:
+
+* *load*: an entry is stored under its key;
+* *run*, with the first reason that applies: it is not cacheable (and
+  why); an input will be recomputed (its key changes, so this one does);
+  a function of the user's whose code went into its key changed since its
+  last result was stored (the store keeps, per function, the code digest
+  of the last key it stored); a new argument value (its function is known,
+  its code and inputs are the same); new (its function never stored
+  anything);
+* *skip*: nothing needs it, since the tasks reading it load.
+
+A store that does not exist yet is not created: every task is new.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tarry._cache.keys import CacheKeys, Keyed, NotCacheable
+from tarry._cache.lookup import Decision, decide
+from tarry._cache.store import Store
+from tarry._graph import Task
+from tarry._tools.text import pretty_as_text
+
+__all__ = ["CachePlan", "TaskPlan", "plan"]
+
+#: a function name's code digest in the last key stored (None: never stored)
+_Lookup = Callable[[str], str | None]
+
+
+@dataclass(frozen=True)
+class TaskPlan:
+    """One task of a cached run: what happens to it, and why."""
+
+    key: str
+    name: str
+    #: "load", "run" or "skip"
+    action: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CachePlan:
+    """What a compute with a cache would do; ``str()`` lists it."""
+
+    location: str
+    #: per task (values and persisted results are not tasks), inputs first
+    tasks: list[TaskPlan]
+
+    def count(self, action: str) -> int:
+        """How many tasks would ``action`` ("load", "run", "skip")."""
+        return sum(1 for t in self.tasks if t.action == action)
+
+    def __str__(self) -> str:
+        counts = ", ".join(f"{self.count(a)} {a}" for a in ("load", "run", "skip"))
+        lines = [f"cache at {self.location}: {counts}"]
+        lines += [f"  {t.action:<5} {t.key:<30} {t.reason}" for t in self.tasks]
+        return "\n".join(lines)
+
+    _repr_pretty_ = pretty_as_text
+
+
+def plan(targets: list[Task], store: Store) -> CachePlan:
+    """Per task of the graph of ``targets``, what a compute with ``store`` would do.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from tarry import delayed
+    >>> double = delayed(lambda x: 2 * x, name="double", pure=True)
+    >>> store = Store(tempfile.mkdtemp())
+    >>> x = double(double(1))
+    >>> for task in plan([x._task], store).tasks:
+    ...     print(task.action, task.reason)  # doctest: +ELLIPSIS
+    run new
+    run input `double-...` will be recomputed
+    >>> _ = x.compute(cache=store)
+    >>> [t.action for t in plan([double(x)._task], store).tasks]
+    ['skip', 'load', 'run']
+    """
+    decided = decide(targets, store, CacheKeys(), load=False)
+    digests: dict[str, str | None] = {}
+
+    def stored(name: str) -> str | None:
+        if name not in digests:
+            digests[name] = store.function_digest(name)
+        return digests[name]
+
+    tasks = []
+    for key, decision in decided.items():
+        task = decision.task
+        if task.func is None:
+            continue
+        reason = _reason(decision, decided, stored)
+        tasks.append(TaskPlan(key, task.name, decision.action, reason))
+    return CachePlan(store.location, tasks)
+
+
+def _reason(decision: Decision, decided: dict[str, Decision], stored: _Lookup) -> str:
+    task, action, keyed = decision.task, decision.action, decision.keyed
+    if action == "load":
+        return "stored under its key"
+    if action == "skip":
+        return "not needed: what reads it loads"
+    if isinstance(keyed, NotCacheable):
+        return f"not cacheable: {keyed.reason}"
+    rerun = [d.key for d in task.deps if d.func is not None and decided[d.key].action == "run"]
+    if rerun:
+        more = f" (and {len(rerun) - 1} more)" if len(rerun) > 1 else ""
+        return f"input `{rerun[0]}` will be recomputed{more}"
+    return _changed(task, keyed, stored)
+
+
+def _changed(task: Task, keyed: Keyed, stored: _Lookup) -> str:
+    """Why a cacheable task whose inputs all load (or are values) has no entry."""
+    own = getattr(task.func, "__module__", None), getattr(task.func, "__qualname__", None)
+    own_name = f"{own[0]}:{own[1]}"
+    changed = [
+        name
+        for name, digest in keyed.functions.items()
+        if (before := stored(name)) is not None and before != digest
+    ]
+    if changed:
+        parts = ["its code"] if own_name in changed else []
+        parts += [f"`{_short(n)}`, which it calls" for n in changed if n != own_name]
+        return f"`{task.name}` changed ({', and '.join(parts)})"
+    if own_name in keyed.functions and stored(own_name) is not None:
+        return "new argument value"
+    return "new"
+
+
+def _short(name: str) -> str:
+    return name.partition(":")[2]

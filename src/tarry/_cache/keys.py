@@ -1,0 +1,324 @@
+"""Cache keys: what a task's result depends on, as one hex digest per task.
+
+A task's key covers everything its result may depend on:
+
+* its function's code, without docstrings, comments or line numbers (the
+  bytecode: a comment or a moved function changes nothing, an edit to the
+  body does), its defaults, closure and attributes;
+* the code of the functions it reads from the user's own modules, followed
+  through their globals, so an edit to a callee invalidates its callers;
+* for functions and classes of installed packages, tarry and the standard
+  library: their name and the package's version (an upgrade invalidates);
+* its literal arguments' content (:mod:`tarry._tokens`);
+* its inputs' cache keys: a Merkle chain, so an input computed anew makes
+  its readers new too, and an input's value is never hashed.
+
+A task that cannot be keyed is *not cacheable*, with a reason: an impure
+task (unless ``.options(cache=True)``), ``cache=False``, an argument that
+cannot be described (no pickle, a bare ``object()``), or an input that is
+not cacheable itself.
+
+Lifetime: one :class:`CacheKeys` per compute (or explain). It keeps each
+NumPy array it hashed by identity until it is dropped, so an array passed to
+many tasks is hashed once per run.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.metadata
+import platform
+import sys
+import types
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+from tarry._graph import Task
+from tarry._tokens import _code, _Describer, _importable, _in_library
+
+__all__ = ["KEY_VERSION", "CacheKeys", "Keyed", "NotCacheable", "code_digest"]
+
+#: part of every key: a change in how keys are derived must not reuse old entries
+KEY_VERSION = "tarry-cache-key-1"
+
+# Python 3.14 marks a docstring with a flag; before, a function's first
+# constant is its docstring, or None when it has none.
+_CO_HAS_DOCSTRING = 0x4000000
+_CO_OPTIMIZED = 0x1
+# class attributes that are documentation or position, not behaviour
+_CLASS_NOISE = frozenset({"__doc__", "__firstlineno__", "__static_attributes__"})
+
+
+class Keyed(NamedTuple):
+    """A task's cache key, and the code digests of the user's functions it covers."""
+
+    key: str
+    #: per function of the user's (``module:qualname``), the digest of its
+    #: code that went into the key
+    functions: dict[str, str]
+
+
+class NotCacheable(NamedTuple):
+    """Why a task has no cache key."""
+
+    reason: str
+
+
+class _UnkeyableError(Exception):
+    """Raised while describing a task: something in it cannot be described."""
+
+
+@functools.lru_cache(maxsize=4096)
+def code_digest(code: types.CodeType) -> str:
+    """A digest of what ``code`` does: its bytecode without docstrings or line numbers.
+
+    Examples
+    --------
+    >>> def one(x):
+    ...     '''Documented.'''
+    ...     return x + 1  # a comment
+    >>> def two(x):
+    ...     return x + 1
+    >>> def three(x):
+    ...     return x + 2
+    >>> code_digest(one.__code__) == code_digest(two.__code__) != code_digest(three.__code__)
+    True
+    """
+    return _code(_without_docstrings(code))[0]
+
+
+def _without_docstrings(code: types.CodeType) -> types.CodeType:
+    """``code`` and the code inside it with each docstring replaced by None."""
+    consts = list(code.co_consts)
+    if sys.version_info >= (3, 14):
+        # flagged; adding or removing one still changes the code, editing one does not
+        documented = bool(code.co_flags & _CO_HAS_DOCSTRING)
+    else:  # a function's first constant is its docstring, or None
+        documented = bool(
+            code.co_flags & _CO_OPTIMIZED
+            and not code.co_name.startswith("<")  # lambdas, comprehensions: no docstring
+            and consts
+            and isinstance(consts[0], str)
+        )
+    if documented:
+        consts[0] = None
+    consts = [_without_docstrings(c) if isinstance(c, types.CodeType) else c for c in consts]
+    return code.replace(co_consts=tuple(consts))
+
+
+@functools.cache
+def _distributions() -> dict[str, list[str]]:
+    # scans every installed distribution once per process (tens of milliseconds)
+    return dict(importlib.metadata.packages_distributions())
+
+
+@functools.cache
+def package_version(module: str) -> str:
+    """Which release ``module`` comes from: the Python version for the standard library.
+
+    Examples
+    --------
+    >>> package_version("json") == f"python {platform.python_version()}"
+    True
+    >>> package_version("tarry._graph").startswith("tarry ")
+    True
+    """
+    top = module.partition(".")[0]
+    if top in sys.stdlib_module_names or top == "builtins":
+        return f"python {platform.python_version()}"
+    names = sorted(_distributions().get(top, ()))
+    if not names and top == "tarry":  # run from a source tree, not installed
+        names = ["tarry"]
+    found = []
+    for name in names:
+        try:
+            found.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            found.append(f"{name} {getattr(sys.modules.get(top), '__version__', '?')}")
+    return ", ".join(found) or f"{top} ?"
+
+
+class _CacheDescriber(_Describer):
+    """:mod:`tarry._tokens`' describer, made strict and code-aware for cache keys.
+
+    Functions count by code without docstrings, installed code by package
+    version, inputs by their cache keys; anything that would get a random
+    token raises :class:`_UnkeyableError` instead.
+    """
+
+    __slots__ = ("functions", "keys")
+
+    def __init__(self, keys: CacheKeys) -> None:
+        super().__init__()
+        self.keys = keys
+        self.functions: dict[str, str] = {}
+
+    def add(self, obj: Any) -> None:
+        kind = type(obj)
+        if kind is types.FunctionType:
+            self.function(obj)
+        elif kind is type:
+            self.type_(obj)
+        elif kind is Task:
+            self.out.append(f"input:{self.keys.input_key(obj)}")
+        else:
+            super().add(obj)
+
+    def function(self, func: types.FunctionType) -> None:
+        if self.again(func):
+            return
+        module = func.__module__
+        name = f"{module}:{func.__qualname__}"
+        library = isinstance(module, str) and _in_library(module)
+        if library:
+            self.out.append(f"libfunc:{name}@{package_version(module)}(")
+        else:
+            digest = code_digest(func.__code__)
+            self.functions[name] = digest
+            self.out.append(f"func:{name}:{digest}(")
+        self.add(func.__defaults__)
+        self.add(func.__kwdefaults__)
+        for cell in func.__closure__ or ():
+            try:
+                contents = cell.cell_contents
+            except ValueError:  # a variable not bound yet
+                self.out.append("empty-cell")
+            else:
+                self.add(contents)
+        if func.__dict__:
+            self.add(func.__dict__)
+        if not library:  # the callees: globals the code reads
+            namespace = func.__globals__
+            for global_name in _code(func.__code__)[1]:
+                if global_name in namespace:
+                    self.out.append(global_name)
+                    self.add(namespace[global_name])
+        self.out.append(")")
+
+    def type_(self, cls: type) -> None:
+        module = cls.__module__
+        name = f"type:{module}.{cls.__qualname__}"
+        if _importable(cls) and _in_library(module):
+            self.out.append(f"{name}@{package_version(module)}")
+            return
+        if self.again(cls):
+            return
+        # the user's class counts by its contents: an edited method invalidates
+        self.out.append(f"{name}(")
+        self.add(cls.__bases__)
+        namespace = vars(cls)
+        for attr in sorted(namespace):
+            if attr in _CLASS_NOISE or attr in ("__dict__", "__weakref__", "_abc_impl"):
+                continue
+            self.out.append(repr(attr))
+            self.add(namespace[attr])
+        self.out.append(")")
+
+    def special(self, obj: Any) -> bool:
+        if type(obj) is object:
+            raise _UnkeyableError(
+                "an argument is a bare object(), which only its identity describes"
+            )
+        return super().special(obj)
+
+    def pickled(self, obj: Any) -> str:
+        text = super().pickled(obj)
+        if text.startswith("random:"):
+            raise _UnkeyableError(
+                f"an argument of type {type(obj).__qualname__} can be neither pickled nor described"
+            )
+        return text
+
+    def numpy(self, obj: Any, np: Any) -> None:
+        memo = self.keys.arrays
+        if isinstance(obj, np.ndarray):
+            known = memo.get(id(obj))
+            if known is not None:
+                self.out.append(known[0])
+                return
+        super().numpy(obj, np)
+        entry = self.known.get(id(obj))
+        if entry is not None and not entry[0].startswith("seen:"):
+            memo[id(obj)] = entry
+
+
+class CacheKeys:
+    """The cache keys of one run's tasks, derived once each, inputs first.
+
+    Examples
+    --------
+    >>> from tarry import delayed
+    >>> add = delayed(lambda a, b: a + b, pure=True)
+    >>> keys = CacheKeys()
+    >>> first = keys.of(add(1, 2)._task)
+    >>> first.key == CacheKeys().of(add(1, 2)._task).key != keys.of(add(1, 3)._task).key
+    True
+    >>> keys.of(delayed(abs)(-1)._task).reason
+    'impure: build it with delayed(f, pure=True), or opt in with f.options(cache=True)'
+    """
+
+    __slots__ = ("arrays", "found")
+
+    def __init__(self) -> None:
+        #: per task key, its cache key or why it has none
+        self.found: dict[str, Keyed | NotCacheable] = {}
+        #: NumPy arrays hashed in this run, by identity (kept alive with their text)
+        self.arrays: dict[int, tuple[str, object]] = {}
+
+    def all(self, tasks: Iterable[Task]) -> dict[str, Keyed | NotCacheable]:
+        """Key ``tasks`` (given inputs first, as :func:`tarry._graph.walk` yields them)."""
+        for task in tasks:
+            self.of(task)
+        return self.found
+
+    def of(self, task: Task) -> Keyed | NotCacheable:
+        """``task``'s cache key, or why it has none; its inputs are keyed first if need be."""
+        found = self.found.get(task.key)
+        if found is not None:
+            return found
+        pending = [task]
+        while pending:  # inputs first, without recursion: chains may be long
+            top = pending[-1]
+            missing = [d for d in top.deps if d.key not in self.found]
+            if missing:
+                pending.extend(missing)
+                continue
+            pending.pop()
+            if top.key not in self.found:
+                self.found[top.key] = self._derive(top)
+        return self.found[task.key]
+
+    def input_key(self, task: Task) -> str:
+        """An input's cache key, for its readers' keys."""
+        found = self.of(task)
+        if isinstance(found, NotCacheable):
+            raise _UnkeyableError(f"its input `{task.key}` is not cacheable ({found.reason})")
+        return found.key
+
+    def _derive(self, task: Task) -> Keyed | NotCacheable:
+        func = task.func
+        if func is None:  # a value: keyed by its content
+            parts: tuple[Any, ...] = ("value", task.args[0])
+        else:
+            wanted = None if task.options is None else task.options.cache
+            if wanted is False:
+                return NotCacheable("cache=False")
+            if wanted is None and not task.pure:
+                return NotCacheable(
+                    "impure: build it with delayed(f, pure=True), "
+                    "or opt in with f.options(cache=True)"
+                )
+            parts = ("call", func, task.args, task.kwargs)
+        describer = _CacheDescriber(self)
+        try:
+            describer.add(KEY_VERSION)
+            for part in parts:
+                describer.add(part)
+        except _UnkeyableError as exc:
+            return NotCacheable(str(exc))
+        except RecursionError:
+            return NotCacheable("an argument is nested too deeply to describe")
+        text = "\x1f".join(describer.out).encode(errors="surrogatepass")
+        digest = hashlib.blake2b(text, digest_size=20).hexdigest()
+        return Keyed(digest, describer.functions)

@@ -1,0 +1,129 @@
+"""Before a run: which tasks load from the cache, which run and store their result.
+
+:func:`decide` walks the graph from the targets down: a needed task whose
+key has an entry *loads*, and its inputs are needed no longer (unless
+another task needs them); a needed task without one *runs*, and its inputs
+are needed. Tasks that nothing needs any more are *skipped*.
+
+:func:`cached_targets` turns that into the graph a backend runs: a loaded
+task becomes a literal holding the value (never shipped to a worker), a
+cacheable task that runs gets :class:`WriteThrough` as its function, which
+stores the result where the task ran (in the worker, on ``"processes"``)
+the moment it returns, before the run goes on. A run that fails or is
+interrupted has stored every result finished before; the next run loads
+them. Task keys are unchanged, so the caller finds the targets' values as
+without a cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from tarry._cache.keys import CacheKeys, Keyed, NotCacheable
+from tarry._cache.store import Store
+from tarry._graph import Lazy, Pack, Task, walk
+
+__all__ = ["Decision", "WriteThrough", "cached_targets", "decide"]
+
+
+class Decision(NamedTuple):
+    """What happens to one task of a cached run."""
+
+    task: Task
+    #: "load", "run", "skip" (nothing needs it), or "value" (a literal: nothing to do)
+    action: str
+    #: its cache key, or why it has none
+    keyed: Keyed | NotCacheable
+    #: the loaded value, when ``action`` is "load" and values were loaded
+    value: Any = None
+
+
+def decide(targets: list[Task], store: Store, keys: CacheKeys, load: bool) -> dict[str, Decision]:
+    """Per task key (inputs first), what a run with ``store`` does.
+
+    ``load=False`` (a dry run) only tests whether entries exist; a corrupt
+    one then still counts as a hit.
+    """
+    tasks = list(walk(targets))
+    found = keys.all(tasks)
+    needed = {t.key for t in targets}
+    decided: dict[str, Decision] = {}
+    for task in reversed(tasks):  # readers before their inputs
+        keyed = found[task.key]
+        if task.key not in needed:
+            decided[task.key] = Decision(task, "skip", keyed)
+            continue
+        if task.func is None:
+            decided[task.key] = Decision(task, "value", keyed)
+            continue
+        if isinstance(keyed, Keyed):
+            hit, value = store.load(keyed.key) if load else (store.has(keyed.key), None)
+            if hit:
+                decided[task.key] = Decision(task, "load", keyed, value)
+                continue
+        decided[task.key] = Decision(task, "run", keyed)
+        needed.update(dep.key for dep in task.deps)
+    return {t.key: decided[t.key] for t in tasks}
+
+
+def cached_targets(targets: list[Task], store: Store) -> list[Task]:
+    """``targets`` rebuilt to run with ``store``: hits loaded, misses storing their result."""
+    built: dict[str, Task] = {}
+    for key, (task, action, keyed, value) in decide(targets, store, CacheKeys(), True).items():
+        if action == "skip":
+            continue
+        if action == "load":
+            built[key] = Task.literal(key, value, task.name)
+            continue
+        func = task.func
+        if func is not None and isinstance(keyed, Keyed):
+            func = WriteThrough(func, store, keyed, task.name)
+        args = tuple(_rebuilt(a, built) for a in task.args)
+        kwargs = {k: _rebuilt(v, built) for k, v in task.kwargs.items()} if task.kwargs else None
+        deps = tuple(built[d.key] for d in task.deps)
+        if func is task.func and all(a is b for a, b in zip(deps, task.deps, strict=True)):
+            built[key] = task  # nothing changed beneath it: the user's own task
+        else:
+            built[key] = Task(
+                key, func, args, kwargs, deps, task.name, task.deep, task.options, task.pure
+            )
+    return [built[t.key] for t in targets]
+
+
+def _rebuilt(arg: Any, built: dict[str, Task]) -> Any:
+    """An argument with its tasks replaced by their rebuilt selves."""
+    kind = type(arg)
+    if kind is Task:
+        return built[arg.key]
+    if kind is Pack:
+        return Pack(arg.build, [_rebuilt(item, built) for item in arg.items], arg.type_name)
+    return arg
+
+
+class WriteThrough:
+    """A task's function that stores each result under the task's cache key.
+
+    Runs where the task runs; a result that cannot be stored warns and is
+    returned all the same (:meth:`~tarry._cache.store.Store.save`).
+    """
+
+    __slots__ = ("func", "keyed", "label", "store")
+
+    def __init__(self, func: Callable[..., Any], store: Store, keyed: Keyed, label: str) -> None:
+        self.func = func
+        self.store = store
+        self.keyed = keyed
+        self.label = label
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        result = self.func(*args, **kwargs)
+        if not isinstance(result, Lazy):  # the run fails it: nothing worth keeping
+            self.store.save(self.keyed.key, result, self.label, self.keyed.functions)
+        return result
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (WriteThrough, (self.func, self.store, self.keyed, self.label))
+
+    def __repr__(self) -> str:
+        return f"<cached {self.func!r}>"

@@ -1,0 +1,83 @@
+"""Switching the cache on: ``tarry.cache(...)``, ``compute(cache=...)``, the config.
+
+A compute's ``cache=`` wins over the ``cache`` setting, which
+:func:`cache` and :func:`tarry.config.set` both change; ``False`` switches
+it off for one compute. The store is opened (its ``FORMAT`` checked) once
+per compute, in :func:`store_for`.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+
+from tarry import config
+from tarry._cache.store import Store
+
+__all__ = ["cache", "check_cache_option", "store_for"]
+
+
+def cache(location: str | os.PathLike[str] | None) -> config.set:
+    """Keep the results of pure tasks across runs, in a directory or at an fsspec URL.
+
+    Use it as a context manager (the previous setting comes back on exit)
+    or as a plain call (it stays on). Same as
+    ``tarry.config.set(cache=location)``; ``compute(cache=...)`` sets it
+    for one compute.
+
+    Pure tasks (``delayed(f, pure=True)``) are cached, and those of
+    ``f.options(cache=True)``; ``f.options(cache=False)`` opts out. Before a
+    run, every needed task's key is looked up: a hit is loaded and not run
+    (nor are its inputs, if nothing else needs them); a miss runs and its
+    result is written as soon as it has it, so a run that fails resumes
+    where it stopped. A key covers the function's code (not its docstring
+    or comments), the code of the functions it calls from your modules, the
+    versions of the packages it uses, its arguments and its inputs' keys.
+    :func:`tarry.explain` with ``cache=`` says what would load or run, and why.
+
+    Parameters
+    ----------
+    location
+        A directory (made if missing; it must be empty or a tarry cache), or
+        a URL such as ``"s3://bucket/cache"`` or ``"file:///tmp/c"`` (needs
+        ``pip install 'tarry[cache]'``). None switches caching off.
+
+    Examples
+    --------
+    >>> import tempfile, tarry
+    >>> inc = tarry.delayed(lambda x: x + 1, pure=True)
+    >>> with tarry.cache(tempfile.mkdtemp()) as where:
+    ...     first = inc(1).compute()  # runs, and stores 2
+    ...     second = inc(1).compute()  # loads 2
+    >>> first, second, tarry.config.get("cache")
+    (2, 2, None)
+    """
+    return config.set(cache=location)
+
+
+def check_cache_option(value: object) -> bool:
+    """``f.options(cache=...)``: True or False.
+
+    Examples
+    --------
+    >>> check_cache_option("yes")
+    Traceback (most recent call last):
+    ...
+    TypeError: options(cache=...) must be True or False, not 'yes'
+    """
+    if not isinstance(value, builtins.bool):
+        raise TypeError(f"options(cache=...) must be True or False, not {value!r}")
+    return value
+
+
+def store_for(cache: object, create: bool = True) -> Store | None:
+    """The store a compute uses: its ``cache=``, else the setting; None: no cache.
+
+    ``create=False`` (a dry run) leaves a missing store missing.
+    """
+    chosen = config.get("cache") if cache is None else cache
+    if chosen is None or chosen is False:
+        return None
+    if isinstance(chosen, Store):
+        return chosen
+    return Store(config.check_cache(chosen) or "", create)
