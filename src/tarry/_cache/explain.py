@@ -5,12 +5,12 @@ without loading or running anything, and words a reason for each task:
 
 * *load*: an entry is stored under its key;
 * *run*, with the first reason that applies: it is not cacheable (and
-  why); an input will be recomputed (its key changes, so this one does);
-  a function of the user's whose code went into its key changed since its
-  last result was stored (the store keeps, per function, the code digest
-  of the last key it stored); a new argument value (its function is known,
-  its code and inputs are the same); new (its function never stored
-  anything);
+  why); it is new (its function never stored a result); an input will be
+  recomputed (its key changes, so this one does); a function of the
+  user's whose code went into its key changed since its last result was
+  stored (the store keeps, per function, the code digest of the last key
+  it stored); a new argument value (its code and inputs are the same); new
+  (a library's function, whose inputs load);
 * *skip*: nothing needs it, since the tasks reading it load.
 
 A store that does not exist yet is not created: every task is new.
@@ -109,17 +109,19 @@ def _reason(decision: Decision, decided: dict[str, Decision], stored: _Lookup) -
         return "not needed: what reads it loads"
     if isinstance(keyed, NotCacheable):
         return f"not cacheable: {keyed.reason}"
+    own = getattr(task.func, "__module__", None), getattr(task.func, "__qualname__", None)
+    own_name = f"{own[0]}:{own[1]}"
+    if own_name in keyed.functions and stored(own_name) is None:
+        return "new"  # its function never stored a result here
     rerun = [d.key for d in task.deps if d.func is not None and decided[d.key].action == "run"]
     if rerun:
         more = f" (and {len(rerun) - 1} more)" if len(rerun) > 1 else ""
         return f"input `{rerun[0]}` will be recomputed{more}"
-    return _changed(task, keyed, stored)
+    return _changed(task, keyed, own_name, stored)
 
 
-def _changed(task: Task, keyed: Keyed, stored: _Lookup) -> str:
+def _changed(task: Task, keyed: Keyed, own_name: str, stored: _Lookup) -> str:
     """Why a cacheable task whose inputs all load (or are values) has no entry."""
-    own = getattr(task.func, "__module__", None), getattr(task.func, "__qualname__", None)
-    own_name = f"{own[0]}:{own[1]}"
     changed = [
         name
         for name, digest in keyed.functions.items()
@@ -129,9 +131,7 @@ def _changed(task: Task, keyed: Keyed, stored: _Lookup) -> str:
         parts = ["its code"] if own_name in changed else []
         parts += [f"`{_short(n)}`, which it calls" for n in changed if n != own_name]
         return f"`{task.name}` changed ({', and '.join(parts)})"
-    if own_name in keyed.functions and stored(own_name) is not None:
-        return "new argument value"
-    return "new"
+    return "new argument value" if own_name in keyed.functions else "new"
 
 
 def _short(name: str) -> str:

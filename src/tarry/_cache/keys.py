@@ -190,10 +190,37 @@ class _CacheDescriber(_Describer):
             self.add(func.__dict__)
         if not library:  # the callees: globals the code reads
             namespace = func.__globals__
-            for global_name in _code(func.__code__)[1]:
+            names = _code(func.__code__)[1]
+            for global_name in names:
                 if global_name in namespace:
                     self.out.append(global_name)
-                    self.add(namespace[global_name])
+                    value = namespace[global_name]
+                    if isinstance(value, types.ModuleType):
+                        self.module(value, names)
+                    else:
+                        self.add(value)
+        self.out.append(")")
+
+    def module(self, module: types.ModuleType, names: tuple[str, ...]) -> None:
+        """A module a function reads: an installed one by version, one of the
+        user's by the attributes the function may read from it (``helpers.clean``)."""
+        name = module.__name__
+        if _in_library(name):
+            self.out.append(f"module:{name}@{package_version(name)}")
+            return
+        self.out.append(f"module:{name}(")
+        if id(module) not in self.active:  # a module reached again through itself
+            self.active[id(module)] = len(self.active)
+            namespace = vars(module)
+            for attr in names:
+                if attr in namespace:
+                    self.out.append(attr)
+                    value = namespace[attr]
+                    if isinstance(value, types.ModuleType):
+                        self.module(value, names)
+                    else:
+                        self.add(value)
+            del self.active[id(module)]
         self.out.append(")")
 
     def type_(self, cls: type) -> None:
@@ -216,6 +243,9 @@ class _CacheDescriber(_Describer):
         self.out.append(")")
 
     def special(self, obj: Any) -> bool:
+        if isinstance(obj, types.ModuleType):
+            self.module(obj, ())
+            return True
         if type(obj) is object:
             raise _UnkeyableError(
                 "an argument is a bare object(), which only its identity describes"

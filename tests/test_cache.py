@@ -1,0 +1,289 @@
+"""Caching across runs, end to end: loads, invalidation, resuming, corruption, explain."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import cloudpickle
+import pytest
+
+import tarry
+from tarry import delayed
+from tarry._cache.store import CacheFormatError, CacheWarning
+
+SCHEDULERS = [
+    pytest.param("sync", id="sync"),
+    pytest.param("threads", id="threads"),
+    pytest.param("processes", id="processes", marks=pytest.mark.processes),
+]
+
+SOURCE = '''
+import os
+
+LOG = os.path.join(os.path.dirname(__file__), "calls.log")
+STOP = os.path.join(os.path.dirname(__file__), "stop")
+
+
+def note(name):
+    with open(LOG, "a") as f:
+        f.write(name + "\\n")
+
+
+def normalise(x):
+    return x * 2
+
+
+def load(n):
+    note("load")
+    return list(range(n))
+
+
+def clean(xs):
+    """Clean the data."""
+    note("clean")
+    return [normalise(x) for x in xs]  # doubled
+
+
+def count(xs):
+    note("count")
+    return len(xs)
+
+
+def total(xs, n):
+    note("total")
+    if os.path.exists(STOP):
+        raise RuntimeError("stopped on purpose")
+    return sum(xs) + n
+'''
+
+
+class Pipeline:
+    """A module of the user's in a folder of its own: edited, reloaded, its calls counted."""
+
+    def __init__(self, folder: Path, name: str) -> None:
+        self.folder = folder
+        self.path = folder / f"{name}.py"
+        self.path.write_text(textwrap.dedent(SOURCE))
+        self.log = folder / "calls.log"
+        self.module: ModuleType = importlib.import_module(name)
+        # worker processes cannot import it: send its functions by value
+        cloudpickle.register_pickle_by_value(self.module)
+
+    def edit(self, old: str, new: str) -> None:
+        text = self.path.read_text()
+        assert old in text
+        self.path.write_text(text.replace(old, new))
+        self.module = importlib.reload(self.module)
+
+    def graph(self, n: int = 4, impure: str = "") -> Any:
+        """``total(clean(load(n)), count(load(n)))``; the task named by ``impure`` is not pure."""
+        m = self.module
+
+        def lazy(func: Any) -> Any:
+            return delayed(func, pure=func.__name__ != impure)
+
+        data = lazy(m.load)(n)
+        return lazy(m.total)(lazy(m.clean)(data), lazy(m.count)(data))
+
+    def calls(self) -> list[str]:
+        """The functions run since the last call, in order."""
+        found = self.log.read_text().split() if self.log.exists() else []
+        self.log.unlink(missing_ok=True)
+        return found
+
+
+@pytest.fixture
+def pipe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[Pipeline]:
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)  # edits within a second are read
+    monkeypatch.setattr(sys, "path", [str(tmp_path / "code"), *sys.path])
+    (tmp_path / "code").mkdir()
+    name = "cachepipe_" + "".join(c if c.isalnum() else "_" for c in request.node.name)
+    pipeline = Pipeline(tmp_path / "code", name)
+    yield pipeline
+    cloudpickle.unregister_pickle_by_value(pipeline.module)
+    sys.modules.pop(name, None)
+
+
+@pytest.fixture
+def where(tmp_path: Path) -> str:
+    return str(tmp_path / "cache")
+
+
+@pytest.mark.parametrize("scheduler", SCHEDULERS)
+def test_a_second_run_loads_everything_and_runs_nothing(
+    pipe: Pipeline, where: str, scheduler: str
+) -> None:
+    assert pipe.graph().compute(scheduler=scheduler, cache=where) == 16
+    assert sorted(pipe.calls()) == ["clean", "count", "load", "total"]
+    assert pipe.graph().compute(scheduler=scheduler, cache=where) == 16
+    assert pipe.calls() == []
+
+
+@pytest.mark.parametrize("scheduler", SCHEDULERS)
+def test_an_edit_reruns_the_function_and_its_readers_only(
+    pipe: Pipeline, where: str, scheduler: str
+) -> None:
+    pipe.graph().compute(scheduler=scheduler, cache=where)
+    pipe.calls()
+    pipe.edit("return [normalise(x) for x in xs]", "return [normalise(x) + 1 for x in xs]")
+    assert pipe.graph().compute(scheduler=scheduler, cache=where) == 20
+    assert pipe.calls() == ["clean", "total"]
+
+
+def test_a_comment_or_docstring_edit_reruns_nothing(pipe: Pipeline, where: str) -> None:
+    pipe.graph().compute(scheduler="sync", cache=where)
+    pipe.calls()
+    pipe.edit('"""Clean the data."""', '"""Clean the data: double each item."""')
+    pipe.edit("# doubled", "# times two,\n    # as agreed")
+    assert pipe.graph().compute(scheduler="sync", cache=where) == 16
+    assert pipe.calls() == []
+
+
+def test_a_callee_edit_reruns_its_callers(pipe: Pipeline, where: str) -> None:
+    pipe.graph().compute(scheduler="sync", cache=where)
+    pipe.calls()
+    pipe.edit("return x * 2", "return x * 3")
+    assert pipe.graph().compute(scheduler="sync", cache=where) == 22
+    assert pipe.calls() == ["clean", "total"]
+
+
+@pytest.mark.parametrize("scheduler", SCHEDULERS)
+def test_an_interrupted_run_resumes_from_what_it_finished(
+    pipe: Pipeline, where: str, scheduler: str
+) -> None:
+    stop = pipe.folder / "stop"
+    stop.touch()
+    with pytest.raises(RuntimeError, match="stopped on purpose"):
+        pipe.graph().compute(scheduler=scheduler, cache=where)
+    assert sorted(pipe.calls()) == ["clean", "count", "load", "total"]
+    stop.unlink()
+    assert pipe.graph().compute(scheduler=scheduler, cache=where) == 16
+    assert pipe.calls() == ["total"]
+
+
+@pytest.mark.parametrize("scheduler", SCHEDULERS)
+def test_a_corrupt_entry_warns_and_is_recomputed(
+    pipe: Pipeline, where: str, scheduler: str
+) -> None:
+    pipe.graph().compute(scheduler=scheduler, cache=where)
+    pipe.calls()
+    entries = list(Path(where, "entries").rglob("*"))
+    for path in entries:
+        if path.is_file():
+            path.write_bytes(path.read_bytes()[:20])
+    with pytest.warns(CacheWarning, match="cannot be read"):
+        assert pipe.graph().compute(scheduler=scheduler, cache=where) == 16
+    assert sorted(pipe.calls()) == ["clean", "count", "load", "total"]
+    assert pipe.graph().compute(scheduler=scheduler, cache=where) == 16  # rewritten
+    assert pipe.calls() == []
+
+
+def test_a_hit_skips_the_inputs_nothing_else_needs(pipe: Pipeline, where: str) -> None:
+    m = pipe.module
+    counted = delayed(m.count, pure=True)(delayed(m.load, pure=True)(3))
+    assert counted.compute(scheduler="sync", cache=where) == 3
+    pipe.calls()
+    both = delayed(m.total, pure=True)(delayed(m.load, pure=True)(3), counted)
+    assert both.compute(scheduler="sync", cache=where) == 6
+    assert pipe.calls() == ["total"]  # count loaded; load loaded for total, never run
+
+
+def test_impure_and_opted_out_tasks_always_run(pipe: Pipeline, where: str) -> None:
+    for _ in range(2):
+        assert pipe.graph(impure="count").compute(scheduler="sync", cache=where) == 16
+    assert pipe.calls() == ["load", "clean", "count", "total", "count", "total"]
+    never = delayed(pipe.module.load, pure=True).options(cache=False)
+    for _ in range(2):
+        never(2).compute(scheduler="sync", cache=where)
+    assert pipe.calls() == ["load", "load"]
+    opted_in = delayed(pipe.module.load).options(cache=True)
+    for _ in range(2):
+        opted_in(2).compute(scheduler="sync", cache=where)
+    assert pipe.calls() == ["load"]
+
+
+def test_every_way_of_switching_it_on_and_off(pipe: Pipeline, where: str) -> None:
+    graph = pipe.graph()
+    with tarry.cache(where):
+        graph.compute(scheduler="sync")
+        assert pipe.calls() != []
+        graph.compute(scheduler="sync")
+        assert pipe.calls() == []
+        graph.compute(scheduler="sync", cache=False)
+        assert len(pipe.calls()) == 4
+    graph.compute(scheduler="sync")  # off again after the block
+    assert len(pipe.calls()) == 4
+    with tarry.config.set(cache=where):
+        tarry.compute(graph, scheduler="sync")
+    assert pipe.calls() == []
+
+
+def test_a_file_url_store(pipe: Pipeline, tmp_path: Path) -> None:
+    url = f"file://{tmp_path}/url-cache"
+    assert pipe.graph().compute(scheduler="threads", cache=url) == 16
+    pipe.calls()
+    assert pipe.graph().compute(scheduler="threads", cache=url) == 16
+    assert pipe.calls() == []
+
+
+def test_a_store_of_unknown_format_fails_before_any_task_runs(
+    pipe: Pipeline, tmp_path: Path
+) -> None:
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "FORMAT").write_text("tarry-cache 2\n")
+    with pytest.raises(CacheFormatError, match="tarry-cache 2"):
+        pipe.graph().compute(scheduler="sync", cache=str(tmp_path / "old"))
+    assert pipe.calls() == []
+
+
+def reasons(x: Any, where: str) -> dict[str, tuple[str, str]]:
+    """Per function name, what tarry.explain says a compute would do, and why."""
+    found = tarry.explain(x, cache=where).cache
+    assert found is not None
+    return {t.name: (t.action, t.reason) for t in found.tasks}
+
+
+def test_explain_says_why_each_task_would_load_or_run(pipe: Pipeline, where: str) -> None:
+    assert set(reasons(pipe.graph(), where).values()) == {("run", "new")}
+    assert not Path(where).exists()  # a dry run creates nothing
+    pipe.graph().compute(scheduler="sync", cache=where)
+    assert reasons(pipe.graph(), where) == {
+        "total": ("load", "stored under its key"),
+        "clean": ("skip", "not needed: what reads it loads"),
+        "count": ("skip", "not needed: what reads it loads"),
+        "load": ("skip", "not needed: what reads it loads"),
+    }
+    pipe.edit("return [normalise(x) for x in xs]", "return [normalise(x) + 1 for x in xs]")
+    graph = pipe.graph()
+    (clean_key,) = _keys(graph, "clean")
+    assert reasons(graph, where) == {
+        "total": ("run", f"input `{clean_key}` will be recomputed"),
+        "clean": ("run", "`clean` changed (its code)"),
+        "count": ("load", "stored under its key"),
+        "load": ("load", "stored under its key"),
+    }
+    pipe.edit("return x * 2", "return x * 5")
+    assert reasons(pipe.graph(), where)["clean"] == (
+        "run",
+        "`clean` changed (its code, and `normalise`, which it calls)",
+    )
+    assert reasons(pipe.graph(n=5), where)["load"] == ("run", "new argument value")
+    why = reasons(pipe.graph(impure="count"), where)["count"]
+    assert why[0] == "run"
+    assert why[1].startswith("not cacheable: impure")
+    text = str(tarry.explain(pipe.graph(), cache=where))
+    assert f"cache at {where}: 2 load, 2 run, 0 skip" in text
+
+
+def _keys(x: Any, *names: str) -> list[str]:
+    from tarry._graph import walk
+
+    return [t.key for t in walk([x._task]) if t.name in names]

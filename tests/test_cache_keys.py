@@ -1,0 +1,240 @@
+"""Cache keys: what invalidates a cached result, and what does not."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import textwrap
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tarry import delayed
+from tarry._cache import keys as keys_module
+from tarry._cache.keys import CacheKeys, Keyed, NotCacheable
+from tarry._graph import Task
+from tarry._tokens import _Describer
+
+SOURCE = '''
+import json
+
+
+def normalise(x):
+    return x * 2
+
+
+def clean(xs):
+    """Clean the data."""
+    # double every item
+    return [normalise(x) for x in xs]
+
+
+def dump(xs):
+    return json.dumps(xs)
+
+
+class Scaler:
+    def __init__(self, k):
+        self.k = k
+
+    def scale(self, x):
+        return x * self.k
+
+
+def use_scaler(scaler, x):
+    return scaler.scale(x)
+'''
+
+
+class Module:
+    """A module of the user's, written to a folder, that a test edits and reloads."""
+
+    def __init__(self, folder: Path, name: str, source: str) -> None:
+        self.path = folder / f"{name}.py"
+        self.path.write_text(textwrap.dedent(source))
+        sys.path.insert(0, str(folder))
+        self.module: ModuleType = importlib.import_module(name)
+
+    def edit(self, old: str, new: str) -> ModuleType:
+        text = self.path.read_text()
+        assert old in text
+        self.path.write_text(text.replace(old, new))
+        self.module = importlib.reload(self.module)
+        return self.module
+
+
+@pytest.fixture
+def user_module(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[Module]:
+    # no .pyc: an edit within the same second must still be read
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    name = f"cachekeys_{request.node.name.replace('[', '_').replace(']', '').replace('-', '_')}"
+    module = Module(tmp_path, name, SOURCE)
+    yield module
+    sys.modules.pop(name, None)
+
+
+def key_of(func: Callable[..., Any], *args: Any) -> str:
+    found = CacheKeys().of(delayed(func, pure=True)(*args)._task)
+    assert isinstance(found, Keyed), found
+    return found.key
+
+
+def test_same_call_same_key_in_a_new_run(user_module: Module) -> None:
+    clean = user_module.module.clean
+    assert key_of(clean, [1, 2]) == key_of(clean, [1, 2]) != key_of(clean, [1, 3])
+
+
+def test_docstring_and_comment_edits_keep_the_key(user_module: Module) -> None:
+    before = key_of(user_module.module.clean, [1, 2])
+    edited = user_module.edit('"""Clean the data."""', '"""Clean the data, twice as well."""')
+    assert key_of(edited.clean, [1, 2]) == before
+    edited = user_module.edit("# double every item", "# times two\n    # (more lines)")
+    assert key_of(edited.clean, [1, 2]) == before
+    edited = user_module.edit('    """Clean the data, twice as well."""\n', "")
+    assert key_of(edited.clean, [1, 2]) == before
+
+
+def test_a_body_edit_changes_the_key(user_module: Module) -> None:
+    before = key_of(user_module.module.clean, [1, 2])
+    edited = user_module.edit(
+        "return [normalise(x) for x in xs]", "return [normalise(x) for x in xs][::-1]"
+    )
+    assert key_of(edited.clean, [1, 2]) != before
+
+
+def test_a_callee_edit_changes_the_callers_key(user_module: Module) -> None:
+    before = key_of(user_module.module.clean, [1, 2])
+    edited = user_module.edit("return x * 2", "return x * 3")
+    assert key_of(edited.clean, [1, 2]) != before
+
+
+def test_a_callee_edit_in_an_imported_module_changes_the_callers_key(
+    user_module: Module, tmp_path: Path
+) -> None:
+    helper = user_module.module.__name__
+    caller = Module(
+        tmp_path,
+        f"{helper}_caller",
+        f"import {helper}\n\n\ndef twice(xs):\n    return {helper}.clean(xs) * 2\n",
+    )
+    try:
+        before = key_of(caller.module.twice, [1, 2])
+        user_module.edit("return x * 2", "return x * 3")  # the callee's callee
+        assert key_of(caller.module.twice, [1, 2]) != before
+    finally:
+        sys.modules.pop(caller.module.__name__, None)
+
+
+def test_a_method_edit_of_a_users_class_changes_the_key(user_module: Module) -> None:
+    module = user_module.module
+    before = key_of(module.use_scaler, module.Scaler(2), 1)
+    edited = user_module.edit("return x * self.k", "return x * self.k + 1")
+    assert key_of(edited.use_scaler, edited.Scaler(2), 1) != before
+
+
+def test_keys_record_the_users_functions_they_cover(user_module: Module) -> None:
+    found = CacheKeys().of(delayed(user_module.module.clean, pure=True)([1])._task)
+    assert isinstance(found, Keyed)
+    name = user_module.module.__name__
+    assert set(found.functions) == {f"{name}:clean", f"{name}:normalise"}
+
+
+def test_a_package_upgrade_changes_the_key(
+    user_module: Module, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dump = user_module.module.dump  # calls json.dumps: the standard library's
+    before = key_of(dump, [1])
+    real = keys_module.package_version
+    monkeypatch.setattr(
+        keys_module,
+        "package_version",
+        lambda module: "python 99.0" if module.startswith("json") else real(module),
+    )
+    assert key_of(dump, [1]) != before
+
+
+def test_defaults_and_closures_count() -> None:
+    def make(k: int) -> Callable[[int], int]:
+        def scaled(x: int, offset: int = 0) -> int:
+            return x * k + offset
+
+        return scaled
+
+    assert key_of(make(2), 1) != key_of(make(3), 1)
+    assert key_of(make(2), 1) == key_of(make(2), 1)
+
+
+def test_lambdas_differ_by_their_constants() -> None:
+    assert key_of(lambda: "x") != key_of(lambda: "y")
+
+
+def test_inputs_count_by_their_cache_keys() -> None:
+    double = delayed(lambda x: 2 * x, pure=True)
+    keys = CacheKeys()
+    one, other = keys.of(double(double(1))._task), keys.of(double(double(2))._task)
+    assert isinstance(one, Keyed)
+    assert isinstance(other, Keyed)
+    assert one.key != other.key
+
+
+def test_impure_and_opted_out_tasks_are_not_cacheable() -> None:
+    keys = CacheKeys()
+    impure = keys.of(delayed(abs)(-1)._task)
+    assert isinstance(impure, NotCacheable)
+    assert impure.reason.startswith("impure")
+    opted_out = keys.of(delayed(abs, pure=True).options(cache=False)(-1)._task)
+    assert opted_out == NotCacheable("cache=False")
+    opted_in = keys.of(delayed(abs).options(cache=True)(-1)._task)
+    assert isinstance(opted_in, Keyed)
+
+
+def test_readers_of_an_uncacheable_input_are_not_cacheable() -> None:
+    impure = delayed(abs)(-1)
+    found = CacheKeys().of(delayed(abs, pure=True)(impure)._task)
+    assert isinstance(found, NotCacheable)
+    assert f"input `{impure.key}` is not cacheable" in found.reason
+
+
+@pytest.mark.parametrize(
+    ("argument", "says"),
+    [(threading.Lock(), "type lock can be neither pickled nor described"), (object(), "object()")],
+)
+def test_an_argument_that_cannot_be_described_is_not_cacheable(argument: Any, says: str) -> None:
+    found = CacheKeys().of(delayed(id, pure=True)(argument)._task)
+    assert isinstance(found, NotCacheable)
+    assert says in found.reason
+
+
+def test_a_large_literal_is_hashed_once_per_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    hashed: list[int] = []
+    real = _Describer.numpy
+
+    def counting(self: _Describer, obj: Any, np_module: Any) -> None:
+        hashed.append(id(obj))
+        real(self, obj, np_module)
+
+    monkeypatch.setattr(_Describer, "numpy", counting)
+    big = np.arange(100_000)
+    total = delayed(np.sum, pure=True)
+    tasks = [total(big, axis=0)._task, total(big)._task, delayed(len, pure=True)(big)._task]
+    hashed.clear()  # building pure tasks hashed it for their task keys
+    keys = CacheKeys()
+    found = [keys.of(t) for t in tasks]
+    assert len({f.key for f in found if isinstance(f, Keyed)}) == 3
+    assert hashed == [id(big)]
+    CacheKeys().of(tasks[0])  # a new run hashes it again
+    assert hashed == [id(big), id(big)]
+
+
+def test_a_literal_task_is_keyed_by_its_value() -> None:
+    keys = CacheKeys()
+    one = keys.of(Task.literal("a", [1, 2]))
+    assert one == keys.of(Task.literal("b", [1, 2])) != keys.of(Task.literal("c", [1, 3]))
