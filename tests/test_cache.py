@@ -127,32 +127,42 @@ def test_a_second_run_loads_everything_and_runs_nothing(
     assert pipe.calls() == []
 
 
+EDITS = [
+    pytest.param(
+        [("return [normalise(x) for x in xs]", "return [normalise(x) + 1 for x in xs]")],
+        20,
+        ["clean", "total"],
+        id="body",
+    ),
+    pytest.param([("return x * 2", "return x * 3")], 22, ["clean", "total"], id="callee"),
+    pytest.param(
+        [
+            ('"""Clean the data."""', '"""Clean the data: double each item."""'),
+            ("# doubled", "# times two,\n    # as agreed"),
+        ],
+        16,
+        [],
+        id="docstring-and-comment",
+    ),
+]
+
+
 @pytest.mark.parametrize("scheduler", SCHEDULERS)
+@pytest.mark.parametrize(("edits", "value", "rerun"), EDITS)
 def test_an_edit_reruns_the_function_and_its_readers_only(
-    pipe: Pipeline, where: str, scheduler: str
+    pipe: Pipeline,
+    where: str,
+    scheduler: str,
+    edits: list[tuple[str, str]],
+    value: int,
+    rerun: list[str],
 ) -> None:
     pipe.graph().compute(scheduler=scheduler, cache=where)
     pipe.calls()
-    pipe.edit("return [normalise(x) for x in xs]", "return [normalise(x) + 1 for x in xs]")
-    assert pipe.graph().compute(scheduler=scheduler, cache=where) == 20
-    assert pipe.calls() == ["clean", "total"]
-
-
-def test_a_comment_or_docstring_edit_reruns_nothing(pipe: Pipeline, where: str) -> None:
-    pipe.graph().compute(scheduler="sync", cache=where)
-    pipe.calls()
-    pipe.edit('"""Clean the data."""', '"""Clean the data: double each item."""')
-    pipe.edit("# doubled", "# times two,\n    # as agreed")
-    assert pipe.graph().compute(scheduler="sync", cache=where) == 16
-    assert pipe.calls() == []
-
-
-def test_a_callee_edit_reruns_its_callers(pipe: Pipeline, where: str) -> None:
-    pipe.graph().compute(scheduler="sync", cache=where)
-    pipe.calls()
-    pipe.edit("return x * 2", "return x * 3")
-    assert pipe.graph().compute(scheduler="sync", cache=where) == 22
-    assert pipe.calls() == ["clean", "total"]
+    for old, new in edits:
+        pipe.edit(old, new)
+    assert pipe.graph().compute(scheduler=scheduler, cache=where) == value
+    assert pipe.calls() == rerun
 
 
 @pytest.mark.parametrize("scheduler", SCHEDULERS)

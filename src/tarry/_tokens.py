@@ -165,17 +165,7 @@ class _Describer:
             return
         code, names = _code(func.__code__)
         self.out.append(f"func:{func.__module__}.{func.__qualname__}:{code}(")
-        self.add(func.__defaults__)
-        self.add(func.__kwdefaults__)
-        for cell in func.__closure__ or ():
-            try:
-                contents = cell.cell_contents
-            except ValueError:  # a variable not bound yet
-                self.out.append("empty-cell")
-            else:
-                self.add(contents)
-        if func.__dict__:  # attributes set on the function (functools.wraps: __wrapped__)
-            self.add(func.__dict__)
+        self.state(func)
         module = func.__module__
         # Installed libraries' globals are taken as fixed: following them
         # would walk much of numpy or pandas at every pure call.
@@ -187,20 +177,38 @@ class _Describer:
                     self.add(namespace[name])
         self.out.append(")")
 
+    def state(self, func: types.FunctionType) -> None:
+        """What a function holds besides its code: defaults, closure, attributes."""
+        self.add(func.__defaults__)
+        self.add(func.__kwdefaults__)
+        for cell in func.__closure__ or ():
+            try:
+                contents = cell.cell_contents
+            except ValueError:  # a variable not bound yet
+                self.out.append("empty-cell")
+            else:
+                self.add(contents)
+        if func.__dict__:  # attributes set on the function (functools.wraps: __wrapped__)
+            self.add(func.__dict__)
+
     def type_(self, cls: type) -> None:
         """A class its module and name lead to is that name; any other, its contents."""
         name = f"type:{cls.__module__}.{cls.__qualname__}"
         if _importable(cls):
             self.out.append(name)
             return
+        self.contents(cls, _CLASS_SKIP)
+
+    def contents(self, cls: type, skip: frozenset[str]) -> None:
+        """A class by its bases and attributes; those in ``skip`` by name only."""
         if self.again(cls):
             return
-        self.out.append(f"{name}(")
+        self.out.append(f"type:{cls.__module__}.{cls.__qualname__}(")
         self.add(cls.__bases__)
         namespace = vars(cls)
         for attr in sorted(namespace):
             self.out.append(repr(attr))
-            if attr not in _CLASS_SKIP:
+            if attr not in skip:
                 self.add(namespace[attr])
         self.out.append(")")
 

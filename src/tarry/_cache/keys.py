@@ -35,6 +35,7 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from tarry._graph import Task
+from tarry._tokens import _CLASS_SKIP as _TOKENS_CLASS_SKIP
 from tarry._tokens import _code, _Describer, _importable, _in_library
 
 __all__ = ["KEY_VERSION", "CacheKeys", "Keyed", "NotCacheable", "code_digest"]
@@ -46,8 +47,9 @@ KEY_VERSION = "tarry-cache-key-1"
 # constant is its docstring, or None when it has none.
 _CO_HAS_DOCSTRING = 0x4000000
 _CO_OPTIMIZED = 0x1
-# class attributes that are documentation or position, not behaviour
-_CLASS_NOISE = frozenset({"__doc__", "__firstlineno__", "__static_attributes__"})
+# class attributes counted by name only: documentation and position, not
+# behaviour, and those tarry's tokens leave out (they cannot be pickled)
+_CLASS_SKIP = _TOKENS_CLASS_SKIP | {"__doc__", "__firstlineno__", "__static_attributes__"}
 
 
 class Keyed(NamedTuple):
@@ -177,29 +179,21 @@ class _CacheDescriber(_Describer):
             digest = code_digest(func.__code__)
             self.functions[name] = digest
             self.out.append(f"func:{name}:{digest}(")
-        self.add(func.__defaults__)
-        self.add(func.__kwdefaults__)
-        for cell in func.__closure__ or ():
-            try:
-                contents = cell.cell_contents
-            except ValueError:  # a variable not bound yet
-                self.out.append("empty-cell")
-            else:
-                self.add(contents)
-        if func.__dict__:
-            self.add(func.__dict__)
+        self.state(func)
         if not library:  # the callees: globals the code reads
-            namespace = func.__globals__
-            names = _code(func.__code__)[1]
-            for global_name in names:
-                if global_name in namespace:
-                    self.out.append(global_name)
-                    value = namespace[global_name]
-                    if isinstance(value, types.ModuleType):
-                        self.module(value, names)
-                    else:
-                        self.add(value)
+            self.read(func.__globals__, _code(func.__code__)[1])
         self.out.append(")")
+
+    def read(self, namespace: dict[str, Any], names: tuple[str, ...]) -> None:
+        """The values of ``names`` in ``namespace``: what a function may read there."""
+        for name in names:
+            if name in namespace:
+                self.out.append(name)
+                value = namespace[name]
+                if isinstance(value, types.ModuleType):
+                    self.module(value, names)
+                else:
+                    self.add(value)
 
     def module(self, module: types.ModuleType, names: tuple[str, ...]) -> None:
         """A module a function reads: an installed one by version, one of the
@@ -211,36 +205,16 @@ class _CacheDescriber(_Describer):
         self.out.append(f"module:{name}(")
         if id(module) not in self.active:  # a module reached again through itself
             self.active[id(module)] = len(self.active)
-            namespace = vars(module)
-            for attr in names:
-                if attr in namespace:
-                    self.out.append(attr)
-                    value = namespace[attr]
-                    if isinstance(value, types.ModuleType):
-                        self.module(value, names)
-                    else:
-                        self.add(value)
+            self.read(vars(module), names)
             del self.active[id(module)]
         self.out.append(")")
 
     def type_(self, cls: type) -> None:
         module = cls.__module__
-        name = f"type:{module}.{cls.__qualname__}"
         if _importable(cls) and _in_library(module):
-            self.out.append(f"{name}@{package_version(module)}")
-            return
-        if self.again(cls):
-            return
-        # the user's class counts by its contents: an edited method invalidates
-        self.out.append(f"{name}(")
-        self.add(cls.__bases__)
-        namespace = vars(cls)
-        for attr in sorted(namespace):
-            if attr in _CLASS_NOISE or attr in ("__dict__", "__weakref__", "_abc_impl"):
-                continue
-            self.out.append(repr(attr))
-            self.add(namespace[attr])
-        self.out.append(")")
+            self.out.append(f"type:{module}.{cls.__qualname__}@{package_version(module)}")
+        else:  # the user's class counts by its contents: an edited method invalidates
+            self.contents(cls, _CLASS_SKIP)
 
     def special(self, obj: Any) -> bool:
         if isinstance(obj, types.ModuleType):
