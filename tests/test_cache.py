@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import textwrap
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -297,3 +299,12 @@ def _keys(x: Any, *names: str) -> list[str]:
     from tarry._graph import walk
 
     return [t.key for t in walk([x._task]) if t.name in names]
+
+
+def test_a_cached_tasks_traceback_shows_no_cache_frame(pipe: Pipeline, where: str) -> None:
+    (pipe.folder / "stop").touch()
+    with pytest.raises(RuntimeError) as info:
+        pipe.graph().compute(scheduler="sync", cache=where)
+    files = [frame.filename for frame in traceback.extract_tb(info.value.__traceback__)]
+    assert files[-1] == str(pipe.path)
+    assert not any(f"tarry{os.sep}_cache{os.sep}" in name for name in files)
