@@ -129,16 +129,14 @@ def package_version(module: str) -> str:
     top = module.partition(".")[0]
     if top in sys.stdlib_module_names or top == "builtins":
         return f"python {platform.python_version()}"
+    try:  # most packages are named as they import (numpy, pandas): no scan needed
+        return f"{top} {importlib.metadata.version(top)}"
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        pass
     names = sorted(_distributions().get(top, ()))
-    if not names and top == "tarry":  # run from a source tree, not installed
-        names = ["tarry"]
-    found = []
-    for name in names:
-        try:
-            found.append(f"{name} {importlib.metadata.version(name)}")
-        except importlib.metadata.PackageNotFoundError:
-            found.append(f"{name} {getattr(sys.modules.get(top), '__version__', '?')}")
-    return ", ".join(found) or f"{top} ?"
+    if not names:  # not installed: run from a source tree, say
+        return f"{top} {getattr(sys.modules.get(top), '__version__', '?')}"
+    return ", ".join(f"{name} {importlib.metadata.version(name)}" for name in names)
 
 
 class _CacheDescriber(_Describer):

@@ -99,6 +99,8 @@ class _Local:
 
     def __init__(self, root: str) -> None:
         self.root = os.path.abspath(os.path.expanduser(root))
+        #: folders made (or found) already: a mkdir per write costs as much as the write
+        self.made: set[str] = set()
 
     def where(self, path: str) -> str:
         return os.path.join(self.root, path)
@@ -112,7 +114,10 @@ class _Local:
 
     def write(self, path: str, data: bytes) -> None:
         final = self.where(path)
-        os.makedirs(os.path.dirname(final), exist_ok=True)
+        folder = os.path.dirname(final)
+        if folder not in self.made:
+            os.makedirs(folder, exist_ok=True)
+            self.made.add(folder)
         temp = f"{final}.{uuid.uuid4().hex}.tmp"
         try:
             with open(temp, "wb") as f:
