@@ -58,20 +58,28 @@ def timed(action: Callable[[], Any], repeats: int, fresh: Callable[[], None]) ->
     return statistics.median(times)
 
 
+class Store:
+    """A cache folder, emptied before a first run and filled before a second."""
+
+    def __init__(self, where: Path, *graphs: Any) -> None:
+        self.where = str(where)
+        self.graphs = graphs
+
+    def empty(self) -> None:
+        shutil.rmtree(self.where, ignore_errors=True)
+
+    def warm(self) -> None:
+        if not Path(self.where).exists():
+            for graph in self.graphs:
+                tarry.compute(*graph, scheduler="sync", cache=self.where)
+
+
 def small_tasks(n: int, repeats: int, folder: Path) -> None:
     lazy_inc = tarry.delayed(inc, pure=True)
     incs = [lazy_inc(i) for i in range(n)]
     graph = tarry.delayed(total, pure=True)(incs)
-    where = str(folder / "small")
-
-    def empty() -> None:
-        shutil.rmtree(where, ignore_errors=True)
-
-    def warm() -> None:
-        if not Path(where).exists():
-            graph.compute(scheduler="sync", cache=where)
-            tarry.compute(*incs, scheduler="sync", cache=where)
-
+    store = Store(folder / "small", [graph], incs)
+    where, empty, warm = store.where, store.empty, store.warm
     plain = timed(lambda: graph.compute(scheduler="sync"), repeats, lambda: None)
     first = timed(lambda: graph.compute(scheduler="sync", cache=where), repeats, empty)
     second = timed(lambda: graph.compute(scheduler="sync", cache=where), repeats, warm)
@@ -93,15 +101,8 @@ def pipeline(megabytes: int, repeats: int, folder: Path) -> None:
     x = tarry.delayed(data, pure=True)
     for i in range(10):
         x = lazy_step(x, i)
-    where = str(folder / "pipeline")
-
-    def empty() -> None:
-        shutil.rmtree(where, ignore_errors=True)
-
-    def warm() -> None:
-        if not Path(where).exists():
-            x.compute(scheduler="sync", cache=where)
-
+    store = Store(folder / "pipeline", [x])
+    where, empty, warm = store.where, store.empty, store.warm
     plain = timed(lambda: x.compute(scheduler="sync"), repeats, lambda: None)
     first = timed(lambda: x.compute(scheduler="sync", cache=where), repeats, empty)
     second = timed(lambda: x.compute(scheduler="sync", cache=where), repeats, warm)
