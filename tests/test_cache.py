@@ -308,3 +308,19 @@ def test_a_cached_tasks_traceback_shows_no_cache_frame(pipe: Pipeline, where: st
     files = [frame.filename for frame in traceback.extract_tb(info.value.__traceback__)]
     assert files[-1] == str(pipe.path)
     assert not any(f"tarry{os.sep}_cache{os.sep}" in name for name in files)
+
+
+@pytest.mark.dask
+def test_a_file_url_store_on_dask(pipe: Pipeline, tmp_path: Path, dask_client: Any) -> None:
+    url = f"file://{tmp_path}/dask-cache"
+    # dask pickles functions by reference: its workers import the module
+    folder = str(pipe.folder)
+    dask_client.run(lambda: sys.path.insert(0, folder))
+    try:
+        with tarry.config.set(dask_client=dask_client):
+            assert pipe.graph().compute(scheduler="dask", cache=url) == 16
+            assert sorted(pipe.calls()) == ["clean", "count", "load", "total"]
+            assert pipe.graph().compute(scheduler="dask", cache=url) == 16
+        assert pipe.calls() == []
+    finally:
+        dask_client.run(lambda: sys.path.remove(folder))
