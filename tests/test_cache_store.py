@@ -76,6 +76,23 @@ def test_a_directory_with_other_files_is_refused(tmp_path: Path) -> None:
         Store(str(tmp_path))
 
 
+def test_a_file_in_the_way_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "taken").write_text("a file")
+    with pytest.raises(OSError, match=r"cannot use .*taken as a cache"):
+        Store(str(tmp_path / "taken"))
+
+
+def test_a_relative_location_is_kept_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = Store("relative")
+    monkeypatch.chdir("/")
+    store.save(KEY, 1, "f", {})
+    assert pickle.loads(pickle.dumps(store)).load(KEY) == (True, 1)
+    assert entry_file(tmp_path / "relative").exists()
+
+
 def test_a_dry_run_creates_nothing(tmp_path: Path) -> None:
     store = Store(str(tmp_path / "new"), create=False)
     assert not store.has(KEY)

@@ -98,7 +98,7 @@ class _Local:
     """A local directory, through ``os``: no fsspec needed."""
 
     def __init__(self, root: str) -> None:
-        self.root = os.path.abspath(os.path.expanduser(root))
+        self.root = root
         #: folders made (or found) already: a mkdir per write costs as much as the write
         self.made: set[str] = set()
 
@@ -190,12 +190,17 @@ class Store:
     """
 
     def __init__(self, location: str, create: bool = True) -> None:
-        self.location = location
-        self.files: _Files = _Remote(location) if "://" in location else _Local(location)
+        remote = "://" in location
+        # absolute: a worker process may start elsewhere
+        self.location = location if remote else os.path.abspath(os.path.expanduser(location))
+        self.files: _Files = _Remote(location) if remote else _Local(self.location)
         #: functions whose digest this process recorded already: not written again
         self.recorded: dict[str, str] = {}
         #: False when the location holds no store yet (and ``create`` was False)
-        self.present = self._check(create)
+        try:
+            self.present = self._check(create)
+        except OSError as exc:  # a file where a folder should be, no permission...
+            raise OSError(f"cannot use {self.location} as a cache: {exc}") from exc
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_reopened, (self.location,))
