@@ -293,6 +293,15 @@ def test_explain_says_why_each_task_would_load_or_run(pipe: Pipeline, where: str
     assert why[1].startswith("not cacheable: impure")
     text = str(tarry.explain(pipe.graph(), cache=where))
     assert f"cache at {where}: 2 load, 2 run, 0 skip" in text
+    assert "`clean` changed (its code, and `normalise`, which it calls)" in text
+
+
+def test_explain_lists_a_long_plan_in_part(where: str) -> None:
+    double = delayed(lambda x: 2 * x, name="double", pure=True)
+    text = str(tarry.explain(delayed(sum, pure=True)([double(i) for i in range(50)]), cache=where))
+    assert "cache at" in text
+    assert text.count("  run   double-") == 40
+    assert text.endswith("... and 11 more (all of them in .tasks)")
 
 
 def _keys(x: Any, *names: str) -> list[str]:

@@ -29,6 +29,8 @@ from tarry._tools.text import pretty_as_text
 
 __all__ = ["CachePlan", "TaskPlan", "plan"]
 
+#: tasks listed by ``str(plan)`` at most
+_SHOWN = 40
 #: a function name's code digest in the last key stored (None: never stored)
 _Lookup = Callable[[str], str | None]
 
@@ -59,7 +61,11 @@ class CachePlan:
     def __str__(self) -> str:
         counts = ", ".join(f"{self.count(a)} {a}" for a in ("load", "run", "skip"))
         lines = [f"cache at {self.location}: {counts}"]
-        lines += [f"  {t.action:<5} {t.key:<30} {t.reason}" for t in self.tasks]
+        # the tasks that load or run, not those skipped; a long list is cut
+        shown = [t for t in self.tasks if t.action != "skip"]
+        lines += [f"  {t.action:<5} {t.key:<30} {t.reason}" for t in shown[:_SHOWN]]
+        if len(shown) > _SHOWN:
+            lines.append(f"  ... and {len(shown) - _SHOWN} more (all of them in .tasks)")
         return "\n".join(lines)
 
     _repr_pretty_ = pretty_as_text
