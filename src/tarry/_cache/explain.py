@@ -63,7 +63,8 @@ class CachePlan:
         lines = [f"cache at {self.location}: {counts}"]
         # the tasks that load or run, not those skipped; a long list is cut
         shown = [t for t in self.tasks if t.action != "skip"]
-        lines += [f"  {t.action:<5} {t.key:<30} {t.reason}" for t in shown[:_SHOWN]]
+        width = max((len(t.key) for t in shown[:_SHOWN]), default=0)
+        lines += [f"  {t.action:<5} {t.key:<{width}}  {t.reason}" for t in shown[:_SHOWN]]
         if len(shown) > _SHOWN:
             lines.append(f"  ... and {len(shown) - _SHOWN} more (all of them in .tasks)")
         return "\n".join(lines)

@@ -46,7 +46,7 @@ def cache(location: str | os.PathLike[str] | None) -> config.set:
     --------
     >>> import tempfile, tarry
     >>> inc = tarry.delayed(lambda x: x + 1, pure=True)
-    >>> with tarry.cache(tempfile.mkdtemp()) as where:
+    >>> with tarry.cache(tempfile.mkdtemp()):
     ...     first = inc(1).compute()  # runs, and stores 2
     ...     second = inc(1).compute()  # loads 2
     >>> first, second, tarry.config.get("cache")
