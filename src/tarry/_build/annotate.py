@@ -89,8 +89,8 @@ def merged(base: TaskOptions | None, changes: Mapping[str, Any]) -> TaskOptions 
 
     Examples
     --------
-    >>> merged(TaskOptions(retries=1), {"resources": {"GPU": 1}})
-    TaskOptions(retries=1, retry_on=(<class 'Exception'>,), resources={'GPU': 1})
+    >>> merged(TaskOptions(retries=1), {"resources": {"GPU": 1}})[:3]
+    (1, (<class 'Exception'>,), {'GPU': 1})
     """
     if not changes:
         return base
