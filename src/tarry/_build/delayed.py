@@ -21,6 +21,7 @@ from tarry._build.labels import BINARY_OPERATORS, COMPARISONS, UNARY_OPERATORS, 
 from tarry._build.traverse import ATOMIC as _ATOMIC
 from tarry._build.traverse import add_dep, pack
 from tarry._graph import Lazy, Pack, Quote, Task, TaskGraph, check_same, resolve
+from tarry._interop.collection import DaskCollection
 from tarry._keys import check_key, new_key
 from tarry._schedule.tracebacks import release_own_frames
 from tarry._tokens import tokenize
@@ -128,7 +129,7 @@ def _funcname(func: Any) -> str:
     return name
 
 
-class Delayed(Lazy, Generic[T_co]):
+class Delayed(Lazy, DaskCollection, Generic[T_co]):
     """A lazy value: the output of a task that has not run yet.
 
     Build one with :func:`delayed`; combine them with ordinary Python
@@ -165,9 +166,21 @@ class Delayed(Lazy, Generic[T_co]):
         return TaskGraph([self._task])
 
     @property
-    def dask(self) -> TaskGraph:
-        """The same mapping as :attr:`graph`, under dask's name (``x.key in x.dask``)."""
-        return TaskGraph([self._task])
+    def dask(self) -> Mapping[Any, Any]:
+        """dask's graph of this value, as ``dask.delayed`` has it (``x.key in x.dask``).
+
+        A ``HighLevelGraph`` of dask tasks, with a layer per key, when dask is
+        installed (reading it imports dask); else the same mapping as :attr:`graph`.
+        """
+        try:
+            import dask  # noqa: F401 - only whether it is installed
+        except ImportError:
+            return TaskGraph([self._task])
+        return self.__dask_graph__()
+
+    @classmethod
+    def _of_task(cls, task: Task, length: int | None) -> Delayed[Any]:
+        return Delayed(task, length)
 
     @property
     def _key(self) -> str:
