@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, overload
 
 from tarry import config
 from tarry._build.annotate import check_options
-from tarry._build.traverse import pack
+from tarry._build.traverse import pack, shallow
 from tarry._graph import Pack, Task, fingerprint, resolve
 from tarry._schedule import Settings, check_scheduler, get_backend
 from tarry._schedule.core import Run
@@ -50,11 +50,12 @@ __all__ = [
 ]
 
 
-def pack_targets(objs: tuple[Any, ...]) -> tuple[list[Any], list[Task]]:
+def pack_targets(objs: tuple[Any, ...], traverse: bool = True) -> tuple[list[Any], list[Task]]:
     """``objs`` as :func:`tarry._build.traverse.pack` stores them, and the tasks they need.
 
-    The tasks are those standing in ``objs`` directly or inside containers,
-    once each, in the order first met: the targets of a run.
+    The tasks are those standing in ``objs`` directly or inside containers
+    (with ``traverse=False``, directly only), once each, in the order first
+    met: the targets of a run.
 
     Examples
     --------
@@ -65,7 +66,8 @@ def pack_targets(objs: tuple[Any, ...]) -> tuple[list[Any], list[Task]]:
     (True, 'plain')
     """
     deps: dict[str, Task] = {}
-    packed = [pack(obj, deps) for obj in objs]
+    wrap = pack if traverse else shallow
+    packed = [wrap(obj, deps) for obj in objs]
     return packed, list(deps.values())
 
 
@@ -139,6 +141,7 @@ def run_graph(
     optimize_graph: bool = True,
     timeout: float | None = None,
     retries: int = 0,
+    traverse: bool = True,
 ) -> tuple[list[Any], dict[str, Any], BaseException | None]:
     """Run everything lazy inside ``objs``.
 
@@ -147,9 +150,10 @@ def run_graph(
     called raises it: its traceback then shows one tarry frame, not several.
     Active observers (:mod:`tarry._tools.observe`) are told about the run,
     and the run is remembered (:mod:`tarry._tools.last_run`) even when
-    Ctrl-C stops it.
+    Ctrl-C stops it. ``traverse=False`` runs only the lazy values that are
+    ``objs`` themselves, not those inside containers.
     """
-    packed, targets = pack_targets(objs)
+    packed, targets = pack_targets(objs, traverse)
     options = resolve_options(scheduler, num_workers, progress, timeout)
     # looked up before the check below, so a bad scheduler (or a missing
     # extra) is reported even when there is nothing to run
@@ -187,6 +191,7 @@ def compute(
     progress: bool | None = ...,
     timeout: float | None = ...,
     retries: int | None = ...,
+    traverse: bool = ...,
 ) -> tuple[A]: ...
 @overload
 def compute(
@@ -200,6 +205,7 @@ def compute(
     progress: bool | None = ...,
     timeout: float | None = ...,
     retries: int | None = ...,
+    traverse: bool = ...,
 ) -> tuple[A, B]: ...
 @overload
 def compute(
@@ -214,6 +220,7 @@ def compute(
     progress: bool | None = ...,
     timeout: float | None = ...,
     retries: int | None = ...,
+    traverse: bool = ...,
 ) -> tuple[A, B, C]: ...
 @overload
 def compute(
@@ -229,6 +236,7 @@ def compute(
     progress: bool | None = ...,
     timeout: float | None = ...,
     retries: int | None = ...,
+    traverse: bool = ...,
 ) -> tuple[A, B, C, D]: ...
 @overload
 def compute(
@@ -245,6 +253,7 @@ def compute(
     progress: bool | None = ...,
     timeout: float | None = ...,
     retries: int | None = ...,
+    traverse: bool = ...,
 ) -> tuple[A, B, C, D, E]: ...
 @overload
 def compute(
@@ -262,6 +271,7 @@ def compute(
     progress: bool | None = ...,
     timeout: float | None = ...,
     retries: int | None = ...,
+    traverse: bool = ...,
 ) -> tuple[A, B, C, D, E, F]: ...
 @overload
 def compute(
@@ -272,6 +282,7 @@ def compute(
     progress: bool | None = ...,
     timeout: float | None = ...,
     retries: int | None = ...,
+    traverse: bool = ...,
 ) -> tuple[Any, ...]: ...
 def compute(
     *objs: Any,
@@ -281,6 +292,7 @@ def compute(
     progress: bool | None = None,
     timeout: float | None = None,
     retries: int | None = None,
+    traverse: bool = True,
 ) -> tuple[Any, ...]:
     """Compute lazy values together, sharing the work they have in common.
 
@@ -320,6 +332,11 @@ def compute(
         otherwise (default 0). Local schedulers run it again at once; Ray
         and Dask retry with their own machinery (``max_retries``,
         ``retries``). ``last_run()`` and the profile show the attempts.
+    traverse
+        Look for lazy values inside lists, tuples, dicts... of ``objs``
+        (default True, as dask); False computes only the arguments that
+        are lazy values (or dask collections) themselves, and returns
+        the others as they are, unsearched: quicker for big containers.
 
     Returns
     -------
@@ -334,8 +351,9 @@ def compute(
     (0, {'max': 9}, 'plain')
     """
     packed, values, failure = run_graph(
-        objs, scheduler, num_workers, progress, optimize_graph, timeout, checked_retries(retries)
-    )
+        objs, scheduler, num_workers, progress, optimize_graph, timeout, checked_retries(retries),
+        traverse,
+    )  # fmt: skip
     if failure is not None:
         release_own_frames(failure)  # they would keep the run's values alive
         raise failure

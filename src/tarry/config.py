@@ -31,6 +31,8 @@ _DEFAULTS: dict[str, Any] = {"scheduler": "threads", "num_workers": None, "progr
              "max_threads": 32, "ray_address": None, "dask_client": None,
              "pure": False, "timeout": None}  # fmt: skip
 _settings: dict[str, Any] = dict(_DEFAULTS)
+#: dask's names for tarry's settings: ``dask.config.set(delayed_pure=True)`` moved over works
+_ALIASES: dict[str, str] = {"delayed_pure": "pure"}
 _lock = threading.Lock()
 
 
@@ -120,7 +122,8 @@ _CHECKS: dict[str, Callable[[object], Any]] = {
 
 
 def get(name: str) -> Any:
-    """The current value of setting ``name``."""
+    """The current value of setting ``name`` (dask's ``delayed_pure`` is ``pure``)."""
+    name = _ALIASES.get(name, name)
     if name not in _settings:
         raise KeyError(f"unknown setting {name!r}; known settings: {', '.join(_settings)}")
     return _settings[name]
@@ -148,8 +151,9 @@ class set:  # noqa: N801 - mirrors dask.config.set, used as a function
         the current default client.
     pure
         Default of ``delayed(..., pure=...)`` for functions, values and
-        method calls that do not say (dask's ``delayed_pure``); default
-        False: every call is a new task. Read when a task is built.
+        method calls that do not say; default False: every call is a new
+        task. Read when a task is built. ``delayed_pure=``, dask's name,
+        sets it too.
     timeout
         Default of ``compute(timeout=...)``: seconds a compute may run
         before it stops with a :class:`TimeoutError`; None (the default):
@@ -157,6 +161,7 @@ class set:  # noqa: N801 - mirrors dask.config.set, used as a function
     """
 
     def __init__(self, **settings: Any) -> None:
+        settings = {_ALIASES.get(name, name): value for name, value in settings.items()}
         unknown = builtins.set(settings) - builtins.set(_DEFAULTS)
         if unknown:
             raise TypeError(

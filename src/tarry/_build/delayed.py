@@ -19,7 +19,7 @@ from tarry._build.annotate import current as current_options
 from tarry._build.annotate import merged
 from tarry._build.labels import BINARY_OPERATORS, COMPARISONS, UNARY_OPERATORS, method_caller
 from tarry._build.traverse import ATOMIC as _ATOMIC
-from tarry._build.traverse import add_dep, pack
+from tarry._build.traverse import pack, shallow
 from tarry._graph import Lazy, Pack, Quote, Task, TaskGraph, check_same, resolve
 from tarry._interop.collection import DaskCollection
 from tarry._keys import check_key, new_key
@@ -71,7 +71,7 @@ def _make_task(
     is checked by the caller (:func:`~tarry._keys.check_key`).
     """
     deps: dict[str, Task] = {}
-    wrap = pack if traverse else _shallow
+    wrap = pack if traverse else shallow
     packed = []
     deep = False
     only_lazy = True
@@ -113,20 +113,12 @@ def _make_task(
     )
 
 
-def _shallow(obj: Any, deps: dict[str, Task]) -> Any:
-    """``traverse=False``: only a lazy value itself is resolved, never its container."""
-    if isinstance(obj, Lazy):
-        return add_dep(obj._task, deps)
-    if type(obj) is Task:
-        return Quote(obj)
-    return obj
-
-
 def _funcname(func: Any) -> str:
     name = getattr(func, "__name__", None)
     if not isinstance(name, str):
         name = type(func).__name__
-    return name
+    # dask's name too: a key's name part stays an identifier, as dask's tools expect
+    return "lambda" if name == "<lambda>" else name
 
 
 class Delayed(Lazy, DaskCollection, Generic[T_co]):

@@ -30,20 +30,22 @@ __all__ = ["DaskNode", "convert", "original", "run_node", "task_of"]
 
 
 class DaskNode:
-    """A dask task (a ``dask._task_spec.GraphNode``) and the keys of its inputs, in order."""
+    """A dask task (a ``dask._task_spec.GraphNode``), the keys of its inputs in order,
+    and the key of its tarry task."""
 
-    __slots__ = ("inputs", "node")
+    __slots__ = ("inputs", "key", "node")
 
-    def __init__(self, node: Any, inputs: tuple[Any, ...]) -> None:
+    def __init__(self, node: Any, inputs: tuple[Any, ...], key: str) -> None:
         self.node = node
         self.inputs = inputs
+        self.key = key
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (DaskNode, (self.node, self.inputs))
+        return (DaskNode, (self.node, self.inputs, self.key))
 
-    def __tarry_token__(self) -> tuple[str, Any]:
+    def __tarry_token__(self) -> tuple[str, str]:
         # dask names a computation by its key: one key, one computation
-        return ("dask", self.node.key)
+        return ("dask", self.key)
 
     def __repr__(self) -> str:
         return f"DaskNode({self.node.key!r})"
@@ -76,19 +78,24 @@ def task_of(collection: Any) -> Task:
     from dask.delayed import Delayed as DaskDelayed
 
     if isinstance(collection, DaskDelayed):
-        key, graph = collection.key, collection.__dask_graph__()
-    else:
-        from dask.base import collections_to_expr
-        from dask.core import flatten
+        return convert(collection.__dask_graph__(), collection.key)
+    from dask.base import collections_to_expr, tokenize
+    from dask.core import flatten
 
-        expr = collections_to_expr(collection).finalize_compute().optimize()
-        (key,) = flatten(expr.__dask_keys__())
-        graph = expr.__dask_graph__()
-    return convert(graph, key)
+    # Without low-level fusion: fused separately, two collections that share
+    # a chunk would each compute it; unfused, the chunk is one key, one task.
+    expr = collections_to_expr(collection, optimize_graph=False)
+    expr = expr.finalize_compute().optimize()
+    (key,) = flatten(expr.__dask_keys__())
+    return convert(expr.__dask_graph__(), key, tokenize(collection))
 
 
-def convert(graph: Mapping[Any, Any], target: Any) -> Task:
-    """The tasks ``target`` needs in a dask graph, as tarry tasks; the target's task."""
+def convert(graph: Mapping[Any, Any], target: Any, token: str | None = None) -> Task:
+    """The tasks ``target`` needs in a dask graph, as tarry tasks; the target's task.
+
+    ``token``: the collection's, for the target's key, which dask may make anew
+    each time it finalizes the same collection.
+    """
     from dask._task_spec import DataNode, GraphNode, convert_legacy_task
     from dask.utils import key_split
 
@@ -117,5 +124,6 @@ def convert(graph: Mapping[Any, Any], target: Any) -> Task:
         inputs = tuple(node.dependencies)
         deps = tuple(made[k] for k in inputs)
         name = key_split(key)
-        made[key] = Task(str(key), run_node, (DaskNode(node, inputs), *deps), None, deps, name)
+        own = f"{name}-{token}" if key == target and token is not None else str(key)
+        made[key] = Task(own, run_node, (DaskNode(node, inputs, own), *deps), None, deps, name)
     return made[target]
