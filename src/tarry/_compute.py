@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, overload
 from tarry import config
 from tarry._build.annotate import check_options
 from tarry._build.traverse import pack, shallow
+from tarry._interop.dask_settings import dask_choice, dask_progress
 from tarry._graph import Pack, Task, fingerprint, resolve
 from tarry._schedule import Settings, check_scheduler, get_backend
 from tarry._schedule.core import Run
@@ -97,6 +98,11 @@ def resolve_options(
 ) -> Options:
     """The options of a compute; None takes the value from :func:`tarry.config.set`.
 
+    A scheduler neither given nor set follows the settings a dask user left
+    in place (:mod:`tarry._interop.dask_settings`): ``dask.config``'s
+    scheduler, a default ``distributed.Client``; an active
+    ``dask.diagnostics.ProgressBar`` turns on tarry's bar.
+
     Raises a helpful error for an unknown scheduler or a bad value. Workers
     are 1 for ``"sync"``; an Executor is sized by its pool; otherwise
     ``num_workers`` or the usable CPUs (every pool-based backend's default).
@@ -110,10 +116,16 @@ def resolve_options(
     >>> resolve_options("threads", 3).workers
     3
     """
-    chosen = check_scheduler(config.get("scheduler") if scheduler is None else scheduler)
+    dask = None if scheduler is not None or config.chosen("scheduler") else dask_choice()
+    if dask is not None:
+        chosen = dask.scheduler
+    else:
+        chosen = check_scheduler(config.get("scheduler") if scheduler is None else scheduler)
     wanted = config.check_num_workers(
         config.get("num_workers") if num_workers is None else num_workers
     )
+    if progress is None and not config.chosen("progress") and dask_progress():
+        progress = True  # an active dask.diagnostics.ProgressBar
     show = config.check_progress(config.get("progress") if progress is None else progress)
     limit = config.check_timeout(config.get("timeout") if timeout is None else timeout)
     if isinstance(chosen, str):
@@ -127,7 +139,7 @@ def resolve_options(
         wanted,
         config.get("max_threads"),
         config.get("ray_address"),
-        config.get("dask_client"),
+        config.get("dask_client") if dask is None or dask.client is None else dask.client,
         limit,
     )
     return Options(chosen, settings, show, name, workers)
