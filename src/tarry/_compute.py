@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, overload
 from tarry import config
 from tarry._build.annotate import check_options
 from tarry._build.traverse import pack, shallow
-from tarry._interop.dask_settings import dask_choice, dask_progress
 from tarry._graph import Pack, Task, fingerprint, resolve
+from tarry._interop.dask_settings import dask_choice, dask_progress
 from tarry._schedule import Settings, check_scheduler, get_backend
 from tarry._schedule.core import Run
 from tarry._schedule.cpus import usable_cpus

@@ -75,7 +75,8 @@ class DaskCollection:
         # dask.delayed's own: culls, and fuses chains when dask's config asks
         from dask.delayed import optimize
 
-        return optimize(graph, keys, **options)
+        delayed_optimize: Any = optimize  # untyped in dask
+        return delayed_optimize(graph, keys, **options)
 
     @property
     def __dask_scheduler__(self) -> Callable[..., Any]:

@@ -80,13 +80,14 @@ def task_of(collection: Any) -> Task:
     if isinstance(collection, DaskDelayed):
         return convert(collection.__dask_graph__(), collection.key)
     from dask.base import collections_to_expr, tokenize
-    from dask.core import flatten
 
     # Without low-level fusion: fused separately, two collections that share
     # a chunk would each compute it; unfused, the chunk is one key, one task.
-    expr = collections_to_expr(collection, optimize_graph=False)
+    expr: Any = collections_to_expr(collection, optimize_graph=False)
     expr = expr.finalize_compute().optimize()
-    (key,) = flatten(expr.__dask_keys__())
+    key = expr.__dask_keys__()
+    while isinstance(key, list):  # finalized: one key, maybe nested in lists
+        (key,) = key
     return convert(expr.__dask_graph__(), key, tokenize(collection))
 
 

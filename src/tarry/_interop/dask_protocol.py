@@ -78,11 +78,11 @@ def dask_graph(target: Task) -> HighLevelGraph:
         wanted.update(layer_of(dask_key(d)) for d in task.deps)
         wanted.discard(layer)
     layers = {name: MaterializedLayer(tasks) for name, tasks in nodes.items()}
-    return HighLevelGraph(layers, needs)  # type: ignore[arg-type]
+    return HighLevelGraph(layers, needs)
 
 
 def _node(task: Task, key: Any, stubs: dict[str, Task]) -> GraphNode:
-    node = original(task)
+    node: GraphNode | None = original(task)
     if node is not None:
         return node
     if task.func is None:
