@@ -1,4 +1,4 @@
-"""dask collections inside tarry: merge their graphs into tarry's run, or compute them with dask first?
+"""dask collections inside tarry: merge their graphs into the run, or compute them with dask first?
 
 Two designs for a dask collection met in a tarry task's arguments (issue 15):
 
@@ -20,16 +20,19 @@ having the results, best of ``--repeat`` runs, on tarry's ``threads`` and
 from __future__ import annotations
 
 import argparse
+import importlib
 import time
 from collections.abc import Callable
 from typing import Any
 
-import dask
-import dask.array as da
 import numpy as np
 
 import tarry
 from tarry import delayed
+
+# dask's API is untyped: Any, for mypy --strict
+dask: Any = importlib.import_module("dask")
+da: Any = importlib.import_module("dask.array")
 
 
 class Box:

@@ -3,6 +3,7 @@ and the settings and spellings a dask user keeps."""
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 import warnings
@@ -210,6 +211,13 @@ def test_visualize_color_order() -> None:
     assert "order 4" in dot
 
 
+def test_optimize_returns_values_ready_to_compute() -> None:
+    x = delayed(abs)(-1)
+    assert tarry.optimize(x, [x], traverse=False) == (x, [x])
+    with pytest.raises(TypeError, match="traverse"):
+        tarry.optimize(x, traverse="no")  # type: ignore[arg-type]
+
+
 def test_lambda_keys_are_named_as_in_dask() -> None:
     assert delayed(lambda: 1)().key.startswith("lambda-")
 
@@ -243,9 +251,15 @@ def test_a_default_client_runs_the_compute_and_says_so() -> None:
         ) as cluster,
         distributed.Client(cluster) as default,
     ):
-        with pytest.warns(UserWarning, match="distributed.Client"), tarry.profile() as profile:
+        bar = io.StringIO()
+        with (
+            pytest.warns(UserWarning, match="distributed.Client"),
+            tarry.profile() as profile,
+            tarry.progress(min_time=0, file=bar),
+        ):
             assert delayed(double)(4).compute() == 8
         assert [r.scheduler for r in profile.records] == ["dask"]
+        assert bar.getvalue().splitlines()[-1].lstrip("\r").startswith("dask: 100%")
         assert resolve_options(None, None).settings.dask_client is default
         assert resolve_options("threads", None).name == "threads"  # an explicit choice wins
     assert resolve_options(None, None).name == "threads"

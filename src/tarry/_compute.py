@@ -45,6 +45,7 @@ __all__ = [
     "checked_retries",
     "compute",
     "keep",
+    "optimize",
     "pack_targets",
     "resolve_options",
     "run_graph",
@@ -370,6 +371,26 @@ def compute(
         release_own_frames(failure)  # they would keep the run's values alive
         raise failure
     return tuple(resolve(p, values) for p in packed)
+
+
+def optimize(*objs: Any, traverse: bool = True) -> tuple[Any, ...]:
+    """dask's ``optimize`` for code written for dask: returns ``objs``, ready to compute.
+
+    A tarry graph needs no rewriting before it runs: ``compute()`` reads it
+    as it is, and the ``"processes"`` scheduler fuses tasks itself when it
+    runs them (``optimize_graph=True``). ``traverse`` is accepted as dask
+    takes it.
+
+    Examples
+    --------
+    >>> from tarry import delayed, optimize
+    >>> x = delayed(abs)(-1)
+    >>> optimize(x, [x])[0] is x
+    True
+    """
+    if not isinstance(traverse, bool):
+        raise TypeError(f"traverse must be True or False, not {traverse!r}")
+    return objs
 
 
 def checked_retries(retries: int | None) -> int:
