@@ -151,6 +151,12 @@ def test_dask_collections_arrive_as_values(scheduler: str) -> None:
     assert compute(dask.delayed(abs)(-1), scheduler=scheduler) == (1,)
 
 
+def test_delayed_of_a_dask_value_is_its_value() -> None:
+    assert delayed(dask.delayed(abs)(-4)).compute(scheduler="sync") == 4
+    assert delayed(dask.delayed(abs)(-4), traverse=False).compute(scheduler="sync") == 4
+    assert delayed(da.arange(4, chunks=2)).compute(scheduler="sync").tolist() == [0, 1, 2, 3]
+
+
 def test_dask_tasks_become_tarry_tasks_under_their_keys() -> None:
     arr = da.ones(10, chunks=5)
     value = delayed(total)(arr)
