@@ -74,6 +74,24 @@ def test_import_tarry_imports_no_dask() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_without_dask_x_dask_is_tarrys_graph() -> None:
+    code = (
+        "import sys; sys.modules['dask'] = None; import tarry; "
+        "x = tarry.delayed(abs)(-1); print(type(x.dask).__name__, x.key in x.dask)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["TaskGraph", "True"]
+
+
+def test_looking_for_dask_settings_imports_nothing() -> None:
+    code = (
+        "import sys, dask, tarry; tarry.delayed(abs)(-1).compute(); "
+        "print('distributed' in sys.modules, 'dask.diagnostics' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
 def test_a_tarry_value_is_a_dask_collection() -> None:
     x = delayed(sum)([1, 2])
     assert dask.is_dask_collection(x)
