@@ -286,6 +286,8 @@ def test_a_default_client_runs_the_compute_and_says_so() -> None:
         assert bar.getvalue().splitlines()[-1].lstrip("\r").startswith("dask: 100%")
         assert resolve_options(None, None).settings.dask_client is default
         assert resolve_options("threads", None).name == "threads"  # an explicit choice wins
+        nested = default.submit(lambda: resolve_options(None, None).name).result()
+        assert nested == "threads"  # in a task on a worker: local, not back to the cluster
     assert resolve_options(None, None).name == "threads"
 
 

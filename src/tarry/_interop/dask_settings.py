@@ -10,7 +10,8 @@ dask (``sys.modules``): nothing here imports dask or distributed.
   ``distributed.Client`` made as the default sets this to
   ``"dask.distributed"``, so tarry, like dask, then runs on that client,
   and says so once (a warning names the client and how to run locally); the
-  profile's scheduler is ``"dask"``. A setting tarry cannot follow (a
+  profile's scheduler is ``"dask"`` and the progress bar's label ``dask``.
+  A compute inside a task on a dask worker stays local. A setting tarry cannot follow (a
   ``get`` function) is named in a warning, once, with tarry's spelling.
 * an active ``dask.diagnostics.ProgressBar``: honoured, as tarry's progress
   bar, when the compute says nothing of ``progress``. Other dask callbacks
@@ -65,6 +66,8 @@ def dask_choice() -> DaskChoice | None:
         checked = check_scheduler(name)
         if checked != "dask":
             return DaskChoice(checked)
+        if _in_worker_task():
+            return None
         return _on_client(_default_client())
     if "Client" in type(wanted).__name__ and callable(getattr(wanted, "gather", None)):
         return _on_client(wanted)
@@ -73,6 +76,21 @@ def dask_choice() -> DaskChoice | None:
         return DaskChoice(wanted)
     _warn_once(f"dask.config scheduler {type(wanted).__name__}", _ignored(repr(wanted)))
     return None
+
+
+def _in_worker_task() -> bool:
+    """Whether this is a task on a dask worker: a compute in it stays local, as before.
+
+    (Sent back to the cluster, it would wait for workers while holding one.)
+    """
+    distributed = sys.modules.get("distributed")
+    if distributed is None:
+        return False
+    try:
+        distributed.get_worker()
+    except ValueError:
+        return False
+    return True
 
 
 def _default_client() -> Any:
