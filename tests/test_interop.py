@@ -26,8 +26,6 @@ da = pytest.importorskip("dask.array")
 db = pytest.importorskip("dask.bag")
 dd = pytest.importorskip("dask.dataframe")
 
-LOCAL = ["sync", "threads", pytest.param("processes", marks=pytest.mark.processes)]
-
 
 def double(x: Any) -> Any:
     return x * 2
@@ -155,7 +153,6 @@ def test_client_compute_and_persist(client: Any) -> None:
 # -- 3. dask collections inside tarry ------------------------------------------
 
 
-@pytest.mark.parametrize("scheduler", LOCAL)
 def test_dask_collections_arrive_as_values(scheduler: str) -> None:
     arr = da.arange(20, chunks=5) + 1
     df = dd.from_pandas(pd.DataFrame({"a": range(10)}), npartitions=3)
