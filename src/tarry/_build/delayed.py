@@ -157,27 +157,9 @@ class Delayed(Lazy, DaskCollection, Generic[T_co]):
         """Read-only mapping ``key -> task`` of everything this value needs."""
         return TaskGraph([self._task])
 
-    @property
-    def dask(self) -> Mapping[Any, Any]:
-        """dask's graph of this value, as ``dask.delayed`` has it (``x.key in x.dask``).
-
-        A ``HighLevelGraph`` of dask tasks, with a layer per key, when dask is
-        installed (reading it imports dask); else the same mapping as :attr:`graph`.
-        """
-        try:
-            import dask  # noqa: F401 - only whether it is installed
-        except ImportError:
-            return TaskGraph([self._task])
-        return self.__dask_graph__()
-
     @classmethod
     def _of_task(cls, task: Task, length: int | None) -> Delayed[Any]:
         return Delayed(task, length)
-
-    @property
-    def _key(self) -> str:
-        # dask's private name for the key, which code written for dask reads
-        return self._task.key
 
     def __repr__(self) -> str:
         return f"Delayed({self._task.key!r})"

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from tarry._graph import Task, fingerprint
+from tarry._graph import Task, TaskGraph, fingerprint
 
 if TYPE_CHECKING:
     from tarry._build.delayed import Delayed
@@ -30,7 +30,10 @@ __all__ = ["DaskCollection"]
 
 
 class DaskCollection:
-    """The ``__dask_*__`` methods of a lazy value; ``_task`` and ``_length`` are the value's."""
+    """dask's names on a lazy value: ``x.dask``, ``x._key`` and the ``__dask_*__`` methods.
+
+    ``_task`` and ``_length`` are the value's.
+    """
 
     __slots__ = ()
 
@@ -41,6 +44,24 @@ class DaskCollection:
     def _of_task(cls, task: Task, length: int | None) -> Delayed[Any]:
         """A new lazy value for ``task`` (what a persisted or rebuilt value becomes)."""
         raise NotImplementedError  # Delayed says how it is made
+
+    @property
+    def dask(self) -> Mapping[Any, Any]:
+        """dask's graph of this value, as ``dask.delayed`` has it (``x.key in x.dask``).
+
+        A ``HighLevelGraph`` of dask tasks, with a layer per key, when dask is
+        installed (reading it imports dask); else the same mapping as ``x.graph``.
+        """
+        try:
+            import dask  # noqa: F401 - only whether it is installed
+        except ImportError:
+            return TaskGraph([self._task])
+        return self.__dask_graph__()
+
+    @property
+    def _key(self) -> str:
+        # dask's private name for the key, which code written for dask reads
+        return self._task.key
 
     def __dask_graph__(self) -> Mapping[Any, Any]:
         from tarry._interop.dask_protocol import dask_graph
