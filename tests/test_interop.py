@@ -85,6 +85,15 @@ def test_without_dask_x_dask_is_tarrys_graph() -> None:
     assert printed(code) == ["TaskGraph", "True"]
 
 
+def test_without_dask_a_dask_protocol_object_is_a_plain_value() -> None:
+    code = (
+        "import sys; sys.modules['dask'] = None; import tarry\n"
+        "class Graph:\n    def __dask_graph__(self): return {'k': 1}\n"
+        "print(type(tarry.compute(Graph(), scheduler='sync')[0]).__name__)"
+    )
+    assert printed(code) == ["Graph"]
+
+
 def test_looking_for_dask_settings_imports_nothing() -> None:
     code = (
         "import sys, dask, tarry; tarry.delayed(abs)(-1).compute(); "
@@ -109,6 +118,8 @@ def test_dask_persist_keeps_the_value_and_its_key() -> None:
     assert kept.key == x.key
     assert (kept + 1).compute(scheduler="sync") == 6
     assert calls == ["ran"]
+    mixed = dask.persist(delayed(double)(2), dask.delayed(double)(3), scheduler="sync")
+    assert tarry.compute(*mixed, scheduler="sync") == (4, 6)
 
 
 def test_a_tarry_value_inside_a_dask_value() -> None:
@@ -167,6 +178,19 @@ def test_dask_collections_arrive_as_values(scheduler: str) -> None:
     parts = [delayed(total)(p) for p in arr.to_delayed().ravel()]
     assert compute(parts, scheduler=scheduler) == ([15, 40, 65, 90],)
     assert compute(dask.delayed(abs)(-1), scheduler=scheduler) == (1,)
+
+
+class NoGraph:
+    """Like an xarray object holding numpy data: dask's protocol, but no dask graph."""
+
+    def __dask_graph__(self) -> None:
+        return None
+
+
+def test_an_object_without_a_dask_graph_is_a_plain_value() -> None:
+    plain = NoGraph()
+    assert delayed(lambda x: x)(plain).compute(scheduler="sync") is plain
+    assert compute(plain, scheduler="sync") == (plain,)
 
 
 def test_delayed_of_a_dask_value_is_its_value() -> None:

@@ -93,10 +93,11 @@ def pack(obj: Any, deps: dict[str, Task]) -> Any:
         names = [f.name for f in dataclasses.fields(obj) if hasattr(obj, f.name)]
         values = [getattr(obj, n) for n in names]
         return _pack_items(obj, values, partial(_build_dataclass, obj, names), kind.__name__, deps)
-    if hasattr(kind, "__dask_graph__"):  # a dask collection: its graph joins the run
+    if hasattr(kind, "__dask_graph__"):  # a dask collection's graph joins the run
         from tarry._interop.dask_collections import task_of
 
-        return add_dep(task_of(obj), deps)
+        collected = task_of(obj)
+        return obj if collected is None else add_dep(collected, deps)
     return obj
 
 

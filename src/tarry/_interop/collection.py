@@ -88,8 +88,7 @@ class DaskCollection:
         from tarry._interop.dask_protocol import dask_key
 
         task = self._task
-        made_by = fingerprint(task)
-        return _rebuilt, (self._of_task, dask_key(task), task.name, made_by, self._length)
+        return _rebuilt, (self._of_task, task, dask_key(task), self._length)
 
     @staticmethod
     def __dask_optimize__(graph: Any, keys: Any, **options: Any) -> Any:
@@ -115,9 +114,8 @@ def _only(results: Sequence[Any]) -> Any:
 def _rebuilt(
     graph: Mapping[Any, Any],
     make: Callable[[Task, int | None], Delayed[Any]],
+    task: Task,
     key: Any,
-    name: str,
-    made_by: str,
     length: int | None,
     *,
     rename: Mapping[str, str] | None = None,
@@ -134,8 +132,8 @@ def _rebuilt(
     held = graph[key]  # persisted: the result, or where it is kept
     if type(held).__name__ == "Future" and callable(getattr(held, "result", None)):
         # client.persist: the value stays on the cluster until a task reads it
-        return make(Task(str(key), _result, (held,), None, (), name), length)
-    return make(Task.kept(str(key), held, name, made_by), length)
+        return make(Task(str(key), _result, (held,), None, (), task.name), length)
+    return make(Task.kept(str(key), held, task.name, fingerprint(task)), length)
 
 
 def _result(future: Any) -> Any:

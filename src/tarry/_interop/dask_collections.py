@@ -16,11 +16,13 @@ part of the graph the output needs is converted. The same dask key always
 names the same computation in dask, so two conversions of one key are one
 task in tarry's run (:meth:`DaskNode.__tarry_token__`).
 
-Imported only when such a collection is met: dask is imported already.
+Imported when an argument's type has a ``__dask_graph__`` method; dask is
+imported only if it is in use already.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -64,8 +66,12 @@ def original(task: Task) -> Any:
     return None
 
 
-def task_of(collection: Any) -> Task:
+def task_of(collection: Any) -> Task | None:
     """The tarry task of ``collection``'s finalized output, its graph behind it.
+
+    None when it is not a dask collection after all: its ``__dask_graph__()``
+    is None (an xarray object holding numpy data), or dask is not imported
+    (without dask, nothing holds a dask graph).
 
     Examples
     --------
@@ -75,8 +81,13 @@ def task_of(collection: Any) -> Task:
     >>> task.name, sorted(t.name for t in walk([task]))
     ('finalize-hlgfinalizecompute', ['finalize-hlgfinalizecompute', 'ones_like', 'ones_like'])
     """
+    if sys.modules.get("dask") is None:  # not imported (None: import blocked)
+        return None
+    from dask.base import is_dask_collection
     from dask.delayed import Delayed as DaskDelayed
 
+    if not is_dask_collection(collection):
+        return None
     if isinstance(collection, DaskDelayed):
         return convert(collection.__dask_graph__(), collection.key)
     from dask.base import collections_to_expr, tokenize
