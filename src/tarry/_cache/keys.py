@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.metadata
 import platform
 import sys
 import types
@@ -111,6 +110,8 @@ def _without_docstrings(code: types.CodeType) -> types.CodeType:
 
 @functools.cache
 def _distributions() -> dict[str, list[str]]:
+    import importlib.metadata
+
     # scans every installed distribution once per process (tens of milliseconds)
     return dict(importlib.metadata.packages_distributions())
 
@@ -129,6 +130,8 @@ def package_version(module: str) -> str:
     top = module.partition(".")[0]
     if top in sys.stdlib_module_names or top == "builtins":
         return f"python {platform.python_version()}"
+    import importlib.metadata  # here: it imports much, and only keys need it
+
     try:  # most packages are named as they import (numpy, pandas): no scan needed
         return f"{top} {importlib.metadata.version(top)}"
     except (importlib.metadata.PackageNotFoundError, ValueError):
