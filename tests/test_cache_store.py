@@ -172,3 +172,18 @@ def test_a_url_without_fsspec_names_the_extra(monkeypatch: pytest.MonkeyPatch) -
     with pytest.raises(MissingExtraError, match=r"pip install 'tarry\[cache\]'"):
         check_location("s3://bucket/cache")
     assert check_location(str(Path("/tmp/plain"))) == "/tmp/plain"  # a directory needs nothing
+
+
+def test_import_tarry_imports_neither_fsspec_nor_cloudpickle_nor_package_metadata() -> None:
+    heavy = ("fsspec", "cloudpickle", "importlib.metadata")
+    found = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import sys, tarry; print([m for m in {heavy!r} if m in sys.modules])",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert found.stdout.strip() == "[]"
