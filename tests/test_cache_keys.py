@@ -234,6 +234,33 @@ def test_a_large_literal_is_hashed_once_per_run(monkeypatch: pytest.MonkeyPatch)
     assert hashed == [id(big), id(big)]
 
 
+def test_a_pure_value_is_not_hashed_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    hashed: list[int] = []
+    real = _Describer.numpy
+
+    def counting(self: _Describer, obj: Any, np_module: Any) -> None:
+        hashed.append(id(obj))
+        real(self, obj, np_module)
+
+    big, other = np.arange(100_000), np.arange(1, 100_001)
+    tasks = [delayed(np.sum, pure=True)(delayed(a, pure=True))._task for a in (big, other)]
+    monkeypatch.setattr(_Describer, "numpy", counting)
+    found = [CacheKeys().of(t) for t in tasks]
+    assert hashed == []  # their task keys are their content's tokens already
+    assert isinstance(found[0], Keyed)
+    assert isinstance(found[1], Keyed)
+    assert found[0].key != found[1].key
+
+
+def test_a_container_of_lazy_values_is_keyed_by_its_inputs() -> None:
+    double = delayed(lambda x: 2 * x, pure=True)
+    pair = delayed([double(1), {"b": double(2)}])  # not pure itself: a container
+    found = CacheKeys().of(delayed(len, pure=True)(pair)._task)
+    assert isinstance(found, Keyed)
+    other = delayed([double(1), {"b": double(3)}])
+    assert CacheKeys().of(delayed(len, pure=True)(other)._task) != found
+
+
 def test_a_literal_task_is_keyed_by_its_value() -> None:
     keys = CacheKeys()
     one = keys.of(Task.literal("a", [1, 2]))

@@ -134,8 +134,10 @@ class Task:
     name
         Short human label: the function's name, an operator symbol, ...
     pure
-        True when the key was derived from the call's content
-        (``delayed(f, pure=True)``): the result may be cached across runs.
+        True when the result is determined by the function and the
+        arguments, so it may be cached across runs: ``delayed(f, pure=True)``
+        (whose key is derived from the call's content), tarry's own
+        containers of lazy values.
 
     Examples
     --------
@@ -187,9 +189,12 @@ class Task:
         return self.key
 
     @classmethod
-    def literal(cls, key: str, value: Any, name: str | None = None) -> Task:
-        """A task whose output is ``value`` itself; it is never called."""
-        return cls(key, None, (value,), None, (), name or type(value).__name__)
+    def literal(cls, key: str, value: Any, name: str | None = None, pure: bool = False) -> Task:
+        """A task whose output is ``value`` itself; it is never called.
+
+        ``pure``: ``key`` was derived from ``value``'s content.
+        """
+        return cls(key, None, (value,), None, (), name or type(value).__name__, pure=pure)
 
     @classmethod
     def kept(cls, key: str, value: Any, name: str, made_by: str) -> Task:

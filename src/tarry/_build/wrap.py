@@ -404,15 +404,17 @@ def _value_task(obj: Any, *, name: str | None, pure: bool | None, traverse: bool
     label = type(obj).__name__
     deps: dict[str, Task] = {}
     packed = pack(obj, deps) if traverse else shallow(obj, deps)
+    by_content = name is None and (config.get("pure") if pure is None else pure)
     if name is not None:
         key = name
-    elif config.get("pure") if pure is None else pure:
+    elif by_content:
         key = f"{label}-{tokenize(packed)}"
     else:
         key = new_key(label)
     if not deps:
-        return Task.literal(key, obj)
-    return Task(key, _identity, (packed,), None, tuple(deps.values()), label, True)
+        return Task.literal(key, obj, pure=by_content)
+    # a container of lazy values: determined by its inputs, so it may be cached
+    return Task(key, _identity, (packed,), None, tuple(deps.values()), label, True, pure=True)
 
 
 def _identity(x: T) -> T:

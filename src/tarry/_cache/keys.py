@@ -303,8 +303,10 @@ class CacheKeys:
 
     def _derive(self, task: Task) -> Keyed | NotCacheable:
         func = task.func
-        if func is None:  # a value: keyed by its content
-            parts: tuple[Any, ...] = ("value", task.args[0])
+        if func is None and task.pure:  # its key is its content's token: not hashed again
+            parts: tuple[Any, ...] = ("value-key", task.key)
+        elif func is None:  # a value: keyed by its content
+            parts = ("value", task.args[0])
         else:
             wanted = None if task.options is None else task.options.cache
             if wanted is False:
