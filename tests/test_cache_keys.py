@@ -213,15 +213,21 @@ def test_an_argument_that_cannot_be_described_is_not_cacheable(argument: Any, sa
     assert says in found.reason
 
 
-def test_a_large_literal_is_hashed_once_per_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    hashed: list[int] = []
+@pytest.fixture
+def hashed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The ids of the NumPy arrays described from now on, in order."""
+    seen: list[int] = []
     real = _Describer.numpy
 
     def counting(self: _Describer, obj: Any, np_module: Any) -> None:
-        hashed.append(id(obj))
+        seen.append(id(obj))
         real(self, obj, np_module)
 
     monkeypatch.setattr(_Describer, "numpy", counting)
+    return seen
+
+
+def test_a_large_literal_is_hashed_once_per_run(hashed: list[int]) -> None:
     big = np.arange(100_000)
     total = delayed(np.sum, pure=True)
     tasks = [total(big, axis=0)._task, total(big)._task, delayed(len, pure=True)(big)._task]
@@ -234,17 +240,10 @@ def test_a_large_literal_is_hashed_once_per_run(monkeypatch: pytest.MonkeyPatch)
     assert hashed == [id(big), id(big)]
 
 
-def test_a_pure_value_is_not_hashed_again(monkeypatch: pytest.MonkeyPatch) -> None:
-    hashed: list[int] = []
-    real = _Describer.numpy
-
-    def counting(self: _Describer, obj: Any, np_module: Any) -> None:
-        hashed.append(id(obj))
-        real(self, obj, np_module)
-
+def test_a_pure_value_is_not_hashed_again(hashed: list[int]) -> None:
     big, other = np.arange(100_000), np.arange(1, 100_001)
     tasks = [delayed(np.sum, pure=True)(delayed(a, pure=True))._task for a in (big, other)]
-    monkeypatch.setattr(_Describer, "numpy", counting)
+    hashed.clear()  # building them hashed the arrays for their task keys
     found = [CacheKeys().of(t) for t in tasks]
     assert hashed == []  # their task keys are their content's tokens already
     assert isinstance(found[0], Keyed)
