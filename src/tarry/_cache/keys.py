@@ -9,7 +9,8 @@ A task's key covers everything its result may depend on:
   through their globals, so an edit to a callee invalidates its callers;
 * for functions and classes of installed packages, tarry and the standard
   library: their name and the package's version (an upgrade invalidates);
-* its literal arguments' content (:mod:`tarry._tokens`);
+* its literal arguments' content (:mod:`tarry._tokens`); a pure value
+  (``delayed(x, pure=True)``) by its task key, which is that already;
 * its inputs' cache keys: a Merkle chain, so an input computed anew makes
   its readers new too, and an input's value is never hashed.
 
