@@ -123,6 +123,8 @@ def connect(settings: Settings = DEFAULTS) -> Any:
             else:
                 with _token_auth():
                     ray.init(
+                        # not the cluster `ray start` last noted in Ray's temp dir
+                        address="local",
                         num_cpus=settings.num_workers or usable_cpus(),
                         include_dashboard=False,
                         ignore_reinit_error=True,
@@ -135,14 +137,21 @@ def connect(settings: Settings = DEFAULTS) -> Any:
 def _token_auth() -> Iterator[None]:
     """Start a local cluster with token authentication (unless the user chose a mode).
 
-    Ray reads the mode when the cluster and this driver start, and makes a
-    token for a local cluster itself; the variable is not left set, so a
-    later ``ray.init(address=...)`` of the user's is not affected.
+    The cluster's processes read the mode from the environment when they
+    start, and Ray makes a token for a local cluster itself; this driver read
+    its settings when ``ray`` was imported, so they are read again (as Ray
+    does when it turns the mode on by default): otherwise the driver would
+    not send the token, and the cluster's GCS would refuse it. The variable
+    is not left set, so a later ``ray.init(address=...)`` of the user's is
+    not affected.
     """
     if "RAY_AUTH_MODE" in os.environ:
         yield
         return
     os.environ["RAY_AUTH_MODE"] = "token"
+    from ray._raylet import Config  # type: ignore[attr-defined]  # (no stub for it)
+
+    Config.initialize("")
     try:
         yield
     finally:
@@ -227,7 +236,9 @@ class _RayRun:
                     metas = ray.get(done)
                 except ray.exceptions.RayError:
                     failure = self._first_failure(done)
-                    self._cancel(list(pending) + list(self.target_refs.values()))
+                    for meta in done:  # finished: never cancelled (see _cancel)
+                        del pending[meta]
+                    self._cancel(list(pending))
                     return failure
                 for meta, timing in zip(done, metas, strict=True):
                     task = pending.pop(meta)  # its readers hold its result now
@@ -236,7 +247,7 @@ class _RayRun:
                     run.count_done(task)
             fetched = self._fetch_targets()
         except BaseException:  # Ctrl-C: stop everything now
-            self._cancel(list(pending) + list(self.target_refs.values()), force=True)
+            self._cancel(list(pending), force=True)
             raise
         if isinstance(fetched, BaseException):
             return fetched
@@ -247,7 +258,7 @@ class _RayRun:
         """The deadline passed: stop every task not finished; the error names the likely running."""
         waiting = set(self.pending.values())
         running = [t for t in waiting if not any(d in waiting for d in t.deps)]
-        self._cancel(list(self.pending) + list(self.target_refs.values()), force=True)
+        self._cancel(list(self.pending), force=True)
         return deadline.error(running, self.run.remaining - len(running), _STOPPED)
 
     def _fetch_targets(self) -> dict[str, Any] | BaseException:
@@ -277,10 +288,18 @@ class _RayRun:
         raise AssertionError("ray.get failed for the batch but for none of its refs")
 
     def _cancel(self, pending: list[Any], force: bool = False) -> None:
-        """Cancel unfinished tasks; ``force`` also kills the workers running them.
+        """Cancel unfinished tasks (by one ref each); ``force`` also kills their workers.
 
         Without force, Ray interrupts a running task only at its next Python
         bytecode: a task blocked in C (a sleep, a big numpy call) goes on.
+
+        Only tasks not seen finishing are cancelled: Ray (2.60) aborts this
+        whole process, with no Python error, when a task is cancelled while
+        Ray records its result (a failed check, "Tried to complete task that
+        was not pending"; ray-project/ray#54798 fixed the same race for
+        retries). The task whose failure ends a run is such a task, every
+        time. A task finishing at the very moment it is cancelled still can
+        meet that race: Ray does not say which tasks are running.
         """
         for ref in pending:
             with contextlib.suppress(Exception):  # already finished, or its worker is gone
