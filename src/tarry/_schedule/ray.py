@@ -75,6 +75,7 @@ from tarry._schedule.errors import (
     WorkerDiedError,
     text_of,
 )
+from tarry._schedule.ray_lifeline import ClusterLostError, Lifeline, check_reachable
 from tarry._schedule.ray_tasks import ray_options, remote_for, retry_on_of, submit
 from tarry._schedule.wire import (
     find_unloadable,
@@ -99,6 +100,9 @@ _STOPPED = "their Ray workers were stopped"
 
 
 _lock = threading.Lock()
+#: (Ray's job id, address) of the connection tarry's own ray.init made (address
+#: None: the local cluster it started); None before, or if the user's is in use
+_ours: tuple[Any, str | None] | None = None
 
 
 def connect(settings: Settings = DEFAULTS) -> Any:
@@ -113,12 +117,14 @@ def connect(settings: Settings = DEFAULTS) -> Any:
     >>> ray.is_initialized()  # doctest: +SKIP
     True
     """
+    global _ours
     import ray
 
     with _lock:
         if not ray.is_initialized():
             address = settings.ray_address or os.environ.get("RAY_ADDRESS")
             if address:
+                check_reachable(address)
                 ray.init(address=address, ignore_reinit_error=True)
             else:
                 with _token_auth():
@@ -130,7 +136,22 @@ def connect(settings: Settings = DEFAULTS) -> Any:
                         ignore_reinit_error=True,
                         _node_ip_address="127.0.0.1",
                     )
+            _ours = (ray.get_runtime_context().get_job_id(), address)
     return ray
+
+
+def _lifeline(ray: Any) -> Lifeline:
+    """A :class:`Lifeline` for the connection ``ray`` has now (tarry's own, or the user's)."""
+    ours = _ours is not None and _ours[0] == ray.get_runtime_context().get_job_id()
+    return Lifeline(ray, _ours[1] if _ours is not None and ours else None, ours)
+
+
+def _disconnect(ray: Any) -> None:
+    """End tarry's own connection to a cluster that is gone (Ray would end the process)."""
+    global _ours
+    with _lock:
+        _ours = None
+        ray.shutdown()
 
 
 @contextlib.contextmanager
@@ -162,9 +183,10 @@ def _token_auth() -> Iterator[None]:
 
 
 class _RayRun:
-    def __init__(self, ray: Any, run: Run) -> None:
+    def __init__(self, ray: Any, run: Run, lifeline: Lifeline | None = None) -> None:
         self.ray = ray
         self.run = run
+        self.lifeline = lifeline
         self.timed = run.events is not None
         #: per task not finished yet, the ObjectRef of its second, tiny result
         #: (see :func:`_with_meta`), and the task
@@ -231,6 +253,8 @@ class _RayRun:
                 if not done:
                     if deadline is not None and deadline.left() <= 0:
                         return self._time_up(deadline)
+                    if self.lifeline is not None:
+                        self.lifeline.check()
                     continue
                 try:
                     metas = ray.get(done)
@@ -246,6 +270,8 @@ class _RayRun:
                         run.record(task, timing)
                     run.count_done(task)
             fetched = self._fetch_targets()
+        except ClusterLostError:  # nothing left to cancel
+            raise
         except BaseException:  # Ctrl-C: stop everything now
             self._cancel(list(pending), force=True)
             raise
@@ -374,7 +400,8 @@ def run_ray(run: Run, settings: Settings = DEFAULTS) -> BaseException | None:
     if not run.remaining:
         return None
     ray = connect(settings)
-    job = _RayRun(ray, run)
+    lifeline = _lifeline(ray)
+    job = _RayRun(ray, run, lifeline)
     deadline = None if settings.timeout is None else Deadline(settings.timeout)
     try:
         job.submit_all()
@@ -384,4 +411,9 @@ def run_ray(run: Run, settings: Settings = DEFAULTS) -> BaseException | None:
     except BaseException:
         job._cancel(list(job.pending), force=True)
         raise
-    return job.wait(deadline)
+    try:
+        return job.wait(deadline)
+    except ClusterLostError:
+        if lifeline.ours:
+            _disconnect(ray)
+        raise
