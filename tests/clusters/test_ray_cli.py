@@ -42,3 +42,77 @@ def test_a_compute_on_a_cluster_started_by_the_command_line() -> None:
     assert left_behind(cluster.tag) == []
     port = cluster.address.rpartition(":")[2]
     assert out.report == {"total": 5, "elsewhere": True, "port": port}
+
+
+def test_a_killed_worker_costs_only_its_task_which_runs_again() -> None:
+    with ray_cluster(num_cpus=2) as cluster:
+        out = run_scenario(
+            f"""
+            import os, signal, tempfile, threading
+            from pathlib import Path
+            import tarry
+            from tarry import compute, delayed
+            from clusters.cluster_helpers import nap_first_time
+            from remote_helpers import inc, pids_noted, wait_for
+
+            folder = tempfile.mkdtemp()
+
+            def kill_the_napper():
+                assert wait_for(lambda: pids_noted(Path(folder)), 120)
+                os.kill(pids_noted(Path(folder))[0], signal.SIGKILL)
+
+            killer = threading.Thread(target=kill_the_napper)
+            killer.start()
+            with tarry.config.set(ray_address={cluster.address!r}):
+                napper, rest = compute(
+                    delayed(nap_first_time)(folder, 600),
+                    [delayed(inc)(i) for i in range(6)],
+                    scheduler="ray",
+                )
+            killer.join()
+            (killed,) = pids_noted(Path(folder))
+            report(rest=rest, again_elsewhere=napper != killed)
+            """,
+            timeout=300,
+            env=cluster.env,
+        ).ok()
+    assert out.report == {"rest": list(range(1, 7)), "again_elsewhere": True}
+
+
+@pytest.mark.parametrize("how", ["gcs", "client"])
+def test_a_killed_head_fails_the_compute_promptly_with_a_connection_error(how: str) -> None:
+    with ray_cluster(num_cpus=2) as cluster:
+        address = cluster.address if how == "gcs" else cluster.client_address
+        out = run_scenario(
+            f"""
+            import os, signal, tempfile, threading
+            from pathlib import Path
+            import tarry
+            from tarry import compute, delayed
+            from remote_helpers import inc, nap_noting, pids_noted, wait_for
+
+            folder = tempfile.mkdtemp()
+
+            def kill_the_head():
+                assert wait_for(lambda: pids_noted(Path(folder)), 120)
+                os.killpg({cluster.head.pid}, signal.SIGKILL)
+
+            threading.Thread(target=kill_the_head).start()
+            with tarry.config.set(ray_address={address!r}):
+                try:
+                    compute(delayed(nap_noting)(folder, 600), scheduler="ray")
+                except ConnectionError as exc:
+                    report(during=str(exc), type=type(exc).__name__)
+                try:
+                    compute(delayed(inc)(1), scheduler="ray")
+                except ConnectionError as exc:
+                    report(after=str(exc))
+            """,
+            timeout=400,
+            env=cluster.env,
+        )
+    # before: the process was killed by Ray 60 s after the head, with no error
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.report.get("type") == "ClusterLostError", out.stderr[-3000:]
+    assert out.report["during"].startswith(f"lost the Ray cluster at {address}: its head ")
+    assert out.report["after"].startswith(f"no Ray cluster answers at {address}: ")

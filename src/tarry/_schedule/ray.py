@@ -58,16 +58,12 @@ Examples
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 from tarry._graph import Task
 from tarry._schedule import DEFAULTS, Settings
 from tarry._schedule.core import Run
-from tarry._schedule.cpus import usable_cpus
 from tarry._schedule.deadline import Deadline
 from tarry._schedule.errors import (
     TaskFailedError,
@@ -75,7 +71,13 @@ from tarry._schedule.errors import (
     WorkerDiedError,
     text_of,
 )
-from tarry._schedule.ray_lifeline import ClusterLostError, Lifeline, check_reachable
+from tarry._schedule.ray_connect import (
+    ClusterLostError,
+    Lifeline,
+    connect,
+    disconnect,
+    lifeline_for,
+)
 from tarry._schedule.ray_tasks import ray_options, remote_for, retry_on_of, submit
 from tarry._schedule.wire import (
     find_unloadable,
@@ -97,86 +99,6 @@ _OWN_REMOTE_FROM = 8
 _POLL = 0.1
 #: what a timeout error says became of the running tasks
 _STOPPED = "their Ray workers were stopped"
-
-
-_lock = threading.Lock()
-#: (Ray's job id, address) of the connection tarry's own ray.init made (address
-#: None: the local cluster it started); None before, or if the user's is in use
-_ours: tuple[Any, str | None] | None = None
-
-
-def connect(settings: Settings = DEFAULTS) -> Any:
-    """The ``ray`` module, connected: to ``settings.ray_address``, or a local one started once.
-
-    Without an address, ``RAY_ADDRESS`` is used if set; a local cluster gets
-    ``settings.num_workers`` CPUs (default: the usable ones).
-
-    Examples
-    --------
-    >>> ray = connect()  # doctest: +SKIP
-    >>> ray.is_initialized()  # doctest: +SKIP
-    True
-    """
-    global _ours
-    import ray
-
-    with _lock:
-        if not ray.is_initialized():
-            address = settings.ray_address or os.environ.get("RAY_ADDRESS")
-            if address:
-                check_reachable(address)
-                ray.init(address=address, ignore_reinit_error=True)
-            else:
-                with _token_auth():
-                    ray.init(
-                        # not the cluster `ray start` last noted in Ray's temp dir
-                        address="local",
-                        num_cpus=settings.num_workers or usable_cpus(),
-                        include_dashboard=False,
-                        ignore_reinit_error=True,
-                        _node_ip_address="127.0.0.1",
-                    )
-            _ours = (ray.get_runtime_context().get_job_id(), address)
-    return ray
-
-
-def _lifeline(ray: Any) -> Lifeline:
-    """A :class:`Lifeline` for the connection ``ray`` has now (tarry's own, or the user's)."""
-    ours = _ours is not None and _ours[0] == ray.get_runtime_context().get_job_id()
-    return Lifeline(ray, _ours[1] if _ours is not None and ours else None, ours)
-
-
-def _disconnect(ray: Any) -> None:
-    """End tarry's own connection to a cluster that is gone (Ray would end the process)."""
-    global _ours
-    with _lock:
-        _ours = None
-        ray.shutdown()
-
-
-@contextlib.contextmanager
-def _token_auth() -> Iterator[None]:
-    """Start a local cluster with token authentication (unless the user chose a mode).
-
-    The cluster's processes read the mode from the environment when they
-    start, and Ray makes a token for a local cluster itself; this driver read
-    its settings when ``ray`` was imported, so they are read again (as Ray
-    does when it turns the mode on by default): otherwise the driver would
-    not send the token, and the cluster's GCS would refuse it. The variable
-    is not left set, so a later ``ray.init(address=...)`` of the user's is
-    not affected.
-    """
-    if "RAY_AUTH_MODE" in os.environ:
-        yield
-        return
-    os.environ["RAY_AUTH_MODE"] = "token"
-    from ray._raylet import Config  # type: ignore[attr-defined]  # (no stub for it)
-
-    Config.initialize("")
-    try:
-        yield
-    finally:
-        os.environ.pop("RAY_AUTH_MODE", None)
 
 
 # -- the caller's side ------------------------------------------------------------
@@ -270,7 +192,7 @@ class _RayRun:
                         run.record(task, timing)
                     run.count_done(task)
             fetched = self._fetch_targets()
-        except ClusterLostError:  # nothing left to cancel
+        except ConnectionError:  # the cluster is gone: nothing to cancel
             raise
         except BaseException:  # Ctrl-C: stop everything now
             self._cancel(list(pending), force=True)
@@ -400,8 +322,8 @@ def run_ray(run: Run, settings: Settings = DEFAULTS) -> BaseException | None:
     if not run.remaining:
         return None
     ray = connect(settings)
-    lifeline = _lifeline(ray)
-    job = _RayRun(ray, run, lifeline)
+    watch = lifeline_for(ray)
+    job = _RayRun(ray, run, watch)
     deadline = None if settings.timeout is None else Deadline(settings.timeout)
     try:
         job.submit_all()
@@ -413,7 +335,10 @@ def run_ray(run: Run, settings: Settings = DEFAULTS) -> BaseException | None:
         raise
     try:
         return job.wait(deadline)
-    except ClusterLostError:
-        if lifeline.ours:
-            _disconnect(ray)
-        raise
+    except ConnectionError as err:  # the cluster is gone (a ray:// client says so itself)
+        lost = err if isinstance(err, ClusterLostError) else watch.lost(f"Ray said: {err}")
+        if watch.ours:
+            disconnect(ray)
+        if lost is err:
+            raise
+        raise lost from err
