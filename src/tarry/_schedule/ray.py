@@ -8,11 +8,14 @@ that is large (a literal input, or the same object passed to several calls)
 is put into the object store once.
 
 Where: with ``tarry.config.set(ray_address=...)`` or ``RAY_ADDRESS`` set, the
-first Ray compute of the process connects to that cluster; otherwise it starts
-a local one with one CPU per usable CPU (or ``num_workers``). Either way it
-stays up for the next computes. A Ray already initialised by the user is used
-as it is. The nodes of a remote cluster need tarry installed, like any
-library the tasks use.
+first Ray compute of the process connects to that cluster (a GCS address
+``host:port``, or ``ray://host:10001``; nothing listening there is a
+``ConnectionError`` at once); otherwise it starts a local one of its own with
+one CPU per usable CPU (or ``num_workers``), never joining a cluster that
+``ray start`` started on the machine. Either way it stays up for the next
+computes. A Ray already initialised by the user is used as it is. The nodes
+of a remote cluster need tarry installed, like any library the tasks use.
+See :mod:`tarry._schedule.ray_connect`.
 
 How it runs:
 
@@ -41,6 +44,15 @@ How it runs:
 * the caller holds a task's ObjectRef only until the task has finished
   (targets: until compute returns), as hand-written Ray code that drops its
   refs does: Ray frees an intermediate result once its readers are done.
+* losing the cluster's head (killed, or ``ray stop``) during a compute
+  raises :class:`~tarry._schedule.ray_connect.ClusterLostError`, a
+  ``ConnectionError`` naming the address, once the head has refused
+  connections for 10 s (by GCS address), or once Ray's client gives up (by
+  ``ray://``: 10 s on a connection tarry made). If tarry made the
+  connection it shuts it down, so the process lives on and the next compute
+  connects again; on the user's own connection, Ray ends the process 60 s
+  after the head went, as it does for any driver. The tasks of the compute
+  are lost: Ray's cluster state lives in its head.
 
 A local cluster that tarry starts is started with Ray's token
 authentication (``RAY_AUTH_MODE=token``): its ports are open on the network,
