@@ -97,8 +97,17 @@ def test_a_killed_head_fails_the_compute_promptly_with_a_connection_error(how: s
                 assert wait_for(lambda: pids_noted(Path(folder)), 120)
                 os.killpg({cluster.head.pid}, signal.SIGKILL)
 
-            threading.Thread(target=kill_the_head).start()
             with tarry.config.set(ray_address={address!r}):
+                # on a busy machine, Ray's client server may fail to start a
+                # server for a new client (ConnectionAbortedError): ask again
+                for attempt in range(3):
+                    try:
+                        compute(delayed(inc)(0), scheduler="ray")
+                        break
+                    except ConnectionAbortedError:
+                        if attempt == 2:
+                            raise
+                threading.Thread(target=kill_the_head).start()
                 try:
                     compute(delayed(nap_noting)(folder, 600), scheduler="ray")
                 except ConnectionError as exc:
@@ -114,7 +123,7 @@ def test_a_killed_head_fails_the_compute_promptly_with_a_connection_error(how: s
     # before: the process was killed by Ray 60 s after the head, with no error
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.report.get("type") == "ClusterLostError", out.stderr[-3000:]
-    assert out.report["during"].startswith(f"lost the Ray cluster at {address}: ")
+    assert out.report["during"].startswith(f"lost the Ray cluster at {address} (")
     assert out.report["after"].startswith(f"no Ray cluster answers at {address}: ")
 
 

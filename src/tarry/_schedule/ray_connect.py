@@ -135,8 +135,8 @@ class Lifeline:
             "(RAY_gcs_rpc_server_reconnect_timeout_s), unless ray.shutdown() is called"
         )
         return ClusterLostError(
-            f"lost the Ray cluster at {self.name}: {why} (its head was killed, or stopped "
-            f"by `ray stop`); the tasks of this compute are lost; {then}"
+            f"lost the Ray cluster at {self.name} ({why}): its head was killed or stopped "
+            f"(`ray stop`), and the tasks of this compute are lost; {then}"
         )
 
 
