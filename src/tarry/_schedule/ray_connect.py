@@ -193,7 +193,11 @@ def connect(settings: Settings = DEFAULTS) -> Any:
 
 
 def _job_id(ray: Any) -> Any:
-    return ray.get_runtime_context().get_job_id()
+    """This process's Ray job: a new one after each ``ray.init``."""
+    try:
+        return ray.get_runtime_context().get_job_id()
+    except Exception:  # a connection that does not say: taken as tarry's if tarry made one
+        return None
 
 
 def lifeline_for(ray: Any) -> Lifeline:
