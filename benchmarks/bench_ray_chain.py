@@ -106,6 +106,7 @@ def main() -> None:
     spill = tempfile.mkdtemp(prefix="spill-")
     config = {"type": "filesystem", "params": {"directory_path": spill}}
     ray.init(
+        address="local",  # its own, even where `ray start` ran
         num_cpus=2,
         include_dashboard=False,
         object_store_memory=1_000_000_000,
