@@ -8,12 +8,15 @@ portable way on purpose, never by accident.
 
 The environment variable ``TARRY_PORTABLE=1``, read once when this module
 is imported, makes tarry behave on Linux as it does elsewhere: no affinity
-mask, no cgroups, no ``/dev/shm``, a clock offset per worker process, files
-read rather than mapped (Windows cannot remove a mapped file), and worker
-processes started with ``spawn`` (the only start method on Windows). The
-test suite runs its scheduler tests a second time in that mode (``./dev
-test``), which is how the non-Linux paths are tested on a Linux machine.
-``TARRY_PORTABLE=0`` or unset: each probe answers for the real system.
+mask, no cgroups, no ``/dev/shm``, no ``/proc`` (CPU demand from CPU time,
+children from psutil), a clock offset per worker process, markers written
+without ``pwrite``, and large values read rather than mapped (Windows
+cannot remove a mapped file). Worker processes need nothing of it: loky
+starts each as a fresh interpreter on every system (``fork`` then ``exec``
+on POSIX), as Windows' ``spawn`` does. The test suite runs its scheduler
+tests a second time in that mode (``./dev test``), which is how the
+non-Linux paths are tested on a Linux machine. ``TARRY_PORTABLE=0`` or
+unset: each probe answers for the real system.
 
 Examples
 --------
@@ -32,10 +35,12 @@ __all__ = [
     "PORTABLE",
     "affinity",
     "cgroups",
+    "has_pwrite",
     "maps_removable_files",
+    "proc_children",
+    "reparents_orphans",
     "shared_perf_counter",
     "shm_dir",
-    "start_method",
     "thread_states",
 ]
 
@@ -84,6 +89,11 @@ def thread_states() -> bool:
     return _LINUX and os.path.isdir("/proc/self/task")
 
 
+def proc_children() -> bool:
+    """Whether Linux lists each process's children in ``/proc/PID/task/TID/children``."""
+    return _LINUX and os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
+
+
 def cgroups() -> bool:
     """Whether CPU quotas may be read from cgroup files (Linux only)."""
     return _LINUX
@@ -107,15 +117,14 @@ def maps_removable_files() -> bool:
     return os.name != "nt" and not PORTABLE
 
 
-def start_method() -> str | None:
-    """How worker processes start: ``"spawn"`` in portable mode; None: loky's default.
+def reparents_orphans() -> bool:
+    """Whether a process whose parent dies gets a new parent at once (POSIX, not Windows)."""
+    return os.name == "posix" and not PORTABLE
 
-    loky's default is a fresh interpreter on every system (``fork`` + ``exec``
-    on POSIX, ``spawn`` on Windows): workers never inherit the parent's
-    threads or locks. Portable mode asks for ``spawn`` itself, Windows' only
-    method.
-    """
-    return "spawn" if PORTABLE else None
+
+def has_pwrite() -> bool:
+    """Whether ``os.pwrite`` (write at an offset in one call) exists (not on Windows)."""
+    return hasattr(os, "pwrite") and not PORTABLE
 
 
 def shared_perf_counter() -> bool:
