@@ -378,6 +378,44 @@ def test_waiting_tasks_get_more_threads_by_default() -> None:
     assert most_at_once(runs) > usable_cpus()
 
 
+def test_waiting_tasks_get_more_threads_where_there_is_no_proc(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As on macOS and Windows: with no /proc to read, waiting tasks still all run at once.
+
+    The recruiter measures CPU time then (tarry._schedule.demand); it used to
+    take the threads as busy, and never grow, where /proc was missing.
+    """
+    import os
+
+    import tarry
+    from tarry._schedule.cpus import usable_cpus
+
+    count = max(8, usable_cpus() + 2)
+    if count > tarry.config.get("max_threads"):
+        pytest.skip(f"{usable_cpus()} CPUs: max_threads allows no more threads than CPUs")
+    # the recruiter of an earlier run reads as it did when it started
+    assert wait_for(
+        lambda: not [t for t in threading.enumerate() if t.name == "tarry-recruiter"], PATIENCE
+    )
+    listdir, isdir = os.listdir, os.path.isdir
+
+    def no_proc(call: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        def refused(path: Any) -> Any:
+            if str(path).startswith("/proc"):
+                raise FileNotFoundError(path)
+            return call(path)
+
+        return refused
+
+    monkeypatch.setattr(os, "listdir", no_proc(listdir))
+    monkeypatch.setattr(
+        os.path, "isdir", lambda path: not str(path).startswith("/proc") and isdir(path)
+    )
+    runs = Crowd(count).compute(count)
+    assert most_at_once(runs) == count
+
+
 def test_growth_respects_max_threads_and_explicit_num_workers() -> None:
     """Growth stops at max_threads, and does not happen with an explicit num_workers."""
     import tarry
