@@ -142,3 +142,27 @@ def test_output_the_console_cannot_encode_is_replaced_not_fatal() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == b"inc ? add ?2"
+
+
+#: changed by the test below in this process only
+_STATE = ["as imported"]
+
+
+def _state() -> str:
+    return _STATE[0]
+
+
+@pytest.mark.processes
+def test_worker_processes_start_fresh_as_windows_spawn_does() -> None:
+    """loky starts every worker as a new interpreter (fork + exec on POSIX): nothing of the
+    parent's state at run time reaches it, on any system, so no start method needs forcing."""
+    from tarry._schedule.processes import shutdown_pool
+
+    _STATE[0] = "changed in the parent"
+    shutdown_pool()  # workers that start now
+    try:
+        (state,) = compute(delayed(_state)(), scheduler="processes", num_workers=1)
+    finally:
+        _STATE[0] = "as imported"
+        shutdown_pool()
+    assert state == "as imported"

@@ -2,7 +2,8 @@
 
 tarry runs on Linux, macOS and Windows. A few of its measurements have a
 Linux-only way that is better than the portable one (the CPU affinity mask,
-cgroup CPU quotas, ``/dev/shm``, one monotonic clock for every process);
+cgroup CPU quotas, ``/dev/shm``, the state of each thread and the children
+of each process in ``/proc``, one monotonic clock for every process);
 each asks this module whether it may take it, so the other systems get the
 portable way on purpose, never by accident.
 

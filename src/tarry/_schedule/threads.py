@@ -58,7 +58,8 @@ FREE_CORE = 0.25
 #: ... and while the process keeps less than this share of one core busy:
 #: Python code runs on one core at a time (the GIL), so tasks that compute
 #: under it keep the process at about one core however many threads they
-#: have (0.98-1.0 measured with 2 to 4 of them), and past this share more
+#: have (a median of 1.0 over 50 ms windows with 1 to 4 of them, measured
+#: with the CPU-time measure of demand.py), and past this share more
 #: threads would only queue for it
 GIL_SHARE = 0.75
 #: what a timeout error says of the tasks helpers were running
