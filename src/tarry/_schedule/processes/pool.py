@@ -56,7 +56,12 @@ from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import wait
 from typing import Any
 
-from tarry._schedule.processes.markers import marker_dir, runs_of_dead_workers, sweep
+from tarry._schedule.processes.markers import (
+    marker_dir,
+    own_resource_tracker,
+    runs_of_dead_workers,
+    sweep,
+)
 from tarry._schedule.processes.worker import in_pool_code, init_worker, run_for
 from tarry._schedule.timing import clock_anchor
 from tarry._schedule.transfer import Spilled
@@ -87,6 +92,7 @@ class _Pool:
         import loky
 
         self.number = next(_numbers)
+        own_resource_tracker()  # before loky registers the executor's semaphores
         self.executor: Any = loky.ProcessPoolExecutor(
             max_workers=size,
             timeout=IDLE_TIMEOUT,
