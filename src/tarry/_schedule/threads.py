@@ -83,6 +83,7 @@ def run_threads(run: Run, settings: Settings = DEFAULTS) -> BaseException | None
     timeout = settings.timeout
     if timeout is None and (run.remaining <= 1 or (workers == 1 and not adaptive)):
         return run_sync(run)
+    run.limit_cpus(workers)  # a task asking for CPUs holds that many workers
     cap = max(workers, settings.max_threads) if adaptive else workers
     deadline = None if timeout is None else Deadline(timeout)
     return _SharedRun(run, default_pool(), workers, cap, deadline).drive()
