@@ -21,6 +21,7 @@ from tarry._graph import Pack, Task, fingerprint, resolve
 from tarry._schedule import Settings, check_scheduler, get_backend
 from tarry._schedule.core import Run
 from tarry._schedule.cpus import usable_cpus
+from tarry._schedule.held import holder, settle
 from tarry._schedule.tracebacks import release_own_frames
 from tarry._tools import observe
 from tarry._tools.last_run import remember
@@ -139,10 +140,15 @@ def run_graph(
     optimize_graph: bool = True,
     timeout: float | None = None,
     retries: int = 0,
+    hold: bool = False,
 ) -> tuple[list[Any], dict[str, Any], BaseException | None]:
     """Run everything lazy inside ``objs``.
 
     Returns ``objs`` packed, the targets' values, and the first task error.
+    With ``hold`` (:func:`tarry.persist`), a cluster backend leaves the
+    targets' values in the cluster and returns at once; they are then
+    :class:`~tarry._schedule.held.Held` handles. Values held in a cluster
+    that this run cannot use there are fetched first (see that module).
     The error is returned, not raised, so that the public function the user
     called raises it: its traceback then shows one tarry frame, not several.
     Active observers (:mod:`tarry._tools.observe`) are told about the run,
@@ -154,6 +160,8 @@ def run_graph(
     # looked up before the check below, so a bad scheduler (or a missing
     # extra) is reported even when there is nothing to run
     backend = get_backend(options.scheduler)
+    if hold:
+        backend = holder(options.scheduler) or backend
     if not targets:
         return packed, {}, None
     run = Run(targets, fuse=optimize_graph, retries=retries)
@@ -161,7 +169,7 @@ def run_graph(
     watch = observe.watching(run, options.name, options.workers, bar)
     try:
         with watch:
-            watch.error = backend(run, options.settings)
+            watch.error = settle(run, options.scheduler) or backend(run, options.settings)
     finally:
         remember(run, watch.error)
     if watch.error is not None:
@@ -359,6 +367,10 @@ def keep(
     """Compute ``objs`` now, for :func:`tarry.persist`: their packed form, and per
     computed key a literal task that holds the value (and the call that made it).
 
+    On Ray and Dask the value stays in the cluster: the task holds a
+    :class:`~tarry._schedule.held.Held` handle, and the work may still be
+    under way (with a ``timeout``, it is done, or the timeout was raised).
+
     Examples
     --------
     >>> from tarry import delayed
@@ -367,8 +379,9 @@ def keep(
     [(3, None)]
     """
     packed, values, failure = run_graph(
-        objs, scheduler, num_workers, progress, optimize_graph, timeout, checked_retries(retries)
-    )
+        objs, scheduler, num_workers, progress, optimize_graph, timeout, checked_retries(retries),
+        hold=True,
+    )  # fmt: skip
     if failure is not None:
         release_own_frames(failure)
         raise failure

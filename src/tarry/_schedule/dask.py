@@ -51,7 +51,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
 from typing import Any
 
@@ -61,6 +61,7 @@ from tarry._schedule import DEFAULTS, Settings
 from tarry._schedule.core import Run
 from tarry._schedule.deadline import Deadline
 from tarry._schedule.errors import TaskFailedError, UnpicklableTaskError, WorkerDiedError
+from tarry._schedule.held import Held, failed_task, settle
 from tarry._schedule.timing import HOST, Stopwatch, Timing, worker_name
 from tarry._schedule.wire import (
     Payload,
@@ -71,7 +72,7 @@ from tarry._schedule.wire import (
     unpack_error,
 )
 
-__all__ = ["run_dask", "to_dask"]
+__all__ = ["persist_dask", "run_dask", "to_dask"]
 
 #: an object shared by several tasks becomes one graph node from this size on
 _SHARE_BYTES = 100_000
@@ -181,6 +182,7 @@ def to_dask(
     scattered: dict[int, Any] | None = None,
     timed: str | None = None,
     retries: int = 0,
+    values: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A dask task graph (``key -> task tuple``) that computes the same values as ``tasks``.
 
@@ -190,6 +192,9 @@ def to_dask(
     futures instead (their data is on the workers already). ``timed``, the
     token of a timed run, makes each task send its timing as it ends, as an
     event of that run. ``retries``: the run's, for tasks whose options set none.
+    ``values``: the literals' values, where they differ from the tasks' own (a
+    persisted value fetched for this run); a value held in the cluster
+    (:class:`~tarry._schedule.held.Held`) stands as its future, used in place.
 
     Examples
     --------
@@ -210,7 +215,10 @@ def to_dask(
     for task in tasks:
         key, func = task.key, task.func
         if func is None:
-            value = task.args[0]
+            value = task.args[0] if values is None else values[key]
+            if type(value) is Held:
+                dsk[key] = value.handle  # its future: the data stays where it is
+                continue
             dsk[key] = names.get(id(value)) or (_value, Quote(value))  # a key: an alias
             continue
         label = Quote((key, context, _retry(task, retries)))
@@ -375,16 +383,20 @@ def client(configured: Any = None) -> Any:
         ) from None
 
 
-def run_dask(run: Run, settings: Settings = DEFAULTS) -> BaseException | None:
+def run_dask(run: Run, settings: Settings = DEFAULTS, hold: bool = False) -> BaseException | None:
     """Run ``run`` on ``settings.dask_client`` (or the default one); return the first error.
 
-    ``settings.num_workers`` is ignored: the cluster's workers decide.
+    ``settings.num_workers`` is ignored: the cluster's workers decide. With
+    ``hold``, see :func:`persist_dask`.
     """
     if not run.remaining:
-        return None
+        return settle(run, "dask", targets=not hold)
     dask_client = client(settings.dask_client)
     if dask_client.status != _CONNECTED:
         return run.fail(run.targets[0], _not_connected(dask_client))
+    fetched = settle(run, "dask", dask_client, targets=not hold)
+    if fetched is not None:
+        return fetched
     try:
         payload = scan_payload(run.tasks.values())
     except UnpicklableTaskError as err:
@@ -400,9 +412,9 @@ def run_dask(run: Run, settings: Settings = DEFAULTS) -> BaseException | None:
     try:
         large, shared = _sent_once(run.tasks.values(), payload)
         scattered = _scatter(dask_client, large)
-        dsk = to_dask(run.tasks.values(), shared, scattered, token, run.retries)
+        dsk = to_dask(run.tasks.values(), shared, scattered, token, run.retries, run.values)
         deadline = None if settings.timeout is None else Deadline(settings.timeout)
-        return _compute(run, dask_client, tracker, dsk, deadline)
+        return _compute(run, dask_client, tracker, dsk, deadline, hold)
     finally:
         tracker.stop()
         _timed_runs.pop(token or "", None)
@@ -425,8 +437,14 @@ def _compute(
     tracker: _Tracker,
     dsk: dict[str, Any],
     deadline: Deadline | None = None,
+    hold: bool = False,
 ) -> BaseException | None:
-    """Submit the graph ``dsk`` of ``run`` and wait for the targets; return the first error."""
+    """Submit the graph ``dsk`` of ``run`` and wait for the targets; return the first error.
+
+    With ``hold``, the targets' results stay in the cluster: ``run`` keeps a
+    :class:`~tarry._schedule.held.Held` per target, at once, or once they
+    are computed if there is a ``deadline``.
+    """
     handed_out = run.hand_out_all()
     keys = [t.key for t in run.targets if t.func is not None]
     from dask.highlevelgraph import HighLevelGraph
@@ -442,10 +460,13 @@ def _compute(
         if deadline is not None and not _done_by(deadline, futures):
             tracker.stop()
             return _time_up(run, dask_client, futures, deadline)
-        values = dask_client.gather(futures)
+        if hold:
+            values = _held(run, dask_client, futures, check=deadline is not None)
+        else:
+            values = dask_client.gather(futures)
     except TaskFailedError as failure:
         tracker.stop(look=True)
-        task = run.tasks[failure.packet.key]
+        task = failed_task(run, failure.packet.key)
         return run.fail(task, unpack_error(failure.packet))
     except Exception as exc:
         tracker.stop(look=True)
@@ -458,6 +479,43 @@ def _compute(
     tracker.stop()
     run.keep(dict(zip(keys, values, strict=True)))
     return None
+
+
+def persist_dask(run: Run, settings: Settings = DEFAULTS) -> BaseException | None:
+    """Submit ``run`` as :func:`run_dask` does, and leave the targets' results on the cluster.
+
+    Returns at once (see :mod:`tarry._schedule.held`); with
+    ``settings.timeout``, once the results are computed, or with the error.
+    """
+    return run_dask(run, settings, hold=True)
+
+
+def _held(run: Run, dask_client: Any, futures: list[Any], check: bool) -> list[Held]:
+    """A :class:`Held` per future; with ``check`` (all ended), raise the first one's error.
+
+    The error comes as :meth:`distributed.Client.gather` would raise it, with
+    no result fetched.
+    """
+    if check:
+        for future in futures:
+            if future.status != "finished":
+                future.result()  # raises its error
+    names = {key: task.name for key, task in run.tasks.items() if task.func is not None}
+    return [Held("dask", future, _fetch, dask_client, names) for future in futures]
+
+
+def _fetch(run: Run, held: dict[str, Held]) -> dict[str, Any] | BaseException:
+    """Bring held results into the caller: one gather per client (see :data:`.held.Fetch`)."""
+    fetched: dict[str, Any] = {}
+    for owner in {id(h.handle.client): h.handle.client for h in held.values()}.values():
+        keys = [key for key, h in held.items() if h.handle.client is owner]
+        try:
+            fetched.update(zip(keys, owner.gather([held[k].handle for k in keys]), strict=True))
+        except TaskFailedError as failure:
+            return run.fail(failed_task(run, failure.packet.key), unpack_error(failure.packet))
+        except Exception as exc:
+            return _system_error(run, exc, owner, [])
+    return fetched
 
 
 def _done_by(deadline: Deadline, futures: list[Any]) -> bool:

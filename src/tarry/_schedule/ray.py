@@ -75,6 +75,7 @@ from tarry._schedule.errors import (
     WorkerDiedError,
     text_of,
 )
+from tarry._schedule.held import Held, failed_task, settle
 from tarry._schedule.ray_tasks import ray_options, remote_for, retry_on_of, submit
 from tarry._schedule.wire import (
     find_unloadable,
@@ -85,7 +86,7 @@ from tarry._schedule.wire import (
     unpack_error,
 )
 
-__all__ = ["connect", "run_ray"]
+__all__ = ["connect", "persist_ray", "run_ray"]
 
 #: an object shared by several tasks goes into the object store once from this size on
 #: (Ray inlines smaller arguments into each task anyway)
@@ -153,9 +154,11 @@ def _token_auth() -> Iterator[None]:
 
 
 class _RayRun:
-    def __init__(self, ray: Any, run: Run) -> None:
+    def __init__(self, ray: Any, run: Run, hold: bool = False) -> None:
         self.ray = ray
         self.run = run
+        #: leave the targets' results in the cluster (see :func:`persist_ray`)
+        self.hold = hold
         self.timed = run.events is not None
         #: per task not finished yet, the ObjectRef of its second, tiny result
         #: (see :func:`_with_meta`), and the task
@@ -184,6 +187,8 @@ class _RayRun:
             if key in by_stub:
                 return by_stub[key]
             value = values[key]  # a literal
+            if type(value) is Held:
+                return value.handle  # its ObjectRef: the data stays where it is
             return shared.get(id(value), value)
 
         for task in run.hand_out_all():
@@ -234,7 +239,7 @@ class _RayRun:
                     if timing is not None:
                         run.record(task, timing)
                     run.count_done(task)
-            fetched = self._fetch_targets()
+            fetched = self._held_targets() if self.hold else self._fetch(self.target_refs)
         except BaseException:  # Ctrl-C: stop everything now
             self._cancel(list(pending) + list(self.target_refs.values()), force=True)
             raise
@@ -250,9 +255,15 @@ class _RayRun:
         self._cancel(list(self.pending) + list(self.target_refs.values()), force=True)
         return deadline.error(running, self.run.remaining - len(running), _STOPPED)
 
-    def _fetch_targets(self) -> dict[str, Any] | BaseException:
-        """The targets' results, or the error (booked) of one that does not arrive."""
-        ray, refs = self.ray, self.target_refs
+    def _held_targets(self) -> dict[str, Any]:
+        """A :class:`Held` per target, its result left in the cluster."""
+        run = self.run
+        names = {key: task.name for key, task in run.tasks.items() if task.func is not None}
+        return {key: Held("ray", ref, _fetch, None, names) for key, ref in self.target_refs.items()}
+
+    def _fetch(self, refs: dict[str, Any]) -> dict[str, Any] | BaseException:
+        """The results of ``refs`` by key, or the error (booked) of one that does not arrive."""
+        ray = self.ray
         try:
             return dict(zip(refs, ray.get(list(refs.values())), strict=True))
         except ray.exceptions.RayError:
@@ -290,7 +301,7 @@ class _RayRun:
         """``task``'s result is the error ``err``: the task that caused it, and what to raise."""
         cause = getattr(err, "cause", None)
         if isinstance(cause, TaskFailedError):  # a task's own error, perhaps an input's
-            return self.run.tasks[cause.packet.key], unpack_error(cause.packet)
+            return failed_task(self.run, cause.packet.key), unpack_error(cause.packet)
         if isinstance(err, self.ray.exceptions.RayTaskError):
             return task, self._transfer_error(task, err, cause)
         return task, self._system_error(task, err)
@@ -346,16 +357,34 @@ def _plain(err: BaseException) -> str:
     return _COLOUR.sub("", text_of(err))
 
 
-def run_ray(run: Run, settings: Settings = DEFAULTS) -> BaseException | None:
+def _fetch(run: Run, held: dict[str, Held]) -> dict[str, Any] | BaseException:
+    """Bring held results into the caller, in one ``ray.get`` (see :data:`.held.Fetch`)."""
+    import ray
+
+    return _RayRun(ray, run)._fetch({key: h.handle for key, h in held.items()})
+
+
+def persist_ray(run: Run, settings: Settings = DEFAULTS) -> BaseException | None:
+    """Submit ``run`` as :func:`run_ray` does, and leave the targets' results in the cluster.
+
+    Returns at once (see :mod:`tarry._schedule.held`); with
+    ``settings.timeout``, once the results are computed, or with the error.
+    """
+    return run_ray(run, settings, hold=True)
+
+
+def run_ray(run: Run, settings: Settings = DEFAULTS, hold: bool = False) -> BaseException | None:
     """Run ``run`` on Ray; return the first task error.
 
     ``settings.num_workers`` sizes a local cluster when this call starts it,
     and is ignored otherwise: the cluster decides how many tasks run at once.
+    With ``hold``, see :func:`persist_ray`.
     """
-    if not run.remaining:
-        return None
+    fetched = settle(run, "ray", targets=not hold)
+    if fetched is not None or not run.remaining:
+        return fetched
     ray = connect(settings)
-    job = _RayRun(ray, run)
+    job = _RayRun(ray, run, hold)
     deadline = None if settings.timeout is None else Deadline(settings.timeout)
     try:
         job.submit_all()
@@ -365,4 +394,9 @@ def run_ray(run: Run, settings: Settings = DEFAULTS) -> BaseException | None:
     except BaseException:
         job._cancel(list(job.pending), force=True)
         raise
+    if hold and deadline is None:  # handed to the cluster: nothing to wait for
+        for task in job.pending.values():
+            run.count_done(task)
+        run.keep(job._held_targets())
+        return None
     return job.wait(deadline)
