@@ -16,6 +16,16 @@ made with ``direct_to_workers=False``) and released when the compute ends.
 A smaller argument that several tasks share, from :data:`_SHARE_BYTES`, is
 one graph node, sent once.
 
+Task options (:func:`tarry.annotate`, ``f.options``) become dask's
+annotations of the same names, per task: ``resources`` (the workers'
+declared resources: a task waits for a worker that has them, as in dask),
+``workers`` (where it may run) and ``priority`` (higher first);
+``retries`` run the task again in its worker (see :func:`_timed`).
+
+:func:`persist_dask` submits the same graph and leaves the targets'
+results on the workers, one future each (:mod:`tarry._schedule.held`);
+a later graph that reads one has the future itself as that input.
+
 What the caller learns as the run goes: a thread asks the scheduler which
 tasks have been computed, from :data:`_FIRST_LOOK` on and now and then
 (:class:`_Tracker`), and once more after a failure; ``Run`` counts them
@@ -247,6 +257,35 @@ def _retry(task: Task, retries: int) -> tuple[int, tuple[type[BaseException], ..
     return wanted, (options.retry_on if options is not None else (Exception,))
 
 
+#: the task options dask honours as annotations of the same name
+_PLACEMENT = ("resources", "workers", "priority")
+
+
+def placement(tasks: Iterable[Task]) -> dict[str, dict[str, Any]]:
+    """Per dask annotation, its value per key, for the tasks whose options set it.
+
+    ``resources`` are the workers' declared resources, ``workers`` restrict
+    where a task runs, and a higher ``priority`` runs first.
+
+    Examples
+    --------
+    >>> from tarry._graph import TaskOptions
+    >>> gpu = Task("g", abs, (-1,), None, (), "abs", options=TaskOptions(resources={"GPU": 1}))
+    >>> placement([gpu, Task("h", abs, (-1,), None, (), "abs")])
+    {'resources': {'g': {'GPU': 1}}}
+    """
+    found: dict[str, dict[str, Any]] = {}
+    for task in tasks:
+        options = task.options
+        if options is None or task.func is None:
+            continue
+        for name in _PLACEMENT:
+            value = getattr(options, name)
+            if value is not None:
+                found.setdefault(name, {})[task.key] = list(value) if name == "workers" else value
+    return found
+
+
 def _sent_once(tasks: Iterable[Task], payload: Payload) -> tuple[dict[int, Any], dict[int, Any]]:
     """The objects to send once, by id: ``(to scatter, to make graph nodes)``.
 
@@ -413,8 +452,9 @@ def run_dask(run: Run, settings: Settings = DEFAULTS, hold: bool = False) -> Bas
         large, shared = _sent_once(run.tasks.values(), payload)
         scattered = _scatter(dask_client, large)
         dsk = to_dask(run.tasks.values(), shared, scattered, token, run.retries, run.values)
+        graph = _layer(dsk, placement(run.tasks.values()))
         deadline = None if settings.timeout is None else Deadline(settings.timeout)
-        return _compute(run, dask_client, tracker, dsk, deadline, hold)
+        return _compute(run, dask_client, tracker, graph, deadline, hold)
     finally:
         tracker.stop()
         _timed_runs.pop(token or "", None)
@@ -431,15 +471,30 @@ def _scatter(dask_client: Any, objects: dict[int, Any]) -> dict[int, Any]:
     return dict(zip(objects, futures, strict=True))
 
 
+def _layer(dsk: dict[str, Any], annotations: dict[str, dict[str, Any]]) -> Any:
+    """``dsk``, with each task's annotations (:func:`placement`) if any task has some.
+
+    An annotation of a layer may be a function of the key, called on the
+    scheduler: here the lookup in that annotation's values per key (a key
+    without one gets None, which the scheduler skips).
+    """
+    if not annotations:
+        return dsk
+    from dask.highlevelgraph import MaterializedLayer
+
+    return MaterializedLayer(dsk, {name: keyed.get for name, keyed in annotations.items()})
+
+
 def _compute(
     run: Run,
     dask_client: Any,
     tracker: _Tracker,
-    dsk: dict[str, Any],
+    dsk: Any,
     deadline: Deadline | None = None,
     hold: bool = False,
 ) -> BaseException | None:
-    """Submit the graph ``dsk`` of ``run`` and wait for the targets; return the first error.
+    """Submit the graph ``dsk`` of ``run`` (a dict or a layer) and wait for the targets;
+    return the first error.
 
     With ``hold``, the targets' results stay in the cluster: ``run`` keeps a
     :class:`~tarry._schedule.held.Held` per target, at once, or once they

@@ -37,7 +37,12 @@ How it runs:
   default allows (``max_retries``), and ``retries=``/``retry_on=`` (of
   :func:`tarry.annotate`, ``f.options`` or ``compute``) become
   ``max_retries``/``retry_exceptions``; ``resources=`` become ``num_cpus``,
-  ``num_gpus``, ``memory`` and custom resources;
+  ``num_gpus``, ``memory`` and custom resources; ``workers=`` and
+  ``priority=`` are Dask's and ignored here;
+* :func:`persist_ray` submits the same graph and leaves the targets'
+  results in the object store, one ObjectRef each
+  (:mod:`tarry._schedule.held`); a later graph that reads one has the
+  ObjectRef itself as that argument;
 * the caller holds a task's ObjectRef only until the task has finished
   (targets: until compute returns), as hand-written Ray code that drops its
   refs does: Ray frees an intermediate result once its readers are done.
