@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -161,3 +162,19 @@ def test_priority_orders_the_tasks_that_wait_for_one_thread(placed: Any) -> None
     threading.Timer(0.5, _gate.set).start()
     assert compute(notes, scheduler="dask") == (list(range(6)),)
     assert _order == list(reversed(range(6)))  # higher priority first
+
+
+@pytest.mark.dask
+def test_a_task_needing_resources_no_worker_has_is_warned_of(placed: Any) -> None:
+    with (
+        pytest.warns(UserWarning, match=r"needs resources \{'CPU': 2\}, and no worker"),
+        pytest.raises(TimeoutError),  # dask lets it wait for such a worker
+    ):
+        delayed(worker_name).options(resources={"CPU": 2, "GPU": 1})().compute(
+            scheduler="dask", timeout=1
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the gpu worker has one GPU: no warning
+        assert (
+            delayed(worker_name).options(resources={"GPU": 1})().compute(scheduler="dask") == "gpu"
+        )

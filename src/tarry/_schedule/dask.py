@@ -61,6 +61,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+import warnings
 from contextlib import suppress
 from typing import Any
 
@@ -234,7 +235,10 @@ def run_dask(run: Run, settings: Settings = DEFAULTS, hold: bool = False) -> Bas
         large, shared = sent_once(run.tasks.values(), payload)
         scattered = _scatter(dask_client, large)
         dsk = to_dask(run.tasks.values(), shared, scattered, token, run.retries, run.values)
-        graph = layer(dsk, placement(run.tasks.values()))
+        annotations = placement(run.tasks.values())
+        if "resources" in annotations:
+            _warn_if_nowhere(run, dask_client, annotations["resources"])
+        graph = layer(dsk, annotations)
         deadline = None if settings.timeout is None else Deadline(settings.timeout)
         return _compute(run, dask_client, tracker, graph, deadline, hold)
     finally:
@@ -242,6 +246,37 @@ def run_dask(run: Run, settings: Settings = DEFAULTS, hold: bool = False) -> Bas
         _timed_runs.pop(token or "", None)
         for future in scattered.values():
             future.release()
+
+
+def _warn_if_nowhere(run: Run, dask_client: Any, needs: dict[str, dict[str, float]]) -> None:
+    """Warn if a task needs resources no worker has now: dask lets it wait for one.
+
+    Workers declare resources when they start (``dask worker --resources
+    "GPU=1"``); none are declared by default, not even ``CPU``, which Ray
+    counts without being told.
+    """
+    declared: dict[str, dict[str, float]] = dask_client.run_on_scheduler(_declared)
+    for key, wanted in needs.items():
+        missing = {
+            name: amount
+            for name, amount in wanted.items()
+            if amount > max(declared.get(name, {}).values(), default=0)
+        }
+        if missing:
+            task = run.tasks[key]
+            warnings.warn(
+                f"task {key!r} ({task.name}) needs resources {missing}, and no worker of the "
+                f"dask cluster has that much now: it waits until such a worker joins. Start "
+                f'workers with them (dask worker --resources "NAME=AMOUNT"), or drop them '
+                "from the task's resources on Dask",
+                stacklevel=2,
+            )
+            return
+
+
+def _declared(dask_scheduler: Any = None) -> dict[str, dict[str, float]]:
+    """Run on the scheduler: per resource, the amount each worker declares."""
+    return {name: dict(amounts) for name, amounts in dask_scheduler.resources.items()}
 
 
 def _scatter(dask_client: Any, objects: dict[int, Any]) -> dict[int, Any]:
