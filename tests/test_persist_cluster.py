@@ -43,7 +43,14 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[str]:
     yield from _up(request, request.param)
 
 
-@pytest.fixture(params=["sync", "threads", "processes", "the other cluster"])
+@pytest.fixture(
+    params=[
+        "sync",
+        "threads",
+        pytest.param("processes", marks=pytest.mark.processes),
+        pytest.param("the other cluster", marks=[pytest.mark.ray, pytest.mark.dask]),
+    ]
+)
 def elsewhere(request: pytest.FixtureRequest, cluster: str) -> Iterator[str]:
     """A scheduler that is not ``cluster``: a local one, or the other engine."""
     name: str = request.param
@@ -76,7 +83,9 @@ def test_a_later_compute_on_the_cluster_uses_the_value_where_it_is(cluster: str)
     assert [g.split("+")[1] for g in got[0]] == ["0", "1", "2"]
 
 
-def test_a_compute_elsewhere_fetches_each_value_once(cluster: str, elsewhere: str) -> None:
+def test_a_compute_elsewhere_fetches_the_values_and_they_stay_held(
+    cluster: str, elsewhere: str
+) -> None:
     kept, other = persist(delayed(inc)(1), delayed(list)(range(3)), scheduler=cluster)
     readers = [kept + i for i in range(3)]
     assert compute(readers, delayed(len)(other), scheduler=elsewhere) == ([2, 3, 4], 3)
