@@ -58,25 +58,8 @@ EXPECTED_FAILURES: dict[str, str] = {
     "test_to_task_dask": "dask internal: to_task_dask builds dask tasks from dask's Delayed",
     "test_delayed_with_dataclass_with_custom_init": DATACLASS,
     "test_delayed_with_dataclass_with_set_init_false_field": DATACLASS,
-    "test_method_getattr_call_same_task": (
-        "dask internal: __dask_graph__ values are dask._task_spec.Task objects"
-    ),
     "test_delayed_visualise_warn": (
         "deliberate difference: the typo warning names tarry's Delayed, not dask.delayed"
-    ),
-    "test_custom_delayed": (
-        "dask collections inside tarry (issue 15): a __dask_graph__ argument is not computed"
-    ),
-    "test_array_bag_delayed": (
-        "dask collections inside tarry (issue 15): a __dask_graph__ argument is not computed"
-    ),
-    "test_p2p_as_delayed": (
-        "dask collections inside tarry and tarry values in client.compute (issue 15); runs "
-        "since pyarrow joined the dev extras"
-    ),
-    "test_check_meta_flag": (
-        "tarry values inside dask (issue 15): dd.from_delayed needs the collection protocol on "
-        "Delayed (skipped before pyarrow joined the dev extras: dask.dataframe needs it)"
     ),
     "test_delayed_picklable": (
         "dask internal: compares graphs task object by task object after pickling, and "
@@ -85,12 +68,13 @@ EXPECTED_FAILURES: dict[str, str] = {
     "test_delayed_compute_forward_kwargs": (
         "deliberate difference documented in README: unknown compute() keywords raise"
     ),
-    "test_finalize_name": "dask internal: x.dask holds a dask array's own graph keys",
-    "test_dask_layers": "dask internal: HighLevelGraph layers, Delayed(key, HighLevelGraph)",
+    "test_dask_layers": (
+        "dask internal: its layer checks pass, then it builds Delayed(key, HighLevelGraph), "
+        "where tarry's Delayed is made from a tarry task"
+    ),
     "test_annotations_survive_optimization": (
         "dask internal: HighLevelGraph annotations, collections_to_expr().optimize()"
     ),
-    "test_delayed_fusion": "dask internal: collections_to_expr and optimization.fuse.delayed",
 }
 
 

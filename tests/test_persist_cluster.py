@@ -196,3 +196,12 @@ def test_retries_apply_to_the_persisted_tasks(cluster: str, tmp_path: Path) -> N
     flaky = delayed(fail_first)(str(tmp_path), 2, ConnectionError)
     (kept,) = persist(flaky, scheduler=cluster, retries=2)
     assert compute(delayed(add)(kept, 10), scheduler=cluster) == (13,)
+
+
+def test_dask_computes_a_value_persisted_on_a_cluster(cluster: str) -> None:
+    dask = pytest.importorskip("dask")
+    kept: tarry.Delayed[list[int]] = delayed(list)(range(3)).persist(scheduler=cluster)
+    assert dask.compute(delayed(len)(kept), scheduler="sync") == (3,)
+    bad = delayed(div)(1, 0).persist(scheduler=cluster)
+    with pytest.raises(ZeroDivisionError):
+        dask.compute(bad + 1, scheduler="sync")

@@ -226,3 +226,15 @@ def test_a_timeout_stops_the_tasks_and_names_those_running(tmp_path: Path) -> No
     with pytest.raises(TimeoutError, match=r"within 1 s: running at the deadline: .*'nap-"):
         compute(delayed(sum)(naps), scheduler="ray", timeout=1)
     assert not list(tmp_path.glob("*.ended"))  # stopped, not waited for
+
+
+def test_the_task_whose_failure_ends_the_run_is_not_cancelled(
+    ray: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ray 2.60 aborts the driver when a task is cancelled while its result is
+    # being recorded, as the failed task's is when its failure is seen
+    cancelled: list[Any] = []
+    monkeypatch.setattr(ray, "cancel", lambda ref, **_: cancelled.append(ref))
+    with pytest.raises(ValueError, match="failed early"):
+        compute(delayed(fail_soon)(1), scheduler="ray")
+    assert cancelled == []

@@ -15,7 +15,7 @@ from tarry import config
 from tarry._build.annotate import annotate
 from tarry._build.delayed import Delayed, persist
 from tarry._build.wrap import DelayedFunction, delayed
-from tarry._compute import compute
+from tarry._compute import compute, optimize
 from tarry._tokens import tokenize
 from tarry._tools.explain import explain
 from tarry._tools.profile import profile
@@ -30,6 +30,7 @@ __all__ = [
     "config",
     "delayed",
     "explain",
+    "optimize",
     "persist",
     "profile",
     "progress",

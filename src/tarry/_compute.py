@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, overload
 
 from tarry import config
 from tarry._build.annotate import check_options
-from tarry._build.traverse import pack
+from tarry._build.traverse import pack, shallow
 from tarry._graph import Pack, Task, fingerprint, resolve
+from tarry._interop.dask_settings import dask_choice, dask_progress
 from tarry._schedule import Settings, check_scheduler, get_backend
 from tarry._schedule.core import Run
 from tarry._schedule.cpus import usable_cpus
@@ -45,17 +46,19 @@ __all__ = [
     "checked_retries",
     "compute",
     "keep",
+    "optimize",
     "pack_targets",
     "resolve_options",
     "run_graph",
 ]
 
 
-def pack_targets(objs: tuple[Any, ...]) -> tuple[list[Any], list[Task]]:
+def pack_targets(objs: tuple[Any, ...], traverse: bool = True) -> tuple[list[Any], list[Task]]:
     """``objs`` as :func:`tarry._build.traverse.pack` stores them, and the tasks they need.
 
-    The tasks are those standing in ``objs`` directly or inside containers,
-    once each, in the order first met: the targets of a run.
+    The tasks are those standing in ``objs`` directly or inside containers
+    (with ``traverse=False``, directly only), once each, in the order first
+    met: the targets of a run.
 
     Examples
     --------
@@ -66,7 +69,8 @@ def pack_targets(objs: tuple[Any, ...]) -> tuple[list[Any], list[Task]]:
     (True, 'plain')
     """
     deps: dict[str, Task] = {}
-    packed = [pack(obj, deps) for obj in objs]
+    wrap = pack if traverse else shallow
+    packed = [wrap(obj, deps) for obj in objs]
     return packed, list(deps.values())
 
 
@@ -96,6 +100,11 @@ def resolve_options(
 ) -> Options:
     """The options of a compute; None takes the value from :func:`tarry.config.set`.
 
+    A scheduler neither given nor set follows the settings a dask user left
+    in place (:mod:`tarry._interop.dask_settings`): ``dask.config``'s
+    scheduler, a default ``distributed.Client``; an active
+    ``dask.diagnostics.ProgressBar`` turns on tarry's bar.
+
     Raises a helpful error for an unknown scheduler or a bad value. Workers
     are 1 for ``"sync"``; an Executor is sized by its pool; otherwise
     ``num_workers`` or the usable CPUs (every pool-based backend's default).
@@ -109,10 +118,16 @@ def resolve_options(
     >>> resolve_options("threads", 3).workers
     3
     """
-    chosen = check_scheduler(config.get("scheduler") if scheduler is None else scheduler)
+    dask = None if scheduler is not None or config.chosen("scheduler") else dask_choice()
+    if dask is not None:
+        chosen = dask.scheduler
+    else:
+        chosen = check_scheduler(config.get("scheduler") if scheduler is None else scheduler)
     wanted = config.check_num_workers(
         config.get("num_workers") if num_workers is None else num_workers
     )
+    if progress is None and not config.chosen("progress") and dask_progress():
+        progress = True  # an active dask.diagnostics.ProgressBar
     show = config.check_progress(config.get("progress") if progress is None else progress)
     limit = config.check_timeout(config.get("timeout") if timeout is None else timeout)
     if isinstance(chosen, str):
@@ -126,7 +141,7 @@ def resolve_options(
         wanted,
         config.get("max_threads"),
         config.get("ray_address"),
-        config.get("dask_client"),
+        config.get("dask_client") if dask is None or dask.client is None else dask.client,
         limit,
     )
     return Options(chosen, settings, show, name, workers)
@@ -140,6 +155,7 @@ def run_graph(
     optimize_graph: bool = True,
     timeout: float | None = None,
     retries: int = 0,
+    traverse: bool = True,
     hold: bool = False,
 ) -> tuple[list[Any], dict[str, Any], BaseException | None]:
     """Run everything lazy inside ``objs``.
@@ -153,9 +169,10 @@ def run_graph(
     called raises it: its traceback then shows one tarry frame, not several.
     Active observers (:mod:`tarry._tools.observe`) are told about the run,
     and the run is remembered (:mod:`tarry._tools.last_run`) even when
-    Ctrl-C stops it.
+    Ctrl-C stops it. ``traverse=False`` runs only the lazy values that are
+    ``objs`` themselves, not those inside containers.
     """
-    packed, targets = pack_targets(objs)
+    packed, targets = pack_targets(objs, traverse)
     options = resolve_options(scheduler, num_workers, progress, timeout)
     # looked up before the check below, so a bad scheduler (or a missing
     # extra) is reported even when there is nothing to run
@@ -195,6 +212,7 @@ def compute(
     progress: bool | None = ...,
     timeout: float | None = ...,
     retries: int | None = ...,
+    traverse: bool = ...,
 ) -> tuple[A]: ...
 @overload
 def compute(
@@ -208,6 +226,7 @@ def compute(
     progress: bool | None = ...,
     timeout: float | None = ...,
     retries: int | None = ...,
+    traverse: bool = ...,
 ) -> tuple[A, B]: ...
 @overload
 def compute(
@@ -222,6 +241,7 @@ def compute(
     progress: bool | None = ...,
     timeout: float | None = ...,
     retries: int | None = ...,
+    traverse: bool = ...,
 ) -> tuple[A, B, C]: ...
 @overload
 def compute(
@@ -237,6 +257,7 @@ def compute(
     progress: bool | None = ...,
     timeout: float | None = ...,
     retries: int | None = ...,
+    traverse: bool = ...,
 ) -> tuple[A, B, C, D]: ...
 @overload
 def compute(
@@ -253,6 +274,7 @@ def compute(
     progress: bool | None = ...,
     timeout: float | None = ...,
     retries: int | None = ...,
+    traverse: bool = ...,
 ) -> tuple[A, B, C, D, E]: ...
 @overload
 def compute(
@@ -270,6 +292,7 @@ def compute(
     progress: bool | None = ...,
     timeout: float | None = ...,
     retries: int | None = ...,
+    traverse: bool = ...,
 ) -> tuple[A, B, C, D, E, F]: ...
 @overload
 def compute(
@@ -280,6 +303,7 @@ def compute(
     progress: bool | None = ...,
     timeout: float | None = ...,
     retries: int | None = ...,
+    traverse: bool = ...,
 ) -> tuple[Any, ...]: ...
 def compute(
     *objs: Any,
@@ -289,6 +313,7 @@ def compute(
     progress: bool | None = None,
     timeout: float | None = None,
     retries: int | None = None,
+    traverse: bool = True,
 ) -> tuple[Any, ...]:
     """Compute lazy values together, sharing the work they have in common.
 
@@ -328,6 +353,11 @@ def compute(
         otherwise (default 0). Local schedulers run it again at once; Ray
         and Dask retry with their own machinery (``max_retries``,
         ``retries``). ``last_run()`` and the profile show the attempts.
+    traverse
+        Look for lazy values inside lists, tuples, dicts... of ``objs``
+        (default True, as dask); False computes only the arguments that
+        are lazy values (or dask collections) themselves, and returns
+        the others as they are, unsearched: quicker for big containers.
 
     Returns
     -------
@@ -342,12 +372,33 @@ def compute(
     (0, {'max': 9}, 'plain')
     """
     packed, values, failure = run_graph(
-        objs, scheduler, num_workers, progress, optimize_graph, timeout, checked_retries(retries)
-    )
+        objs, scheduler, num_workers, progress, optimize_graph, timeout, checked_retries(retries),
+        traverse,
+    )  # fmt: skip
     if failure is not None:
         release_own_frames(failure)  # they would keep the run's values alive
         raise failure
     return tuple(resolve(p, values) for p in packed)
+
+
+def optimize(*objs: Any, traverse: bool = True) -> tuple[Any, ...]:
+    """dask's ``optimize`` for code written for dask: returns ``objs``, ready to compute.
+
+    A tarry graph needs no rewriting before it runs: ``compute()`` reads it
+    as it is, and the ``"processes"`` scheduler fuses tasks itself when it
+    runs them (``optimize_graph=True``). ``traverse`` is accepted as dask
+    takes it.
+
+    Examples
+    --------
+    >>> from tarry import delayed, optimize
+    >>> x = delayed(abs)(-1)
+    >>> optimize(x, [x])[0] is x
+    True
+    """
+    if not isinstance(traverse, bool):
+        raise TypeError(f"traverse must be True or False, not {traverse!r}")
+    return objs
 
 
 def checked_retries(retries: int | None) -> int:

@@ -25,12 +25,16 @@ from typing import Any
 
 from tarry._schedule import check_scheduler
 
-__all__ = ["get", "set"]
+__all__ = ["chosen", "get", "set"]
 
 _DEFAULTS: dict[str, Any] = {"scheduler": "threads", "num_workers": None, "progress": False,
              "max_threads": 32, "ray_address": None, "dask_client": None,
              "pure": False, "timeout": None}  # fmt: skip
 _settings: dict[str, Any] = dict(_DEFAULTS)
+#: dask's names for tarry's settings: ``dask.config.set(delayed_pure=True)`` moved over works
+_ALIASES: dict[str, str] = {"delayed_pure": "pure"}
+# the settings set() was given (and not undone): dask's settings count only for the others
+_chosen: builtins.set[str] = builtins.set()
 _lock = threading.Lock()
 
 
@@ -119,8 +123,24 @@ _CHECKS: dict[str, Callable[[object], Any]] = {
 }
 
 
+def chosen(name: str) -> bool:
+    """Whether setting ``name`` was given to :class:`set` (else it has its default).
+
+    Examples
+    --------
+    >>> with set(progress=False):
+    ...     chosen("progress")
+    True
+    >>> chosen("progress")
+    False
+    """
+    get(name)  # an unknown name raises
+    return _ALIASES.get(name, name) in _chosen
+
+
 def get(name: str) -> Any:
-    """The current value of setting ``name``."""
+    """The current value of setting ``name`` (dask's ``delayed_pure`` is ``pure``)."""
+    name = _ALIASES.get(name, name)
     if name not in _settings:
         raise KeyError(f"unknown setting {name!r}; known settings: {', '.join(_settings)}")
     return _settings[name]
@@ -148,8 +168,9 @@ class set:  # noqa: N801 - mirrors dask.config.set, used as a function
         the current default client.
     pure
         Default of ``delayed(..., pure=...)`` for functions, values and
-        method calls that do not say (dask's ``delayed_pure``); default
-        False: every call is a new task. Read when a task is built.
+        method calls that do not say; default False: every call is a new
+        task. Read when a task is built. ``delayed_pure=``, dask's name,
+        sets it too.
     timeout
         Default of ``compute(timeout=...)``: seconds a compute may run
         before it stops with a :class:`TimeoutError`; None (the default):
@@ -157,6 +178,7 @@ class set:  # noqa: N801 - mirrors dask.config.set, used as a function
     """
 
     def __init__(self, **settings: Any) -> None:
+        settings = {_ALIASES.get(name, name): value for name, value in settings.items()}
         unknown = builtins.set(settings) - builtins.set(_DEFAULTS)
         if unknown:
             raise TypeError(
@@ -165,7 +187,9 @@ class set:  # noqa: N801 - mirrors dask.config.set, used as a function
         checked = {name: _CHECKS[name](value) for name, value in settings.items()}
         with _lock:
             self._previous = {name: _settings[name] for name in checked}
+            self._unchosen = checked.keys() - _chosen
             _settings.update(checked)
+            _chosen.update(checked)
 
     def __enter__(self) -> set:
         return self
@@ -178,3 +202,4 @@ class set:  # noqa: N801 - mirrors dask.config.set, used as a function
     ) -> None:
         with _lock:
             _settings.update(self._previous)
+            _chosen.difference_update(self._unchosen)

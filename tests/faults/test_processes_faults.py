@@ -96,6 +96,36 @@ def test_a_forked_child_that_exits_leaves_the_parents_files_alone() -> None:
     assert out.report == {"result": [7], "folder_kept": True}
 
 
+def test_a_forked_child_that_leaves_by_os_exit_leaves_nothing_while_its_parent_lives() -> None:
+    # The child computes on processes (its own folder, its own pool and its
+    # semaphores), then leaves without cleaning up; its parent carries on.
+    out = scenario(
+        """
+        import glob
+
+        def ours():  # this scenario's folders and semaphores, by the pids that made them
+            return sorted(p for p in glob.glob("/dev/shm/*tarry-workers-*")
+                          + glob.glob("/dev/shm/sem.loky-*")
+                          if any(f"-{pid}-" in p for pid in pids))
+
+        compute(delayed(inc)(1), scheduler="processes")
+        pids, statuses = [os.getpid()], []
+        for i in range(2):
+            child = os.fork()
+            if child == 0:
+                ok = compute(delayed(inc)(i), scheduler="processes") == (i + 1,)
+                os._exit(0 if ok else 1)
+            pids.append(child)
+            statuses.append(os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]))
+        mine = [p for p in ours() if f"-{os.getpid()}-" in p]
+        wait_for(lambda: ours() == mine, 60)
+        report(statuses=statuses, children_left=[p for p in ours() if p not in mine])
+        """,
+        timeout=120,
+    ).ok()
+    assert out.report == {"statuses": [0, 0], "children_left": []}
+
+
 def test_a_daemonic_multiprocessing_worker_computes_in_itself() -> None:
     # The worker of a fork pool is daemonic: it may not start processes.
     out = scenario(
@@ -167,6 +197,40 @@ def test_a_dead_parent_leaves_no_worker_and_no_file(death: str) -> None:
 
 
 # -- item 9 and 11: Ctrl-C and dead workers leave no file -------------------------------
+
+
+def test_ctrl_c_while_the_pool_starts_a_worker_leaves_no_worker_behind() -> None:
+    # The Ctrl-C lands between loky's start of a worker process and its note
+    # of that process: a worker known to nobody would live until exit.
+    out = scenario(
+        """
+        import psutil
+        from loky.backend.process import LokyProcess
+        from remote_helpers import nap
+        from tarry._schedule.processes.pool import shutdown_pool
+
+        def workers():
+            return [p for p in psutil.Process().children()
+                    if "popen_loky_posix" in " ".join(p.cmdline())]
+
+        start = LokyProcess.start
+        def start_then_ctrl_c(process):
+            LokyProcess.start = start  # once
+            start(process)
+            os.kill(os.getpid(), signal.SIGINT)
+        LokyProcess.start = start_then_ctrl_c
+        try:
+            compute(delayed(nap)(60), scheduler="processes", num_workers=2)
+            report(outcome="finished")
+        except KeyboardInterrupt:
+            report(outcome="KeyboardInterrupt")
+        shutdown_pool()
+        report(workers_left=not wait_for(lambda: not workers(), 60))
+        report(after=list(compute(delayed(inc)(1), scheduler="processes")))
+        """,
+        timeout=180,
+    ).ok()
+    assert out.report == {"outcome": "KeyboardInterrupt", "workers_left": False, "after": [2]}
 
 
 def test_ctrl_c_while_a_worker_writes_a_large_result_leaves_no_partial_file() -> None:

@@ -19,8 +19,9 @@ from tarry._build.annotate import current as current_options
 from tarry._build.annotate import merged
 from tarry._build.labels import BINARY_OPERATORS, COMPARISONS, UNARY_OPERATORS, method_caller
 from tarry._build.traverse import ATOMIC as _ATOMIC
-from tarry._build.traverse import add_dep, pack
+from tarry._build.traverse import pack, shallow
 from tarry._graph import Lazy, Pack, Quote, Task, TaskGraph, check_same, resolve
+from tarry._interop.collection import DaskCollection
 from tarry._keys import check_key, new_key
 from tarry._schedule.tracebacks import release_own_frames
 from tarry._tokens import tokenize
@@ -70,7 +71,7 @@ def _make_task(
     is checked by the caller (:func:`~tarry._keys.check_key`).
     """
     deps: dict[str, Task] = {}
-    wrap = pack if traverse else _shallow
+    wrap = pack if traverse else shallow
     packed = []
     deep = False
     only_lazy = True
@@ -112,23 +113,15 @@ def _make_task(
     )
 
 
-def _shallow(obj: Any, deps: dict[str, Task]) -> Any:
-    """``traverse=False``: only a lazy value itself is resolved, never its container."""
-    if isinstance(obj, Lazy):
-        return add_dep(obj._task, deps)
-    if type(obj) is Task:
-        return Quote(obj)
-    return obj
-
-
 def _funcname(func: Any) -> str:
     name = getattr(func, "__name__", None)
     if not isinstance(name, str):
         name = type(func).__name__
-    return name
+    # dask's name too: a key's name part stays an identifier, as dask's tools expect
+    return "lambda" if name == "<lambda>" else name
 
 
-class Delayed(Lazy, Generic[T_co]):
+class Delayed(Lazy, DaskCollection, Generic[T_co]):
     """A lazy value: the output of a task that has not run yet.
 
     Build one with :func:`delayed`; combine them with ordinary Python
@@ -164,15 +157,9 @@ class Delayed(Lazy, Generic[T_co]):
         """Read-only mapping ``key -> task`` of everything this value needs."""
         return TaskGraph([self._task])
 
-    @property
-    def dask(self) -> TaskGraph:
-        """The same mapping as :attr:`graph`, under dask's name (``x.key in x.dask``)."""
-        return TaskGraph([self._task])
-
-    @property
-    def _key(self) -> str:
-        # dask's private name for the key, which code written for dask reads
-        return self._task.key
+    @classmethod
+    def _of_task(cls, task: Task, length: int | None) -> Delayed[Any]:
+        return Delayed(task, length)
 
     def __repr__(self) -> str:
         return f"Delayed({self._task.key!r})"

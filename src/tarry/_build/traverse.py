@@ -20,7 +20,7 @@ from typing import Any
 
 from tarry._graph import Lazy, Pack, Quote, Task, check_same
 
-__all__ = ["ATOMIC", "add_dep", "pack"]
+__all__ = ["ATOMIC", "add_dep", "pack", "shallow"]
 
 ATOMIC = frozenset({int, float, str, bytes, bool, type(None), complex, range, type(Ellipsis)})
 _EMPTY_ITERABLES: tuple[Any, ...] = ([], (), set(), {}, {}.values(), {}.items(), range(0), "")
@@ -93,6 +93,28 @@ def pack(obj: Any, deps: dict[str, Task]) -> Any:
         names = [f.name for f in dataclasses.fields(obj) if hasattr(obj, f.name)]
         values = [getattr(obj, n) for n in names]
         return _pack_items(obj, values, partial(_build_dataclass, obj, names), kind.__name__, deps)
+    if hasattr(kind, "__dask_graph__"):  # a dask collection's graph joins the run
+        from tarry._interop.dask_collections import task_of
+
+        collected = task_of(obj)
+        return obj if collected is None else add_dep(collected, deps)
+    return obj
+
+
+def shallow(obj: Any, deps: dict[str, Task]) -> Any:
+    """``traverse=False``: ``obj`` itself is resolved if lazy, never the items of a container.
+
+    Examples
+    --------
+    >>> deps: dict[str, Task] = {}
+    >>> t = Task.literal("t", 5)
+    >>> holder = [t]
+    >>> shallow(holder, deps) is holder, shallow(t, deps)
+    (True, Quote(Task('t', value=5)))
+    """
+    kind = type(obj)
+    if isinstance(obj, Lazy) or kind in (Task, Pack, Quote) or hasattr(kind, "__dask_graph__"):
+        return pack(obj, deps)
     return obj
 
 

@@ -26,7 +26,7 @@ from tarry._build.delayed import (
     _set_length,
     _set_task,
 )
-from tarry._build.traverse import pack
+from tarry._build.traverse import pack, shallow
 from tarry._graph import Lazy, Task
 from tarry._keys import check_key, new_key
 from tarry._tokens import tokenize
@@ -392,7 +392,9 @@ def delayed(
                 "delayed(func).options(key=...) when you build it."
             )
         return obj
-    if callable(obj) or isinstance(obj, classmethod | staticmethod):
+    # a dask.delayed value is callable, but stands for its value, as in dask
+    dask_value = hasattr(type(obj), "__dask_graph__")
+    if not dask_value and (callable(obj) or isinstance(obj, classmethod | staticmethod)):
         return DelayedFunction(obj, pure=pure, name=name, nout=nout, traverse=traverse)
     return Delayed(_value_task(obj, name=name, pure=pure, traverse=traverse), nout)
 
@@ -400,7 +402,7 @@ def delayed(
 def _value_task(obj: Any, *, name: str | None, pure: bool | None, traverse: bool) -> Task:
     label = type(obj).__name__
     deps: dict[str, Task] = {}
-    packed = pack(obj, deps) if traverse else obj
+    packed = pack(obj, deps) if traverse else shallow(obj, deps)
     if name is not None:
         key = name
     elif config.get("pure") if pure is None else pure:

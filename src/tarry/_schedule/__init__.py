@@ -21,7 +21,7 @@ from tarry._schedule.core import Run
 if TYPE_CHECKING:
     from concurrent.futures import Executor
 
-__all__ = ["DEFAULTS", "SCHEDULERS", "Backend", "Settings", "get_backend"]
+__all__ = ["ALIASES", "DEFAULTS", "SCHEDULERS", "Backend", "Settings", "get_backend"]
 
 
 class Settings(NamedTuple):
@@ -56,6 +56,17 @@ SCHEDULERS: dict[str, str] = {
 }
 
 
+#: dask's names for schedulers -> tarry's: code written for dask keeps working
+ALIASES: dict[str, str] = {
+    "synchronous": "sync",
+    "single-threaded": "sync",
+    "threading": "threads",
+    "multiprocessing": "processes",
+    "distributed": "dask",
+    "dask.distributed": "dask",
+}
+
+
 def _executor_type() -> type[Executor] | None:
     # Whoever holds an Executor has imported concurrent.futures already, so
     # looking it up costs ``import tarry`` nothing.
@@ -68,7 +79,15 @@ def check_scheduler(name: str) -> str: ...
 @overload
 def check_scheduler(name: object) -> str | Executor: ...
 def check_scheduler(name: object) -> str | Executor:
-    """Return ``name`` if it names a scheduler or is an Executor, else raise a helpful error."""
+    """Return ``name`` if it names a scheduler or is an Executor, else raise a helpful error.
+
+    dask's names (:data:`ALIASES`) are taken for tarry's.
+
+    Examples
+    --------
+    >>> check_scheduler("threads"), check_scheduler("synchronous")
+    ('threads', 'sync')
+    """
     executor = _executor_type()
     if executor is not None and isinstance(name, executor):
         return name
@@ -77,10 +96,11 @@ def check_scheduler(name: object) -> str | Executor:
             f"scheduler must be one of {sorted(SCHEDULERS)} or a concurrent.futures.Executor, "
             f"not {name!r}"
         )
+    name = ALIASES.get(name, name)
     if name not in SCHEDULERS:
         raise ValueError(
-            f"unknown scheduler {name!r}; valid names are: {', '.join(SCHEDULERS)}; "
-            "or pass a concurrent.futures.Executor instance"
+            f"unknown scheduler {name!r}; valid names are: {', '.join(SCHEDULERS)} "
+            f"(or dask's: {', '.join(ALIASES)}); or pass a concurrent.futures.Executor instance"
         )
     return name
 

@@ -29,7 +29,7 @@ from functools import partial
 from typing import Any
 
 from tarry._graph import Task, call
-from tarry._schedule import DEFAULTS, Settings
+from tarry._schedule import DEFAULTS, Settings, interrupts
 from tarry._schedule.core import Run
 from tarry._schedule.deadline import Deadline
 from tarry._schedule.errors import Sent, receive, send
@@ -141,6 +141,7 @@ class FutureDriver:
                 wait = min(wait, deadline.left())
                 if wait <= 0:
                     return []
+            interrupts.check()  # a Ctrl-C lost in a finalizer, or held back, arrives here
             try:
                 first = done.get(timeout=wait)
                 break

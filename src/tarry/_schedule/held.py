@@ -52,7 +52,7 @@ from typing import Any
 from tarry._graph import Task
 from tarry._schedule.core import Run
 
-__all__ = ["HOLDERS", "Fetch", "Held", "failed_task", "holder", "settle"]
+__all__ = ["HOLDERS", "Fetch", "Held", "failed_task", "fetched", "holder", "settle"]
 
 #: fetches held values of one engine into the caller: per key the value, or
 #: the error (booked with ``run.fail``) of the first one that failed
@@ -152,6 +152,28 @@ def settle(
             return fetched
         run.keep(fetched)
     return None
+
+
+def fetched(task: Task) -> Any:
+    """The value of the literal ``task``, brought here if it is held in a cluster.
+
+    For graphs that another engine runs as they are (dask's schedulers
+    running a tarry value): it cannot read the cluster's memory either.
+    Raises the error of a persisted task that failed.
+
+    Examples
+    --------
+    >>> fetched(Task.literal("x", 5))
+    5
+    """
+    value = task.args[0]
+    if type(value) is not Held:
+        return value
+    run = Run([task])
+    error = settle(run, None)
+    if error is not None:
+        raise error
+    return run.values[task.key]
 
 
 def failed_task(run: Run, key: str) -> Task:

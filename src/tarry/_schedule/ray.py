@@ -8,11 +8,14 @@ that is large (a literal input, or the same object passed to several calls)
 is put into the object store once.
 
 Where: with ``tarry.config.set(ray_address=...)`` or ``RAY_ADDRESS`` set, the
-first Ray compute of the process connects to that cluster; otherwise it starts
-a local one with one CPU per usable CPU (or ``num_workers``). Either way it
-stays up for the next computes. A Ray already initialised by the user is used
-as it is. The nodes of a remote cluster need tarry installed, like any
-library the tasks use.
+first Ray compute of the process connects to that cluster (a GCS address
+``host:port``, or ``ray://host:10001``; nothing listening there is a
+``ConnectionError`` at once); otherwise it starts a local one of its own with
+one CPU per usable CPU (or ``num_workers``), never joining a cluster that
+``ray start`` started on the machine. Either way it stays up for the next
+computes. A Ray already initialised by the user is used as it is. The nodes
+of a remote cluster need tarry installed, like any library the tasks use.
+See :mod:`tarry._schedule.ray_connect`.
 
 How it runs:
 
@@ -46,6 +49,15 @@ How it runs:
 * the caller holds a task's ObjectRef only until the task has finished
   (targets: until compute returns), as hand-written Ray code that drops its
   refs does: Ray frees an intermediate result once its readers are done.
+* losing the cluster's head (killed, or ``ray stop``) during a compute
+  raises :class:`~tarry._schedule.ray_connect.ClusterLostError`, a
+  ``ConnectionError`` naming the address, once the head has refused
+  connections for 10 s (by GCS address), or once Ray's client gives up (by
+  ``ray://``: 10 s on a connection tarry made). If tarry made the
+  connection it shuts it down, so the process lives on and the next compute
+  connects again; on the user's own connection, Ray ends the process 60 s
+  after the head went, as it does for any driver. The tasks of the compute
+  are lost: Ray's cluster state lives in its head.
 
 A local cluster that tarry starts is started with Ray's token
 authentication (``RAY_AUTH_MODE=token``): its ports are open on the network,
@@ -63,16 +75,12 @@ Examples
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 from tarry._graph import Task
 from tarry._schedule import DEFAULTS, Settings
 from tarry._schedule.core import Run
-from tarry._schedule.cpus import usable_cpus
 from tarry._schedule.deadline import Deadline
 from tarry._schedule.errors import (
     TaskFailedError,
@@ -81,6 +89,13 @@ from tarry._schedule.errors import (
     text_of,
 )
 from tarry._schedule.held import Held, failed_task, settle
+from tarry._schedule.ray_connect import (
+    ClusterLostError,
+    Lifeline,
+    connect,
+    disconnect,
+    lifeline_for,
+)
 from tarry._schedule.ray_tasks import ray_options, remote_for, retry_on_of, submit
 from tarry._schedule.wire import (
     find_unloadable,
@@ -104,64 +119,16 @@ _POLL = 0.1
 _STOPPED = "their Ray workers were stopped"
 
 
-_lock = threading.Lock()
-
-
-def connect(settings: Settings = DEFAULTS) -> Any:
-    """The ``ray`` module, connected: to ``settings.ray_address``, or a local one started once.
-
-    Without an address, ``RAY_ADDRESS`` is used if set; a local cluster gets
-    ``settings.num_workers`` CPUs (default: the usable ones).
-
-    Examples
-    --------
-    >>> ray = connect()  # doctest: +SKIP
-    >>> ray.is_initialized()  # doctest: +SKIP
-    True
-    """
-    import ray
-
-    with _lock:
-        if not ray.is_initialized():
-            address = settings.ray_address or os.environ.get("RAY_ADDRESS")
-            if address:
-                ray.init(address=address, ignore_reinit_error=True)
-            else:
-                with _token_auth():
-                    ray.init(
-                        num_cpus=settings.num_workers or usable_cpus(),
-                        include_dashboard=False,
-                        ignore_reinit_error=True,
-                        _node_ip_address="127.0.0.1",
-                    )
-    return ray
-
-
-@contextlib.contextmanager
-def _token_auth() -> Iterator[None]:
-    """Start a local cluster with token authentication (unless the user chose a mode).
-
-    Ray reads the mode when the cluster and this driver start, and makes a
-    token for a local cluster itself; the variable is not left set, so a
-    later ``ray.init(address=...)`` of the user's is not affected.
-    """
-    if "RAY_AUTH_MODE" in os.environ:
-        yield
-        return
-    os.environ["RAY_AUTH_MODE"] = "token"
-    try:
-        yield
-    finally:
-        os.environ.pop("RAY_AUTH_MODE", None)
-
-
 # -- the caller's side ------------------------------------------------------------
 
 
 class _RayRun:
-    def __init__(self, ray: Any, run: Run, hold: bool = False) -> None:
+    def __init__(
+        self, ray: Any, run: Run, lifeline: Lifeline | None = None, hold: bool = False
+    ) -> None:
         self.ray = ray
         self.run = run
+        self.lifeline = lifeline
         #: leave the targets' results in the cluster (see :func:`persist_ray`)
         self.hold = hold
         self.timed = run.events is not None
@@ -232,12 +199,16 @@ class _RayRun:
                 if not done:
                     if deadline is not None and deadline.left() <= 0:
                         return self._time_up(deadline)
+                    if self.lifeline is not None:
+                        self.lifeline.check()
                     continue
                 try:
                     metas = ray.get(done)
                 except ray.exceptions.RayError:
                     failure = self._first_failure(done)
-                    self._cancel(list(pending) + list(self.target_refs.values()))
+                    for meta in done:  # finished: never cancelled (see _cancel)
+                        del pending[meta]
+                    self._cancel(list(pending))
                     return failure
                 for meta, timing in zip(done, metas, strict=True):
                     task = pending.pop(meta)  # its readers hold its result now
@@ -245,8 +216,10 @@ class _RayRun:
                         run.record(task, timing)
                     run.count_done(task)
             fetched = self._held_targets() if self.hold else self._fetch(self.target_refs)
+        except ConnectionError:  # the cluster is gone: nothing to cancel
+            raise
         except BaseException:  # Ctrl-C: stop everything now
-            self._cancel(list(pending) + list(self.target_refs.values()), force=True)
+            self._cancel(list(pending), force=True)
             raise
         if isinstance(fetched, BaseException):
             return fetched
@@ -257,7 +230,7 @@ class _RayRun:
         """The deadline passed: stop every task not finished; the error names the likely running."""
         waiting = set(self.pending.values())
         running = [t for t in waiting if not any(d in waiting for d in t.deps)]
-        self._cancel(list(self.pending) + list(self.target_refs.values()), force=True)
+        self._cancel(list(self.pending), force=True)
         return deadline.error(running, self.run.remaining - len(running), _STOPPED)
 
     def _held_targets(self) -> dict[str, Any]:
@@ -293,10 +266,18 @@ class _RayRun:
         raise AssertionError("ray.get failed for the batch but for none of its refs")
 
     def _cancel(self, pending: list[Any], force: bool = False) -> None:
-        """Cancel unfinished tasks; ``force`` also kills the workers running them.
+        """Cancel unfinished tasks (by one ref each); ``force`` also kills their workers.
 
         Without force, Ray interrupts a running task only at its next Python
         bytecode: a task blocked in C (a sleep, a big numpy call) goes on.
+
+        Only tasks not seen finishing are cancelled: Ray (2.60) aborts this
+        whole process, with no Python error, when a task is cancelled while
+        Ray records its result (a failed check, "Tried to complete task that
+        was not pending"; ray-project/ray#54798 fixed the same race for
+        retries). The task whose failure ends a run is such a task, every
+        time. A task finishing at the very moment it is cancelled still can
+        meet that race: Ray does not say which tasks are running.
         """
         for ref in pending:
             with contextlib.suppress(Exception):  # already finished, or its worker is gone
@@ -389,7 +370,8 @@ def run_ray(run: Run, settings: Settings = DEFAULTS, hold: bool = False) -> Base
     if fetched is not None or not run.remaining:
         return fetched
     ray = connect(settings)
-    job = _RayRun(ray, run, hold)
+    watch = lifeline_for(ray)
+    job = _RayRun(ray, run, watch, hold)
     deadline = None if settings.timeout is None else Deadline(settings.timeout)
     try:
         job.submit_all()
@@ -404,4 +386,12 @@ def run_ray(run: Run, settings: Settings = DEFAULTS, hold: bool = False) -> Base
             run.count_done(task)
         run.keep(job._held_targets())
         return None
-    return job.wait(deadline)
+    try:
+        return job.wait(deadline)
+    except ConnectionError as err:  # the cluster is gone (a ray:// client says so itself)
+        lost = err if isinstance(err, ClusterLostError) else watch.lost(f"Ray said: {err}")
+        if watch.ours:
+            disconnect(ray)
+        if lost is err:
+            raise
+        raise lost from err

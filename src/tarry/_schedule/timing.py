@@ -5,11 +5,16 @@ or Dask worker), a :class:`Stopwatch` started just before the call gives a
 :class:`Timing` just after it: the worker that ran it (:func:`worker_name`:
 ``pid:thread``, and ``@host`` for a task run on another machine than the
 caller's),
-start and end (:func:`time.perf_counter`) and the thread CPU time used. The
-reading travels back as it is; :meth:`tarry._schedule.core.Run.record`
-keeps it as a :class:`TaskEvent`, the one record diagnostics read. (The
-processes backend sends a batch's readings as a flat list of floats, the
-cheapest to pickle, and makes them Timings on arrival.)
+start and end (:func:`time.perf_counter`) and the thread CPU time used. A
+worker process of the pool reads the pool's parent's clock: Python does
+not promise that ``perf_counter`` is one clock for every process (Linux's
+is), so elsewhere a worker adds the offset between its clock and the
+parent's, measured against the wall clock when it starts
+(:func:`clock_anchor`, :func:`clock_shift`). The reading travels back as
+it is; :meth:`tarry._schedule.core.Run.record` keeps it as a
+:class:`TaskEvent`, the one record diagnostics read. (The processes
+backend sends a batch's readings as a flat list of floats, the cheapest to
+pickle, and makes them Timings on arrival.)
 
 Examples
 --------
@@ -28,7 +33,9 @@ import time
 from dataclasses import dataclass
 from typing import NamedTuple
 
-__all__ = ["HOST", "Stopwatch", "TaskEvent", "Timing", "worker_name"]
+from tarry import _platform
+
+__all__ = ["HOST", "Stopwatch", "TaskEvent", "Timing", "clock_anchor", "clock_shift", "worker_name"]
 
 #: this machine's name, short form (up to the first dot, as ``hostname -s``):
 #: what names a worker on another machine than the caller's
@@ -48,9 +55,10 @@ class Timing(NamedTuple):
 class TaskEvent:
     """What one task did: measured where it ran, not where it was scheduled.
 
-    ``start`` and ``end`` are :func:`time.perf_counter` readings (one clock
-    for all processes of a Linux machine); ``cpu`` is the thread CPU time the
-    task used, in seconds.
+    ``start`` and ``end`` are readings of the caller's
+    :func:`time.perf_counter` (worker processes convert theirs, see
+    :func:`clock_shift`); ``cpu`` is the thread CPU time the task used, in
+    seconds.
     """
 
     key: str
@@ -100,3 +108,31 @@ class Stopwatch:
         """The reading from the start until now, on this thread."""
         end = time.perf_counter()
         return Timing(worker_name(), self.start, end, time.thread_time() - self.cpu)
+
+
+def clock_anchor() -> float | None:
+    """What a worker process needs to read this process's ``perf_counter``: None if it can as is.
+
+    The wall-clock time when this process's ``perf_counter`` read 0, where
+    ``perf_counter`` is not known to be one clock for every process (see
+    :func:`tarry._platform.shared_perf_counter`).
+    """
+    return None if _platform.shared_perf_counter() else time.time() - time.perf_counter()
+
+
+def clock_shift(anchor: float | None) -> float:
+    """Seconds to add to this process's ``perf_counter`` to read the clock ``anchor`` came from.
+
+    Both processes measure their clock against the wall clock, once: the
+    result is as good as the wall clock between the two moments (an NTP step
+    meanwhile shifts it; the offset is measured when a worker starts).
+
+    Examples
+    --------
+    >>> clock_shift(None)
+    0.0
+    >>> anchor = time.time() - time.perf_counter() - 100.0  # a clock 100 s ahead
+    >>> round(clock_shift(anchor))
+    100
+    """
+    return 0.0 if anchor is None else time.time() - time.perf_counter() - anchor

@@ -95,6 +95,7 @@ class ProgressBar(Observer):
             if self._watch is not None:
                 return
             watch = self._watch = _Watch(run, self.min_time, self.interval, self.file)
+            watch.label = scheduler  # where the tasks run: the bar's first word
         watch.thread.start()
 
     def finished(self, run: Run, error: BaseException | None) -> None:
@@ -121,6 +122,7 @@ class _Watch:
         self.error: BaseException | None = None
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="tarry-progress", daemon=True)
+        self.label: str | None = None
 
     def stop(self, error: BaseException | None) -> None:
         self.error = error
@@ -161,8 +163,9 @@ class _Watch:
         bar_class = cast("type[tqdm[Any]]", type("Bar", (base,), {"monitor_interval": 0}))
         # delay: no empty "0/N" line before the first update below
         bar: tqdm[Any] = bar_class(
-            total=self.total, unit="task", file=self.file, dynamic_ncols=True, delay=self.min_time
-        )
+            total=self.total, unit="task", file=self.file, dynamic_ncols=True, delay=self.min_time,
+            desc=self.label,
+        )  # fmt: skip
         bar.start_t = bar.last_print_t = self.began
         self._update(bar)
         if bar.last_print_t == self.began:

@@ -15,7 +15,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from tarry._graph import Task
-from tarry._schedule import DEFAULTS, Settings
+from tarry._schedule import DEFAULTS, Settings, interrupts
 from tarry._schedule.core import Run
 from tarry._schedule.cpus import usable_cpus
 from tarry._schedule.errors import ErrorPacket, UnpicklableTaskError, WorkerDiedError
@@ -31,7 +31,7 @@ from tarry._schedule.processes.units import (
     pop_first,
     reads_results,
 )
-from tarry._schedule.processes.worker import Outcome, in_worker, run_batch
+from tarry._schedule.processes.worker import Outcome, in_pool_code, in_worker, run_batch
 from tarry._schedule.sync import run_sync
 from tarry._schedule.timing import Timing
 from tarry._schedule.transfer import Blob, discard, from_blob, own, to_blob
@@ -369,5 +369,11 @@ def run_processes(run: Run, settings: Settings = DEFAULTS) -> BaseException | No
     except UnpicklableTaskError as err:
         return run.fail(err.task, err)
     workers = settings.num_workers or usable_cpus()
-    pool, size = get_pool(workers)
-    return _ProcessDriver(run, pool, workers, size).drive(settings.timeout)
+    # Ctrl-C waits while the pool starts a worker: it would leave one unknown to loky
+    with interrupts.watching(defer_while=_in_pool_code):
+        pool, size = get_pool(workers)
+        return _ProcessDriver(run, pool, workers, size).drive(settings.timeout)
+
+
+def _in_pool_code() -> bool:
+    return in_pool_code.depth > 0

@@ -16,7 +16,8 @@ Lifetimes: the folder belongs to the process that made it. It is removed at
 that process's exit, and registered with loky's resource tracker, which
 removes it if the process dies without cleaning up (SIGKILL, ``os._exit``)
 once its workers are gone too. A forked child makes a folder of its own and
-never removes its parent's.
+never removes its parent's, and registers it, and its pool's semaphores,
+with a resource tracker of its own (:func:`own_resource_tracker`).
 
 Examples
 --------
@@ -32,9 +33,12 @@ import contextlib
 import os
 import shutil
 import struct
+import sys
 import tempfile
 import threading
 
+from tarry import _platform
+from tarry._schedule.processes.liveness import gone
 from tarry._schedule.transfer import in_use
 
 __all__ = [
@@ -42,6 +46,7 @@ __all__ = [
     "dead_workers_tasks",
     "marker_dir",
     "marker_name",
+    "own_resource_tracker",
     "runs_of_dead_workers",
     "sweep",
     "worker_of",
@@ -55,6 +60,8 @@ MARKER = struct.Struct("<IQ")
 _folder: tuple[str, int] | None = None
 # reentrant: a signal handler may compute while this thread makes the folder
 _lock = threading.RLock()
+#: whether this process is a forked child still talking to its parent's tracker
+_tracker_inherited = False
 
 
 def marker_dir() -> str:
@@ -62,14 +69,43 @@ def marker_dir() -> str:
     global _folder
     with _lock:
         if _folder is None or _folder[1] != os.getpid():
-            shm = "/dev/shm"
-            base = shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
+            base = _platform.shm_dir()
             # named after its process: whose it is shows, should it be left behind
             path = tempfile.mkdtemp(prefix=f"tarry-workers-{os.getpid()}-", dir=base)
+            own_resource_tracker()
             _track(path)
             atexit.register(_remove_folder, path, os.getpid())
             _folder = (path, os.getpid())
         return _folder[0]
+
+
+def own_resource_tracker() -> None:
+    """In a forked child, register files with a resource tracker of the child's own.
+
+    A forked child inherits its parent's connection to loky's resource
+    tracker, which cleans up only once every process holding that connection
+    is gone, the parent included. What the child registers (its folder, the
+    semaphores of its pool) would then outlive a child that leaves by
+    ``os._exit`` for as long as the parent lives; a tracker of its own, which
+    loky starts on the next registration, cleans up when the child goes.
+    Called before tarry registers anything, so what the parent registered
+    stays with the parent's tracker; a no-op outside forked children.
+    """
+    global _tracker_inherited
+    with _lock:
+        if not _tracker_inherited:
+            return
+        _tracker_inherited = False
+        module = sys.modules.get("loky.backend.resource_tracker")
+        if module is None:  # nothing registered yet: loky starts a tracker when needed
+            return
+        tracker = module._resource_tracker
+        # a thread of the parent may have held it at the fork
+        tracker._lock = type(tracker._lock)()
+        if tracker._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(tracker._fd)  # the child's copy; the parent keeps its own
+        tracker._fd = tracker._pid = None
 
 
 def _track(path: str) -> None:
@@ -190,27 +226,15 @@ def sweep(directory: str, pool: int, keep: frozenset[int] = frozenset()) -> None
 
 
 def _is_dead(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            state = f.read().rpartition(b")")[2].split()[0]
-        return state in (b"Z", b"X")  # a zombie is dead, just not reaped yet
-    except FileNotFoundError:
-        return True
-    except (OSError, IndexError):
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        pass
-    return False
+    return gone(pid)  # a zombie is dead, just not reaped yet
 
 
 def _after_fork_in_child() -> None:
-    global _lock
+    global _lock, _tracker_inherited
     # another thread of the parent may have held it at the fork
     _lock = threading.RLock()
+    _tracker_inherited = True
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+if hasattr(os, "register_at_fork"):  # Windows has no fork
+    os.register_at_fork(after_in_child=_after_fork_in_child)

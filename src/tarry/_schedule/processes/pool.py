@@ -56,8 +56,14 @@ from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import wait
 from typing import Any
 
-from tarry._schedule.processes.markers import marker_dir, runs_of_dead_workers, sweep
+from tarry._schedule.processes.markers import (
+    marker_dir,
+    own_resource_tracker,
+    runs_of_dead_workers,
+    sweep,
+)
 from tarry._schedule.processes.worker import in_pool_code, init_worker, run_for
+from tarry._schedule.timing import clock_anchor
 from tarry._schedule.transfer import Spilled
 
 __all__ = [
@@ -86,11 +92,12 @@ class _Pool:
         import loky
 
         self.number = next(_numbers)
+        own_resource_tracker()  # before loky registers the executor's semaphores
         self.executor: Any = loky.ProcessPoolExecutor(
             max_workers=size,
             timeout=IDLE_TIMEOUT,
             initializer=init_worker,
-            initargs=(os.getpid(), self.number),
+            initargs=(os.getpid(), self.number, clock_anchor()),
         )
         self.size = size
         #: the pool new work goes to
@@ -422,4 +429,5 @@ def _after_fork_in_child() -> None:
         executors._threads_wakeups.clear()
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+if hasattr(os, "register_at_fork"):  # Windows has no fork
+    os.register_at_fork(after_in_child=_after_fork_in_child)

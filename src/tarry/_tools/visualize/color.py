@@ -5,9 +5,12 @@
 * ``"status"``: done (green), failed (red), not run (grey), or partly done
   for a collapsed group whose members differ;
 * ``"duration"``: measured run time on a logarithmic yellow-to-red scale,
-  each node labelled with its (total) time.
+  each node labelled with its (total) time;
+* ``"order"`` (dask's name): the place of each task in the graph's order,
+  dependencies first (the order ``x.graph`` lists them), light to dark, each
+  node labelled with its place; it needs no run.
 
-Both read :func:`tarry._tools.last_run.last_run`; nothing here knows how a
+The first two read :func:`tarry._tools.last_run.last_run`; nothing here knows how a
 node is written as DOT text. The result is a :class:`Paint`, which
 :func:`tarry._tools.visualize.dot.emit` merges into the text.
 
@@ -35,17 +38,19 @@ __all__ = [
     "ALIKE_RATIO",
     "COLORS",
     "HEAT",
+    "ORDER",
     "NO_TIMINGS_HELP",
     "SHORTEST",
     "STATUS_FILL",
     "Paint",
     "paint",
     "paint_duration",
+    "paint_order",
     "paint_status",
 ]
 
 #: the values of ``color=`` besides None
-COLORS: Final = ("status", "duration")
+COLORS: Final = ("status", "duration", "order")
 
 #: fill colour of a node by the status of its tasks in the last run: light
 #: shades of ColorBrewer's Greens, Reds and Greys, on which black text reads
@@ -57,7 +62,9 @@ STATUS_FILL: Final[dict[str, str]] = {
 }
 #: ColorBrewer's YlOrRd in 6 classes, one per bin: light is quick, dark is slow
 HEAT: Final = ("#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026")
-# black text is hard to read on the two darkest reds
+#: ColorBrewer's Blues in 6 classes, one per bin: light is early, dark is late
+ORDER: Final = ("#eff3ff", "#c6dbef", "#9ecae1", "#6baed6", "#3182bd", "#08519c")
+# black text is hard to read on the two darkest reds (and blues)
 _HEAT_FONT: Final = {4: "white", 5: "white"}
 _STATUSES: Final = (DONE, FAILED, NOT_RUN, NOT_IN_RUN)
 #: run times (seconds) below this count as this on the log scale, which has no
@@ -95,7 +102,7 @@ def paint(color: str | None, nodes: Sequence[Node], tasks: Sequence[Task]) -> Pa
     Parameters
     ----------
     color
-        None, ``"status"`` or ``"duration"`` (checked by the caller).
+        None, ``"status"``, ``"duration"`` or ``"order"`` (checked by the caller).
     nodes
         The drawn nodes.
     tasks
@@ -121,6 +128,8 @@ def paint(color: str | None, nodes: Sequence[Node], tasks: Sequence[Task]) -> Pa
     """
     if color is None:
         return None
+    if color == "order":
+        return paint_order(nodes, tasks)
     record = last_run()
     if color == "status":
         if record is None:
@@ -229,6 +238,34 @@ def paint_duration(nodes: Sequence[Node], durations: dict[str, float]) -> Paint:
             for b in range(bins)
         ]
     painted.legend = _legend("run time", rows)
+    return painted
+
+
+def paint_order(nodes: Sequence[Node], tasks: Sequence[Task]) -> Paint:
+    """Fill each node by the place of its first task in ``tasks``, early light, late dark.
+
+    Examples
+    --------
+    >>> first = Node("a", ["inc"], ["inc"], False, ["a"], [])
+    >>> last = Node("b", ["add"], ["add"], False, ["b"], [0])
+    >>> painted = paint_order([first, last], [Task.literal("a", 1), Task.literal("b", 2)])
+    >>> painted.fill == {0: ORDER[0], 1: ORDER[-1]}, painted.extra
+    (True, {0: 'order 1', 1: 'order 2'})
+    """
+    place = {t.key: i for i, t in enumerate(tasks)}
+    painted = Paint()
+    bins = len(ORDER)
+    last = max(len(tasks) - 1, 1)
+    for i, node in enumerate(nodes):
+        first = min(place[k] for k in node.keys)
+        b = min(bins - 1, bins * first // last)
+        painted.fill[i] = ORDER[b]
+        if b in _HEAT_FONT:
+            painted.font[i] = _HEAT_FONT[b]
+        painted.extra[i] = f"order {first + 1:,}"
+    edges = [round(last * b / bins) + 1 for b in range(bins + 1)]
+    rows = [(ORDER[b], f"{edges[b]:,} to {edges[b + 1]:,}") for b in range(bins)]
+    painted.legend = _legend("order (dependencies first)", rows)
     return painted
 
 

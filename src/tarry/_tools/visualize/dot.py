@@ -164,7 +164,8 @@ def _check_options(rankdir: str, collapse: bool | None, color: str | None) -> st
     if collapse is not None and not isinstance(collapse, bool):
         raise TypeError(f"collapse must be True, False or None (automatic), not {collapse!r}")
     if color is not None and color not in COLORS:
-        raise ValueError(f"color must be None, 'status' or 'duration', not {color!r}")
+        choices = ", ".join(map(repr, COLORS))
+        raise ValueError(f"color must be None or one of {choices}, not {color!r}")
     return rankdir.upper()
 
 
