@@ -11,7 +11,7 @@ import contextlib
 import functools
 import inspect
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ParamSpec, TypeVar, overload
 
 from tarry import config
@@ -184,12 +184,15 @@ class DelayedFunction(Delayed[Callable[P, R]]):
         retries: int | None = None,
         retry_on: type[BaseException] | tuple[type[BaseException], ...] | None = None,
         resources: Mapping[str, float] | None = None,
+        workers: str | Iterable[str] | None = None,
+        priority: float | None = None,
     ) -> DelayedFunction[P, R]:
         """The same lazy function with other settings, for one call or many.
 
         Never collides with the wrapped function's own keywords. The last
-        three are the task options also given by :func:`tarry.annotate`
-        blocks; a function's own win over a block's.
+        five are the task options also given by :func:`tarry.annotate`
+        blocks (which says which scheduler honours what); a function's own
+        win over a block's.
 
         Parameters
         ----------
@@ -210,6 +213,10 @@ class DelayedFunction(Delayed[Callable[P, R]]):
         resources
             What one run holds, such as ``{"CPU": 2, "GPU": 1}`` (Ray and Dask
             resources).
+        workers
+            The Dask workers the task may run on (addresses or host names).
+        priority
+            Dask runs tasks of higher priority first.
 
         Examples
         --------
@@ -218,7 +225,7 @@ class DelayedFunction(Delayed[Callable[P, R]]):
         >>> flaky(-1)._task.options.retries
         3
         """
-        changes = check_options(retries, retry_on, resources)
+        changes = check_options(retries, retry_on, resources, workers, priority)
         return DelayedFunction(
             self.__wrapped__,
             pure=self._pure if pure is _MISSING else pure,

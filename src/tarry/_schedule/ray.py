@@ -40,7 +40,12 @@ How it runs:
   default allows (``max_retries``), and ``retries=``/``retry_on=`` (of
   :func:`tarry.annotate`, ``f.options`` or ``compute``) become
   ``max_retries``/``retry_exceptions``; ``resources=`` become ``num_cpus``,
-  ``num_gpus``, ``memory`` and custom resources;
+  ``num_gpus``, ``memory`` and custom resources; ``workers=`` and
+  ``priority=`` are Dask's and ignored here;
+* :func:`persist_ray` submits the same graph and leaves the targets'
+  results in the object store, one ObjectRef each
+  (:mod:`tarry._schedule.held`); a later graph that reads one has the
+  ObjectRef itself as that argument;
 * the caller holds a task's ObjectRef only until the task has finished
   (targets: until compute returns), as hand-written Ray code that drops its
   refs does: Ray frees an intermediate result once its readers are done.
@@ -83,6 +88,7 @@ from tarry._schedule.errors import (
     WorkerDiedError,
     text_of,
 )
+from tarry._schedule.held import Held, failed_task, settle
 from tarry._schedule.ray_connect import (
     ClusterLostError,
     Lifeline,
@@ -100,7 +106,7 @@ from tarry._schedule.wire import (
     unpack_error,
 )
 
-__all__ = ["connect", "run_ray"]
+__all__ = ["connect", "persist_ray", "run_ray"]
 
 #: an object shared by several tasks goes into the object store once from this size on
 #: (Ray inlines smaller arguments into each task anyway)
@@ -117,10 +123,14 @@ _STOPPED = "their Ray workers were stopped"
 
 
 class _RayRun:
-    def __init__(self, ray: Any, run: Run, lifeline: Lifeline | None = None) -> None:
+    def __init__(
+        self, ray: Any, run: Run, lifeline: Lifeline | None = None, hold: bool = False
+    ) -> None:
         self.ray = ray
         self.run = run
         self.lifeline = lifeline
+        #: leave the targets' results in the cluster (see :func:`persist_ray`)
+        self.hold = hold
         self.timed = run.events is not None
         #: per task not finished yet, the ObjectRef of its second, tiny result
         #: (see :func:`_with_meta`), and the task
@@ -149,6 +159,8 @@ class _RayRun:
             if key in by_stub:
                 return by_stub[key]
             value = values[key]  # a literal
+            if type(value) is Held:
+                return value.handle  # its ObjectRef: the data stays where it is
             return shared.get(id(value), value)
 
         for task in run.hand_out_all():
@@ -203,7 +215,7 @@ class _RayRun:
                     if timing is not None:
                         run.record(task, timing)
                     run.count_done(task)
-            fetched = self._fetch_targets()
+            fetched = self._held_targets() if self.hold else self._fetch(self.target_refs)
         except ConnectionError:  # the cluster is gone: nothing to cancel
             raise
         except BaseException:  # Ctrl-C: stop everything now
@@ -221,9 +233,15 @@ class _RayRun:
         self._cancel(list(self.pending), force=True)
         return deadline.error(running, self.run.remaining - len(running), _STOPPED)
 
-    def _fetch_targets(self) -> dict[str, Any] | BaseException:
-        """The targets' results, or the error (booked) of one that does not arrive."""
-        ray, refs = self.ray, self.target_refs
+    def _held_targets(self) -> dict[str, Any]:
+        """A :class:`Held` per target, its result left in the cluster."""
+        run = self.run
+        names = {key: task.name for key, task in run.tasks.items() if task.func is not None}
+        return {key: Held("ray", ref, _fetch, None, names) for key, ref in self.target_refs.items()}
+
+    def _fetch(self, refs: dict[str, Any]) -> dict[str, Any] | BaseException:
+        """The results of ``refs`` by key, or the error (booked) of one that does not arrive."""
+        ray = self.ray
         try:
             return dict(zip(refs, ray.get(list(refs.values())), strict=True))
         except ray.exceptions.RayError:
@@ -269,7 +287,7 @@ class _RayRun:
         """``task``'s result is the error ``err``: the task that caused it, and what to raise."""
         cause = getattr(err, "cause", None)
         if isinstance(cause, TaskFailedError):  # a task's own error, perhaps an input's
-            return self.run.tasks[cause.packet.key], unpack_error(cause.packet)
+            return failed_task(self.run, cause.packet.key), unpack_error(cause.packet)
         if isinstance(err, self.ray.exceptions.RayTaskError):
             return task, self._transfer_error(task, err, cause)
         return task, self._system_error(task, err)
@@ -325,17 +343,35 @@ def _plain(err: BaseException) -> str:
     return _COLOUR.sub("", text_of(err))
 
 
-def run_ray(run: Run, settings: Settings = DEFAULTS) -> BaseException | None:
+def _fetch(run: Run, held: dict[str, Held]) -> dict[str, Any] | BaseException:
+    """Bring held results into the caller, in one ``ray.get`` (see :data:`.held.Fetch`)."""
+    import ray
+
+    return _RayRun(ray, run)._fetch({key: h.handle for key, h in held.items()})
+
+
+def persist_ray(run: Run, settings: Settings = DEFAULTS) -> BaseException | None:
+    """Submit ``run`` as :func:`run_ray` does, and leave the targets' results in the cluster.
+
+    Returns at once (see :mod:`tarry._schedule.held`); with
+    ``settings.timeout``, once the results are computed, or with the error.
+    """
+    return run_ray(run, settings, hold=True)
+
+
+def run_ray(run: Run, settings: Settings = DEFAULTS, hold: bool = False) -> BaseException | None:
     """Run ``run`` on Ray; return the first task error.
 
     ``settings.num_workers`` sizes a local cluster when this call starts it,
     and is ignored otherwise: the cluster decides how many tasks run at once.
+    With ``hold``, see :func:`persist_ray`.
     """
-    if not run.remaining:
-        return None
+    fetched = settle(run, "ray", targets=not hold)
+    if fetched is not None or not run.remaining:
+        return fetched
     ray = connect(settings)
     watch = lifeline_for(ray)
-    job = _RayRun(ray, run, watch)
+    job = _RayRun(ray, run, watch, hold)
     deadline = None if settings.timeout is None else Deadline(settings.timeout)
     try:
         job.submit_all()
@@ -345,6 +381,11 @@ def run_ray(run: Run, settings: Settings = DEFAULTS) -> BaseException | None:
     except BaseException:
         job._cancel(list(job.pending), force=True)
         raise
+    if hold and deadline is None:  # handed to the cluster: nothing to wait for
+        for task in job.pending.values():
+            run.count_done(task)
+        run.keep(job._held_targets())
+        return None
     try:
         return job.wait(deadline)
     except ConnectionError as err:  # the cluster is gone (a ray:// client says so itself)
