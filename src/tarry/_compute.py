@@ -414,6 +414,7 @@ def keep(
     optimize_graph: bool = True,
     timeout: float | None = None,
     retries: int | None = None,
+    traverse: bool = True,
 ) -> tuple[list[Any], dict[str, Task]]:
     """Compute ``objs`` now, for :func:`tarry.persist`: their packed form, and per
     computed key a literal task that holds the value (and the call that made it).
@@ -431,7 +432,7 @@ def keep(
     """
     packed, values, failure = run_graph(
         objs, scheduler, num_workers, progress, optimize_graph, timeout, checked_retries(retries),
-        hold=True,
+        traverse, hold=True,
     )  # fmt: skip
     if failure is not None:
         release_own_frames(failure)

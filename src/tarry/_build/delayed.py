@@ -417,6 +417,7 @@ def persist(
     progress: bool | None = None,
     timeout: float | None = None,
     retries: int | None = None,
+    traverse: bool = True,
 ) -> tuple[Any, ...]:
     """Compute lazy values now and keep them as lazy values with the same keys.
 
@@ -437,6 +438,8 @@ def persist(
     on a cluster wait (without fetching anything) until the values are
     computed, and raise :class:`TimeoutError`, or the first task error, as
     a compute would; ``retries`` are the cluster's retries of its tasks.
+    ``traverse=False``, as in :func:`tarry.compute`: lazy values inside lists,
+    dicts and other containers given directly are left as they are.
 
     Examples
     --------
@@ -448,7 +451,9 @@ def persist(
     """
     from tarry._compute import keep  # the front end sits above the lazy values
 
-    packed, kept = keep(objs, scheduler, num_workers, progress, optimize_graph, timeout, retries)
+    packed, kept = keep(
+        objs, scheduler, num_workers, progress, optimize_graph, timeout, retries, traverse
+    )
     lengths = {o.key: o._length for o in objs if isinstance(o, Delayed)}
     held: dict[str, Delayed[Any]] = {k: Delayed(t, lengths.get(k)) for k, t in kept.items()}
     return tuple(resolve(p, held) for p in packed)
