@@ -143,8 +143,9 @@ def annotate(
     ======================  =====================================  ====================
 
     The local schedulers (``"sync"``, ``"threads"``, ``"processes"``, an
-    Executor) ignore ``workers`` and ``priority``; see the README for what
-    they make of ``resources``.
+    Executor) ignore ``workers`` and ``priority``, and of ``resources`` count
+    ``CPU`` only: a task with ``{"CPU": n}`` holds n of the pool's workers
+    while it runs (see :mod:`tarry._schedule.budget`).
 
     Parameters
     ----------
@@ -155,7 +156,7 @@ def annotate(
         Default: any ``Exception``.
     resources
         What one run of the task holds, such as ``{"CPU": 2}`` or ``{"GPU": 1}``:
-        passed to Ray and Dask (see the README for what local schedulers honour).
+        passed to Ray and Dask; the local pools count ``CPU``.
     workers
         The Dask workers the task may run on: addresses (``"tcp://10.0.0.5:40331"``)
         or host names.
