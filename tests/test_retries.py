@@ -54,11 +54,12 @@ def test_last_run_counts_the_attempts_of_each_task(tmp_path: Path) -> None:
     assert record.attempts == {flaky.key: 3}
 
 
-@pytest.mark.parametrize("scheduler", ["sync", "threads", "processes"])
 def test_the_profile_and_its_report_show_the_attempts_of_retried_tasks(
     scheduler: str, tmp_path: Path
 ) -> None:
     pytest.importorskip("pandas")
+    if scheduler == "ray":
+        pytest.skip("Ray retries a task itself and does not say how often")
     flaky = delayed(fail_first)(str(tmp_path), 2, OSError)
     steady = delayed(inc)(flaky)
     with profile() as p:

@@ -487,6 +487,10 @@ class Run:
             self.ready.append(task)  # above the roots: it runs next
         return True
 
+    def count_attempts(self, task: Task, attempts: int) -> None:
+        """``task`` ran ``attempts`` times where the backend retried it itself (Dask)."""
+        self.attempts[task.key] = attempts
+
     def want_timings(self) -> None:
         """From now on, backends time every task (an observer asked)."""
         if self.events is None:

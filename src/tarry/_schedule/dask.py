@@ -115,11 +115,14 @@ class _Tracker:
         self.thread = threading.Thread(target=self._watch, name="tarry-dask-progress", daemon=True)
 
     def take(self, message: list[Any]) -> None:
-        """One task's event: ``[token, key, ok, worker, start, end, cpu]``."""
-        _, key, ok, *timing = message
+        """One task's event: ``[token, key, ok, attempts, worker, start, end, cpu]``."""
+        _, key, ok, attempts, *timing = message
         with self.lock:
             if self.open:
-                self.run.record(self.run.tasks[key], Timing(*timing))
+                task = self.run.tasks[key]
+                self.run.record(task, Timing(*timing))
+                if attempts > 1:
+                    self.run.count_attempts(task, attempts)
         if ok:
             self.finished([key])
 

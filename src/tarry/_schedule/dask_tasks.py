@@ -20,7 +20,7 @@ from tarry._build.traverse import ATOMIC
 from tarry._graph import Quote, Task, call
 from tarry._schedule.errors import TaskFailedError
 from tarry._schedule.held import Held
-from tarry._schedule.timing import HOST, Stopwatch, Timing, worker_name
+from tarry._schedule.timing import HOST, Stopwatch, Timing, for_caller, wall_anchor
 from tarry._schedule.wire import Payload, pack_error, slim
 
 __all__ = ["TOPIC", "layer", "placement", "sent_once", "to_dask"]
@@ -63,7 +63,9 @@ def _call_task(label: Quote, task: Task, *values: Any) -> Any:
 
 
 def _timed(label: Quote, func: Callable[..., Any], args: list[Any]) -> Any:
-    """Run the task; in a timed run (``context``: run token, caller's host), tell the caller.
+    """Run the task; in a timed run, tell the caller.
+
+    ``context``: the run's token, the caller's host and its clock's anchor.
 
     ``retry`` (attempts, exception classes), when the task has retries: it
     runs again here for those exceptions (distributed's own ``retries``
@@ -81,13 +83,13 @@ def _timed(label: Quote, func: Callable[..., Any], args: list[Any]) -> Any:
                 attempts += 1
                 continue
             if watch is not None:
-                _tell(context, key, False, watch.stop())
+                _tell(context, key, False, watch.stop(), attempts + 1)
             failure = _failure(exc, label)
         # raised out of the handler: distributed pickles an error's context too,
         # and the task's own exception may not pickle (it travels packed)
         raise failure
     if watch is not None:
-        _tell(context, key, True, watch.stop())
+        _tell(context, key, True, watch.stop(), attempts + 1)
     return value
 
 
@@ -95,16 +97,19 @@ def _retried(exc: BaseException, retry_on: tuple[type[BaseException], ...]) -> b
     return isinstance(exc, Exception) and isinstance(exc, retry_on)
 
 
-def _tell(context: tuple[str, str], key: str, ok: bool, timing: Timing) -> None:
-    """Send the caller the event that task ``key`` ended, with its timing."""
+def _tell(
+    context: tuple[str, str, float], key: str, ok: bool, timing: Timing, attempts: int
+) -> None:
+    """Send the caller the event that task ``key`` ended, with its timing and attempts."""
     from distributed import get_worker
 
     try:
         worker = get_worker()
     except ValueError:  # not on a distributed worker (dask's local schedulers): nobody listens
         return
-    token, host = context
-    message = [token, key, ok, worker_name(host), timing.start, timing.end, timing.cpu]
+    token, host, anchor = context
+    timing = for_caller(timing, host, anchor)
+    message = [token, key, ok, attempts, *timing]
     worker.log_event(TOPIC, message)
 
 
@@ -149,7 +154,8 @@ def to_dask(
     swap = {ident: Task(key, None, (None,), None, (), "object") for ident, key in names.items()}
     dsk: dict[str, Any] = {names[ident]: (_value, Quote(obj)) for ident, obj in shared.items()}
     dsk.update({names[ident]: future for ident, future in scattered.items()})
-    context = None if timed is None else (timed, HOST)  # one object for every task
+    # one object for every task
+    context = None if timed is None else (timed, HOST, wall_anchor())
     stubs: dict[str, Task] = {}
     for task in tasks:
         key, func = task.key, task.func

@@ -35,7 +35,10 @@ from typing import NamedTuple
 
 from tarry import _platform
 
-__all__ = ["HOST", "Stopwatch", "TaskEvent", "Timing", "clock_anchor", "clock_shift", "worker_name"]
+__all__ = [
+    "HOST", "Stopwatch", "TaskEvent", "Timing", "clock_anchor", "clock_shift", "for_caller",
+    "wall_anchor", "worker_name",
+]  # fmt: skip
 
 #: this machine's name, short form (up to the first dot, as ``hostname -s``):
 #: what names a worker on another machine than the caller's
@@ -136,3 +139,38 @@ def clock_shift(anchor: float | None) -> float:
     100
     """
     return 0.0 if anchor is None else time.time() - time.perf_counter() - anchor
+
+
+def wall_anchor() -> float:
+    """The wall-clock time when this process's ``perf_counter`` read 0.
+
+    What a Ray or Dask task takes along, so that a worker on another machine
+    can put its readings on the caller's clock (:func:`for_caller`).
+    """
+    return time.time() - time.perf_counter()
+
+
+def for_caller(timing: Timing, caller: str, anchor: float) -> Timing:
+    """``timing``, read here, as the caller on host ``caller`` (with ``anchor``) reads it.
+
+    The worker is named as :func:`worker_name` names it for that caller. On
+    the caller's own machine, where ``perf_counter`` is one clock, the
+    readings stay as they are; elsewhere they move by the difference of the
+    two machines' offsets to their wall clocks, so a timeline of several
+    hosts is as well aligned as their wall clocks are (NTP: milliseconds).
+
+    Examples
+    --------
+    >>> reading = Timing(worker_name(), 10.0, 11.0, 0.5)
+    >>> for_caller(reading, HOST, wall_anchor()) == reading or not _platform.shared_perf_counter()
+    True
+    >>> moved = for_caller(reading, "another-machine", wall_anchor() - 100.0)
+    >>> round(moved.start - reading.start), round(moved.end - reading.end)
+    (100, 100)
+    >>> moved.worker == f"{worker_name()}@{HOST}"
+    True
+    """
+    shift = 0.0 if caller == HOST and _platform.shared_perf_counter() else clock_shift(anchor)
+    return timing._replace(
+        worker=worker_name(caller), start=timing.start + shift, end=timing.end + shift
+    )
