@@ -219,6 +219,16 @@ def test_the_first_failure_arrives_while_other_tasks_still_run(tmp_path: Path) -
     assert not list(tmp_path.glob("*.ended"))
 
 
+def test_a_failed_runs_profile_shows_every_task_that_ran() -> None:
+    import tarry
+
+    parts = [delayed(inc)(i) for i in range(4)]
+    with tarry.profile() as prof, pytest.raises(ValueError, match="failed early"):
+        compute(delayed(fail_soon)(parts), scheduler="ray")
+    # the failure and the parts finish close together: read in one batch
+    assert sorted(e.name for e in prof.events) == ["inc"] * 4
+
+
 def test_a_timeout_stops_the_tasks_and_names_those_running(tmp_path: Path) -> None:
     from remote_helpers import nap_noting
 

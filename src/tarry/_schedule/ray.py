@@ -207,7 +207,7 @@ class _RayRun:
                 except ray.exceptions.RayError:
                     failure = self._first_failure(done)
                     for meta in done:  # finished: never cancelled (see _cancel)
-                        del pending[meta]
+                        self._record(pending.pop(meta), meta)
                     self._cancel(list(pending))
                     return failure
                 for meta, timing in zip(done, metas, strict=True):
@@ -225,6 +225,15 @@ class _RayRun:
             return fetched
         run.keep(fetched)
         return None
+
+    def _record(self, task: Task, meta: Any) -> None:
+        """Record ``task``'s timing, if it succeeded: a failed run's profile shows what ran."""
+        try:
+            timing = self.ray.get(meta)
+        except self.ray.exceptions.RayError:  # it failed: its meta is the error
+            return
+        if timing is not None:
+            self.run.record(task, timing)
 
     def _time_up(self, deadline: Deadline) -> BaseException:
         """The deadline passed: stop every task not finished; the error names the likely running."""
