@@ -15,7 +15,13 @@ one process, alternating the two contenders of a pair:
   same client: a chain of large arrays made and transformed in the workers;
   a large argument made in the caller; persist then compute (native
   ``client.persist``); a run whose worker is killed mid-run (the task runs
-  again elsewhere).
+  again elsewhere);
+* persist then compute on Ray, tarry ``"ray"`` vs an ``ObjectRef`` kept by
+  hand (``@ray.remote``), in seconds.
+
+Persist is timed until the value is computed in the cluster, on both sides:
+tarry's with ``timeout=`` (which makes it wait, fetching nothing), native
+code with ``wait``.
 
 Graphs are built before the clock starts (for native Ray, submitting is
 building, so it is timed). Needs the ``ray`` and ``dask`` extras; a pair
@@ -166,13 +172,13 @@ def record(
     print(f"  measured {pair} {graph}", flush=True)
 
 
-#: (case, runs, tarry seconds, other seconds): the cases measured in seconds
-second_rows: list[tuple[str, int, float, float]] = []
+#: (engine, case, runs, tarry seconds, native seconds): the cases measured in seconds
+second_rows: list[tuple[str, str, int, float, float]] = []
 
 
-def record_seconds(case: str, runs: int, ours: float, theirs: float) -> None:
-    second_rows.append((case, runs, ours, theirs))
-    print(f"  measured dask {case}", flush=True)
+def record_seconds(case: str, runs: int, ours: float, theirs: float, engine: str = "dask") -> None:
+    second_rows.append((engine, case, runs, ours, theirs))
+    print(f"  measured {engine} {case}", flush=True)
 
 
 def check(result: object, expected: object) -> None:
@@ -202,7 +208,7 @@ def bench_processes(leaves: int, length: int, repeats: int) -> None:
     record("processes | dask processes", "chain", length, repeats, ours, theirs, "")
 
 
-def bench_ray(leaves: int, length: int, repeats: int) -> None:
+def bench_ray(leaves: int, length: int, repeats: int, nbytes: int) -> None:
     ray = optional("ray")
     if ray is None:
         print("  ray not installed: skipping tarry-ray vs @ray.remote")
@@ -240,6 +246,8 @@ def bench_ray(leaves: int, length: int, repeats: int) -> None:
         repeats,
     )
     record("ray | @ray.remote", "chain", length, repeats, ours, theirs, "<= 1.1")
+    if optional("numpy") is not None:
+        bench_ray_persist(ray, nbytes, repeats)
     ray.shutdown()  # its daemons would slow the dask runs down
 
 
@@ -328,33 +336,72 @@ def bench_chains(nbytes: int, steps: int, repeats: int) -> None:
     record_seconds(f"same, from a {size} argument", repeats, ours, theirs)
 
 
+#: persist's timeout in the persist cases: it makes persist wait for the cluster
+WAIT = 3600.0
+
+
 def bench_persist(client: Any, nbytes: int, repeats: int) -> None:
     """Persist an array, then compute from it: tarry's persist vs ``client.persist``."""
     dask = importlib.import_module("dask")
-    persist_ours: list[float] = []
-    persist_theirs: list[float] = []
-    then_ours: list[float] = []
-    then_theirs: list[float] = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        (kept,) = tarry.persist(delayed(make_array)(nbytes), scheduler="dask")
-        persist_ours.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        check(delayed(first)(delayed(step)(kept)).compute(scheduler="dask"), 2.0)
-        then_ours.append(time.perf_counter() - start)
-        del kept
-        start = time.perf_counter()
+    wait = importlib.import_module("distributed").wait
+
+    def theirs() -> Any:
         held = client.persist(dask.delayed(make_array)(nbytes))
-        importlib.import_module("distributed").wait(held)
-        persist_theirs.append(time.perf_counter() - start)
-        start = time.perf_counter()
+        wait(held)
+        return held
+
+    def then_theirs(held: Any) -> None:
         check(dask.compute(dask.delayed(first)(dask.delayed(step)(held)))[0], 2.0)
-        then_theirs.append(time.perf_counter() - start)
-        del held
+
+    persist_pair(nbytes, repeats, "dask", theirs, then_theirs)
+
+
+def persist_pair(
+    nbytes: int,
+    repeats: int,
+    engine: str,
+    theirs: Callable[[], Any],
+    then_theirs: Callable[[Any], None],
+) -> None:
+    """Persist an array and compute from it, tarry on ``engine`` and native code, alternately."""
+    persisting: tuple[list[float], list[float]] = ([], [])
+    then: tuple[list[float], list[float]] = ([], [])
+
+    def ours() -> Any:
+        return tarry.persist(delayed(make_array)(nbytes), scheduler=engine, timeout=WAIT)[0]
+
+    def then_ours(kept: Any) -> None:
+        check(delayed(first)(delayed(step)(kept)).compute(scheduler=engine), 2.0)
+
+    for run in range(repeats + 1):  # the first, a warm-up, is not counted
+        for i, (persist, compute) in enumerate(((ours, then_ours), (theirs, then_theirs))):
+            start = time.perf_counter()
+            held = persist()
+            persisted = time.perf_counter()
+            compute(held)
+            if run:
+                persisting[i].append(persisted - start)
+                then[i].append(time.perf_counter() - persisted)
+            del held
     median = statistics.median
-    record_seconds(f"persist {nbytes / 1e6:.0f} MB", repeats, median(persist_ours),
-                   median(persist_theirs))  # fmt: skip
-    record_seconds("then compute from it", repeats, median(then_ours), median(then_theirs))
+    record_seconds(f"persist {nbytes / 1e6:.0f} MB", repeats, median(persisting[0]),
+                   median(persisting[1]), engine)  # fmt: skip
+    record_seconds("then compute from it", repeats, median(then[0]), median(then[1]), engine)
+
+
+def bench_ray_persist(ray: Any, nbytes: int, repeats: int) -> None:
+    """Persist an array, then compute from it: tarry vs an ObjectRef kept by hand."""
+    remote_make, remote_step, remote_first = (ray.remote(f) for f in (make_array, step, first))
+
+    def theirs() -> Any:
+        ref = remote_make.remote(nbytes)
+        ray.wait([ref], fetch_local=False)
+        return ref
+
+    def then_theirs(ref: Any) -> None:
+        check(ray.get(remote_first.remote(remote_step.remote(ref))), 2.0)
+
+    persist_pair(nbytes, repeats, "ray", theirs, then_theirs)
 
 
 def bench_killed_worker(client: Any, repeats: int) -> None:
@@ -400,14 +447,14 @@ def main() -> None:
     leaves, length, repeats = (128, 128, 3) if quick else (512, 500, 5)
     print(f"{usable_cpus()} usable CPUs; tree of {tasks_in_tree(leaves)} tasks, chain of "
           f"{length}; medians of the runs counted in the table")  # fmt: skip
+    # 12 steps of 200 MB as in issue 14 (two arrays live at a time per worker)
+    nbytes, steps = (20_000_000, 4) if quick else (200_000_000, 12)
     bench_processes(leaves, length, repeats)
     # before Ray and dask start daemons that would share the CPUs
     serial, parallel = bench_cpu(repeats)
     # Ray's run times scatter most (its own daemons share the CPUs): more runs
-    bench_ray(leaves, length, 2 * repeats - 1)
+    bench_ray(leaves, length, 2 * repeats - 1, nbytes)
     bench_dask(leaves, length, repeats)
-    # 12 steps of 200 MB as in issue 14 (two arrays live at a time per worker)
-    nbytes, steps = (20_000_000, 4) if quick else (200_000_000, 12)
     bench_dask_data(nbytes, steps, repeats)
 
     print()
@@ -418,10 +465,11 @@ def main() -> None:
               f"{ours / theirs:>7.2f} {target:>7}")  # fmt: skip
     if second_rows:
         print()
-        print(f"{'dask: tarry | dask.delayed':40} {'runs':>5} {'tarry s':>8} {'dask s':>8} "
-              f"{'ratio':>6}")  # fmt: skip
-        for case, runs, ours, theirs in second_rows:
-            print(f"{case:40} {runs:>5} {ours:>8.2f} {theirs:>8.2f} {ours / theirs:>6.2f}")
+        print(f"{'engine':6} {'case: tarry | native':40} {'runs':>5} {'tarry s':>8} "
+              f"{'native s':>8} {'ratio':>6}")  # fmt: skip
+        for engine, case, runs, ours, theirs in second_rows:
+            print(f"{engine:6} {case:40} {runs:>5} {ours:>8.2f} {theirs:>8.2f} "
+                  f"{ours / theirs:>6.2f}")  # fmt: skip
     print()
     print(f"8 pure-Python tasks of ~0.1 s, medians of {repeats} runs: serial {serial:.2f} s, "
           f"tarry processes {parallel:.2f} s on {usable_cpus()} CPUs: {parallel / serial:.2f}x "

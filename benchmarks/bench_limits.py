@@ -1,7 +1,8 @@
 """At the physical limit? tarry vs dask (and joblib) on the cases of issue 7.
 
 1. The tutorial's sleep exercises with default settings, against their
-   critical path (inc/add: 2 sleeps; the loops: 1 sleep).
+   critical path (inc/add: 2 sleeps; the loops: 1 sleep); tarry also in
+   portable mode (``TARRY_PORTABLE=1``: as on macOS and Windows).
 2. Tiny tasks: 100,000 calls (trivial, and of a few µs) as map + reduce and
    as a chain, against a plain Python loop making the same calls and against
    the least any lazy graph costs in CPython (one tuple per call).
@@ -312,11 +313,15 @@ def _timed(call: Callable[[], Any]) -> float:
 # -- driver -------------------------------------------------------------------------
 
 
-def _in_subprocess(call: str) -> Any:
-    """Run ``call`` (an expression in this module) in a fresh interpreter; its JSON result."""
+def _in_subprocess(call: str, env: dict[str, str] | None = None) -> Any:
+    """Run ``call`` (an expression in this module) in a fresh interpreter; its JSON result.
+
+    ``env``: variables added to this process's environment.
+    """
     code = f"import json, sys; sys.path.insert(0, {sys.path[0]!r}); import bench_limits as b; "
     code += f"print(json.dumps({call}))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, **(env or {})})  # fmt: skip
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -339,14 +344,17 @@ def main(argv: list[str] | None = None) -> None:
 
     if "sleep" in cases:
         print(f"## 1. tutorial sleep exercises, default settings, sleep = {seconds} s")
-        print("| exercise | critical path | tarry | dask | tarry / critical path |")
-        print("|---|---|---|---|---|")
-        mine = _in_subprocess(f"b.sleep_cases('tarry', {seconds})")
+        print("| exercise | critical path | tarry | tarry, portable mode | dask "
+              "| tarry / critical path | portable / critical path |")  # fmt: skip
+        print("|---|---|---|---|---|---|---|")
+        mine = _in_subprocess(f"b.sleep_cases('tarry', {seconds})", {"TARRY_PORTABLE": "0"})
+        portable = _in_subprocess(f"b.sleep_cases('tarry', {seconds})", {"TARRY_PORTABLE": "1"})
         theirs = _in_subprocess(f"b.sleep_cases('dask', {seconds})")
         for name, value in mine.items():
             path = (2 if name == "inc/add" else 1) * seconds
-            print(f"| {name} | {path:.1f} s | {value:.2f} s | {theirs[name]:.2f} s "
-                  f"| {value / path:.2f} |")  # fmt: skip
+            other = portable[name]
+            print(f"| {name} | {path:.1f} s | {value:.2f} s | {other:.2f} s | {theirs[name]:.2f} s "
+                  f"| {value / path:.2f} | {other / path:.2f} |")  # fmt: skip
 
     if "tiny" in cases:
         n = 10_000 if args.quick else 100_000

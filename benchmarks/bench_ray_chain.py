@@ -6,6 +6,11 @@ prints each run's time and the most bytes Ray's spill folder held during it.
 A run holding all of them needs 2.6 GB; one that lets go of each result once
 its reader is done needs two arrays at a time.
 
+Then a run whose worker is killed mid-run: eight one-second tasks, the
+first of which is killed (SIGKILL of its worker process) half a second
+after it starts; Ray runs it again (``max_retries``), on tarry as with
+``@ray.remote``. Prints each run's time.
+
 Run ``python benchmarks/bench_ray_chain.py`` (``./dev bench`` runs it too).
 """
 
@@ -14,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import tempfile
 import threading
@@ -30,6 +36,34 @@ def first(n: int) -> Any:
 
 def step(a: Any) -> Any:
     return a + 1
+
+
+def nap_noted(folder: str, i: int, seconds: float) -> int:
+    """Nap; task 0 notes ``<pid>`` in ``folder`` first, for the killer to find."""
+    if i == 0 and not os.listdir(folder):
+        open(os.path.join(folder, str(os.getpid())), "w").close()
+    time.sleep(seconds)
+    return i
+
+
+def kill_first_napper(folder: str, after: float) -> None:
+    """SIGKILL the worker that noted itself in ``folder``, ``after`` seconds after it did."""
+    while not os.listdir(folder):
+        time.sleep(0.01)
+    time.sleep(after)
+    os.kill(int(os.listdir(folder)[0]), signal.SIGKILL)
+
+
+def with_a_killed_worker(run: Callable[[str], list[int]]) -> float:
+    """Seconds ``run`` took while the worker of its first task was killed mid-task."""
+    folder = tempfile.mkdtemp(prefix="killed-")
+    killer = threading.Thread(target=kill_first_napper, args=(folder, 0.5))
+    killer.start()
+    began = time.perf_counter()
+    assert run(folder) == list(range(8))
+    seconds = time.perf_counter() - began
+    killer.join()
+    return seconds
 
 
 class SpillWatch:
@@ -67,11 +101,12 @@ def main() -> None:
     mb, steps = (20, 4) if args.quick else (args.mb, args.steps)
     import ray
 
-    from tarry import delayed
+    from tarry import compute, delayed
 
     spill = tempfile.mkdtemp(prefix="spill-")
     config = {"type": "filesystem", "params": {"directory_path": spill}}
     ray.init(
+        address="local",  # its own, even where `ray start` ran
         num_cpus=2,
         include_dashboard=False,
         object_store_memory=1_000_000_000,
@@ -107,6 +142,23 @@ def main() -> None:
             print(f"{name:10s} {seconds:6.2f} s   spilled {spilled} MiB", flush=True)
     ratio = statistics.median(runs["tarry"]) / statistics.median(runs["ray.remote"])
     print(f"chain of {steps} x {mb} MB: median tarry / ray.remote = {ratio:.2f}")
+
+    def native_naps(folder: str) -> list[int]:
+        nap = ray.remote(nap_noted)
+        return list(ray.get([nap.remote(folder, i, 1.0) for i in range(8)]))
+
+    def tarry_naps(folder: str) -> list[int]:
+        (got,) = compute([delayed(nap_noted)(folder, i, 1.0) for i in range(8)], scheduler="ray")
+        return list(got)
+
+    killed: dict[str, list[float]] = {"ray.remote": [], "tarry": []}
+    for _ in range(args.repeats):
+        for name, naps in (("ray.remote", native_naps), ("tarry", tarry_naps)):
+            seconds = with_a_killed_worker(naps)
+            killed[name].append(seconds)
+            print(f"{name:10s} {seconds:6.2f} s   8 x 1 s tasks, one worker killed", flush=True)
+    ratio = statistics.median(killed["tarry"]) / statistics.median(killed["ray.remote"])
+    print(f"a killed worker: median tarry / ray.remote = {ratio:.2f}")
     ray.shutdown()
 
 

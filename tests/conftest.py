@@ -36,6 +36,7 @@ def ray_cluster() -> Iterator[Any]:
             filter(None, [os.path.dirname(__file__), os.environ.get("PYTHONPATH")])
         )
         ray.init(
+            address="local",  # its own, even when `ray start` ran on this machine
             num_cpus=2,
             include_dashboard=False,
             log_to_driver=False,

@@ -50,6 +50,15 @@ def nap_noting(folder: str, seconds: float) -> float:
     return seconds
 
 
+def meet(folder: str, me: str, other: str, seconds: float = 20.0) -> bool:
+    """Note ``me`` in ``folder``, then wait for ``other``: whether the two ran at the same time.
+
+    ``seconds`` only bounds how long a task that runs alone waits in vain.
+    """
+    Path(folder, me).touch()
+    return wait_for(lambda: Path(folder, other).exists(), seconds)
+
+
 def pids_noted(folder: Path, what: str = "started") -> list[int]:
     """The pids of the ``nap_noting`` calls in ``folder`` that have ``what`` (started, ended)."""
     return sorted(int(path.stem) for path in folder.glob(f"*.{what}"))

@@ -28,7 +28,7 @@ import tarry
 from tarry import compute, delayed
 from tarry._graph import walk
 from tarry._schedule import dask as tarry_dask
-from tarry._schedule import timing
+from tarry._schedule import dask_tasks, timing
 from tarry._schedule.core import Run
 from tarry._schedule.wire import scan_payload
 from tarry._tools.last_run import last_run, record_timings
@@ -233,7 +233,7 @@ def test_only_what_the_graph_can_stand_in_for_is_sent_once() -> None:
         delayed(size)(shared, 2),
     ]
     payload = list(walk([t._task for t in tasks]))
-    large, once = tarry_dask._sent_once(payload, scan_payload(payload))
+    large, once = dask_tasks.sent_once(payload, scan_payload(payload))
     assert list(large) == [id(big)]
     assert list(once) == [id(shared)]
     assert compute(tasks, scheduler="dask") == ([5_000_000, "list+1", 5_000_000, 200_001, 200_002],)

@@ -3,7 +3,7 @@
 The wheel and the sdist are built from a copy of this tree (with ``build
 --no-isolation``: the dev extra brings setuptools and build), then the wheel
 is installed into a fresh virtualenv twice: bare, where pip brings only the
-four small required dependencies, and with the ``tutorial`` extra. In each,
+five small required dependencies, and with the ``tutorial`` extra. In each,
 a script does what the README advertises and the features whose extra is
 missing must say which extra to install. pip fetches the dependencies from
 the package index (its cache makes later runs quick), so these tests are
@@ -111,10 +111,10 @@ def bare(dists: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> 
     return _venv(tmp_path_factory.mktemp("bare") / "venv", str(dists[1]))
 
 
-def test_a_bare_install_brings_only_the_four_required_packages(bare: Path) -> None:
+def test_a_bare_install_brings_only_the_five_required_packages(bare: Path) -> None:
     listed = json.loads(_ok([str(bare / "python"), "-m", "pip", "list", "--format", "json"]))
     names = {p["name"].lower() for p in listed} - {"pip", "setuptools", "wheel"}
-    assert names == {"tarry", "loky", "cloudpickle", "tblib", "tqdm"}
+    assert names == {"tarry", "loky", "cloudpickle", "tblib", "tqdm", "psutil"}
 
 
 def test_a_bare_install_runs_processes_and_progress_and_names_the_missing_extras(
@@ -187,7 +187,8 @@ def test_wheel_metadata_and_license(dists: tuple[Path, Path]) -> None:
     assert "Typing :: Typed" in (metadata.get_all("Classifier") or [])
     requires = metadata.get_all("Requires-Dist") or []
     required = [r for r in requires if "extra ==" not in r]
-    assert sorted(r.split(">")[0] for r in required) == ["cloudpickle", "loky", "tblib", "tqdm"]
+    required_names = sorted(r.split(">")[0] for r in required)
+    assert required_names == ["cloudpickle", "loky", "psutil", "tblib", "tqdm"]
     extras = set(metadata.get_all("Provides-Extra") or [])
     assert {"diagnostics", "viz", "ray", "dask", "tutorial", "all", "dev"} <= extras
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import tarry
-from tarry import compute, delayed
+from tarry import compute, delayed, persist
 from tarry._compute import resolve_options
 from tarry._interop import dask_settings
 
@@ -243,6 +243,18 @@ def test_compute_traverse_false_leaves_containers_alone() -> None:
     held = [x]
     assert compute(x, held, scheduler="sync", traverse=False) == (1, held)
     assert compute(x, held, scheduler="sync") == (1, [1])
+
+
+def test_persist_traverse_false_leaves_containers_alone() -> None:
+    x = delayed(abs)(-1)
+    held = [x]
+    kept, same = persist(x, held, scheduler="sync", traverse=False)
+    assert same is held
+    assert held[0] is x
+    assert kept.compute(scheduler="sync") == 1
+    (inside,) = persist(held, scheduler="sync")
+    assert inside[0] is not x
+    assert compute(inside[0], scheduler="sync") == (1,)
 
 
 def test_delayed_pure_setting() -> None:

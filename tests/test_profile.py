@@ -139,6 +139,7 @@ def test_one_event_per_task_timed_in_the_worker(scheduler: str) -> None:
     frame = prof.to_dataframe()
     assert list(frame.columns) == [
         "run", "scheduler", "key", "name", "worker", "start", "end", "duration", "cpu",
+        "attempts",
     ]  # fmt: skip
     assert sorted(frame.name) == ["add", "inc", "inc"]
     assert (frame.start >= 0).all()

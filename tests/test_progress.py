@@ -84,10 +84,12 @@ def test_progress_keyword_on_every_entry_point(
     assert "5/5" in capsys.readouterr().err
     naps(2, 0.05).compute(scheduler=scheduler, progress=True)
     assert "3/3" in capsys.readouterr().err
-    (kept,) = tarry.persist(naps(3, 0.05), scheduler=scheduler, progress=True)
+    # on a cluster persist returns at once, with nothing to show, unless told to wait
+    wait = 600.0 if scheduler in ("ray", "dask") else None
+    (kept,) = tarry.persist(naps(3, 0.05), scheduler=scheduler, progress=True, timeout=wait)
     assert "4/4" in capsys.readouterr().err
     assert kept.compute(scheduler=scheduler) == pytest.approx(0.15)
-    naps(1, 0.05).persist(scheduler=scheduler, progress=True)
+    naps(1, 0.05).persist(scheduler=scheduler, progress=True, timeout=wait)
     assert "2/2" in capsys.readouterr().err
     naps(1, 0.05).compute(scheduler=scheduler, progress=False)
     assert capsys.readouterr().err == ""

@@ -219,6 +219,16 @@ def test_the_first_failure_arrives_while_other_tasks_still_run(tmp_path: Path) -
     assert not list(tmp_path.glob("*.ended"))
 
 
+def test_a_failed_runs_profile_shows_every_task_that_ran() -> None:
+    import tarry
+
+    parts = [delayed(inc)(i) for i in range(4)]
+    with tarry.profile() as prof, pytest.raises(ValueError, match="failed early"):
+        compute(delayed(fail_soon)(parts), scheduler="ray")
+    # the failure and the parts finish close together: read in one batch
+    assert sorted(e.name for e in prof.events) == ["inc"] * 4
+
+
 def test_a_timeout_stops_the_tasks_and_names_those_running(tmp_path: Path) -> None:
     from remote_helpers import nap_noting
 
@@ -226,3 +236,15 @@ def test_a_timeout_stops_the_tasks_and_names_those_running(tmp_path: Path) -> No
     with pytest.raises(TimeoutError, match=r"within 1 s: running at the deadline: .*'nap-"):
         compute(delayed(sum)(naps), scheduler="ray", timeout=1)
     assert not list(tmp_path.glob("*.ended"))  # stopped, not waited for
+
+
+def test_the_task_whose_failure_ends_the_run_is_not_cancelled(
+    ray: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ray 2.60 aborts the driver when a task is cancelled while its result is
+    # being recorded, as the failed task's is when its failure is seen
+    cancelled: list[Any] = []
+    monkeypatch.setattr(ray, "cancel", lambda ref, **_: cancelled.append(ref))
+    with pytest.raises(ValueError, match="failed early"):
+        compute(delayed(fail_soon)(1), scheduler="ray")
+    assert cancelled == []

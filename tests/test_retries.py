@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from remote_helpers import fail_first, inc
 
-from tarry import annotate, compute, delayed
+from tarry import annotate, compute, delayed, profile
 from tarry._tools.last_run import last_run
 
 
@@ -52,6 +52,23 @@ def test_last_run_counts_the_attempts_of_each_task(tmp_path: Path) -> None:
     record = last_run()
     assert record is not None
     assert record.attempts == {flaky.key: 3}
+
+
+def test_the_profile_and_its_report_show_the_attempts_of_retried_tasks(
+    scheduler: str, tmp_path: Path
+) -> None:
+    pytest.importorskip("pandas")
+    if scheduler == "ray":
+        pytest.skip("Ray retries a task itself and does not say how often")
+    flaky = delayed(fail_first)(str(tmp_path), 2, OSError)
+    steady = delayed(inc)(flaky)
+    with profile() as p:
+        compute(steady, scheduler=scheduler, retries=2)
+    report = p.report()
+    assert report.attempts == {flaky.key: 3}
+    assert f"2 more times: {flaky.key} (3 attempts)" in str(report)
+    table = p.to_dataframe().set_index("key")["attempts"]
+    assert table.to_dict() == {flaky.key: 3, steady.key: 1}
 
 
 @pytest.mark.parametrize("retries", [-1, True, 1.5, "2"])

@@ -104,3 +104,23 @@ def test_a_forked_child_leaves_its_parents_files_alone(tmp_path: Path) -> None:
     del blob
     gc.collect()
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("maps", [True, False], ids=["mapped", "read (Windows)"])
+def test_files_are_mapped_only_where_a_mapped_file_can_be_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, maps: bool
+) -> None:
+    """Windows cannot remove a mapped file: there a reader reads it, and lets go of it at once."""
+    if not os.path.exists("/proc/self/maps"):
+        pytest.skip("needs /proc/self/maps to see what is mapped")
+    np = pytest.importorskip("numpy")
+    monkeypatch.setattr(transfer, "_MAP", maps)
+    array = np.arange(FILE_BYTES // 4, dtype="int64")
+    blob = to_blob(array, str(tmp_path))
+    assert type(blob) is Spilled
+    back = from_blob(blob)
+    assert (back == array).all()
+    assert back.ctypes.data % 64 == 0
+    assert (blob.path in Path("/proc/self/maps").read_text()) is maps
+    back[0] = -1  # writable, and the file is not changed
+    assert (from_blob(blob) == array).all()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -152,7 +153,9 @@ def default_data_root() -> Path:
     """The user's cache folder for tarry: ``~/.cache/tarry`` on Linux (``$XDG_CACHE_HOME``).
 
     From platformdirs, which follows each system's conventions (XDG on
-    Linux, ``~/Library/Caches`` on macOS, ``%LOCALAPPDATA%`` on Windows).
+    Linux, ``~/Library/Caches/tarry`` on macOS, ``%LOCALAPPDATA%\\tarry\\Cache``
+    on Windows). Only ``tarry tutorial`` needs it, which needs the tutorial
+    extra, platformdirs included, in any case.
     """
     import platformdirs
 
@@ -347,8 +350,21 @@ def _tutorial(args: argparse.Namespace) -> int:
     return 0 if all(o.same for o in outcomes) else 1
 
 
+def tolerate_unencodable_output() -> None:
+    """Print what the console cannot show as ``?`` rather than fail on it.
+
+    The explanations use ``→`` and ``×``; a Windows console whose output is
+    redirected writes in its legacy code page (cp1252, say), where printing
+    them would raise UnicodeEncodeError in the middle of the tutorial.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+            stream.reconfigure(errors="replace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tarry`` command; returns the exit status."""
+    tolerate_unencodable_output()
     args = _parser().parse_args(argv)
     try:
         return _tutorial(args)

@@ -24,6 +24,7 @@ from tarry._interop.dask_settings import dask_choice, dask_progress
 from tarry._schedule import Settings, check_scheduler, get_backend
 from tarry._schedule.core import Run
 from tarry._schedule.cpus import usable_cpus
+from tarry._schedule.held import holder, settle
 from tarry._schedule.tracebacks import release_own_frames
 from tarry._tools import observe
 from tarry._tools.last_run import remember
@@ -158,11 +159,16 @@ def run_graph(
     timeout: float | None = None,
     retries: int = 0,
     traverse: bool = True,
+    hold: bool = False,
     cache: str | PathLike[str] | bool | None = None,
 ) -> tuple[list[Any], dict[str, Any], BaseException | None]:
     """Run everything lazy inside ``objs``.
 
     Returns ``objs`` packed, the targets' values, and the first task error.
+    With ``hold`` (:func:`tarry.persist`), a cluster backend leaves the
+    targets' values in the cluster and returns at once; they are then
+    :class:`~tarry._schedule.held.Held` handles. Values held in a cluster
+    that this run cannot use there are fetched first (see that module).
     The error is returned, not raised, so that the public function the user
     called raises it: its traceback then shows one tarry frame, not several.
     Active observers (:mod:`tarry._tools.observe`) are told about the run,
@@ -175,6 +181,8 @@ def run_graph(
     # looked up before the check below, so a bad scheduler (or a missing
     # extra) is reported even when there is nothing to run
     backend = get_backend(options.scheduler)
+    if hold:
+        backend = holder(options.scheduler) or backend
     if not targets:
         return packed, {}, None
     store = store_for(cache)
@@ -185,7 +193,7 @@ def run_graph(
     watch = observe.watching(run, options.name, options.workers, bar)
     try:
         with watch:
-            watch.error = backend(run, options.settings)
+            watch.error = settle(run, options.scheduler) or backend(run, options.settings)
     finally:
         remember(run, watch.error)
     if watch.error is not None:
@@ -384,8 +392,7 @@ def compute(
     """
     packed, values, failure = run_graph(
         objs, scheduler, num_workers, progress, optimize_graph, timeout, checked_retries(retries),
-        traverse,
-        cache,
+        traverse, cache=cache,
     )  # fmt: skip
     if failure is not None:
         release_own_frames(failure)  # they would keep the run's values alive
@@ -426,9 +433,14 @@ def keep(
     optimize_graph: bool = True,
     timeout: float | None = None,
     retries: int | None = None,
+    traverse: bool = True,
 ) -> tuple[list[Any], dict[str, Task]]:
     """Compute ``objs`` now, for :func:`tarry.persist`: their packed form, and per
     computed key a literal task that holds the value (and the call that made it).
+
+    On Ray and Dask the value stays in the cluster: the task holds a
+    :class:`~tarry._schedule.held.Held` handle, and the work may still be
+    under way (with a ``timeout``, it is done, or the timeout was raised).
 
     Examples
     --------
@@ -438,8 +450,9 @@ def keep(
     [(3, None)]
     """
     packed, values, failure = run_graph(
-        objs, scheduler, num_workers, progress, optimize_graph, timeout, checked_retries(retries)
-    )
+        objs, scheduler, num_workers, progress, optimize_graph, timeout, checked_retries(retries),
+        traverse, hold=True,
+    )  # fmt: skip
     if failure is not None:
         release_own_frames(failure)
         raise failure

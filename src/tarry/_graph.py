@@ -98,6 +98,8 @@ class Quote:
 class TaskOptions(NamedTuple):
     """What a task asks of the scheduler, besides its call (``f.options(...)``).
 
+    Which scheduler honours what is said in :func:`tarry.annotate`.
+
     Examples
     --------
     >>> TaskOptions(retries=2, retry_on=(OSError,)).retries
@@ -112,6 +114,10 @@ class TaskOptions(NamedTuple):
     retry_on: tuple[type[BaseException], ...] = (Exception,)
     #: resources one run of the task holds, e.g. ``{"CPU": 2, "GPU": 1}``
     resources: Mapping[str, float] | None = None
+    #: the workers (addresses or host names) the task may run on (Dask only)
+    workers: tuple[str, ...] | None = None
+    #: before tasks of lower priority, when both could start (Dask only)
+    priority: float | None = None
     #: keep the result across runs (:func:`tarry.cache`); None: if the task is pure
     cache: bool | None = None
 

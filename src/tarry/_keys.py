@@ -34,7 +34,8 @@ def _reseed_after_fork() -> None:
     _counter = itertools.count()
 
 
-os.register_at_fork(after_in_child=_reseed_after_fork)
+if hasattr(os, "register_at_fork"):  # Windows has no fork
+    os.register_at_fork(after_in_child=_reseed_after_fork)
 
 
 class InvalidKeyError(TypeError, ValueError):

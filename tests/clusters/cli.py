@@ -242,6 +242,8 @@ class RayCluster:
 
     #: the GCS address to connect a driver to, ``127.0.0.1:<port>``
     address: str
+    #: the address of its Ray client server, ``ray://127.0.0.1:<port>``
+    client_address: str
     #: the environment a driver needs to connect: token authentication, and
     #: the file of this cluster's token
     env: dict[str, str]
@@ -253,12 +255,13 @@ class RayCluster:
 
 
 @contextmanager
-def ray_cluster(num_cpus: int = 2) -> Iterator[RayCluster]:
+def ray_cluster(num_cpus: int = 2, *head_args: str) -> Iterator[RayCluster]:
     """A Ray head on 127.0.0.1 with ``num_cpus`` CPUs, its own temp dir and free ports.
 
-    ``--block`` keeps ``ray start`` in the foreground, so stopping its
-    process group stops the head's daemons too (never ``ray stop``: it
-    stops every cluster of the machine).
+    ``head_args`` go to ``ray start`` as they are. ``--block`` keeps ``ray
+    start`` in the foreground, so stopping its process group stops the
+    head's daemons too (never ``ray stop``: it stops every cluster of the
+    machine).
     """
     with ExitStack() as stack:
         # Short: Ray puts unix sockets under it (a socket path has at most 107 bytes).
@@ -267,7 +270,7 @@ def ray_cluster(num_cpus: int = 2) -> Iterator[RayCluster]:
         # here, and nothing it leaves outlives the temp dir removed after it.
         procs = _Processes(folder, grace=0.0)
         stack.callback(procs.stop)
-        port = free_port()
+        port, client_port = free_port(), free_port()
         # Token authentication (Ray's default here, 2.60) with a token of its own, not the
         # user's ~/.ray/auth_token; a driver needs the same two variables.
         token = folder / "auth_token"
@@ -278,10 +281,11 @@ def ray_cluster(num_cpus: int = 2) -> Iterator[RayCluster]:
             [str(BIN / "ray"), "start", "--head", "--block", f"--port={port}",
              f"--temp-dir={folder / 'ray'}", f"--num-cpus={num_cpus}",
              "--node-ip-address=127.0.0.1", "--include-dashboard=false",
-             "--disable-usage-stats"],
+             f"--ray-client-server-port={client_port}", "--disable-usage-stats", *head_args],
             env,
         )  # fmt: skip
         address = f"127.0.0.1:{port}"
         log = folder / "head.log"
         _wait_until(lambda: _RAY_STARTED in log.read_text(), procs, "the Ray head did not start")
-        yield RayCluster(address, env, head, procs.tag, folder)
+        client_address = f"ray://127.0.0.1:{client_port}"
+        yield RayCluster(address, client_address, env, head, procs.tag, folder)

@@ -8,11 +8,13 @@ with a hard timeout (:func:`harness.run_scenario`).
 
 from __future__ import annotations
 
+import gc
 import os
 import warnings
 from collections.abc import Iterator
 from typing import Any
 
+import psutil
 import pytest
 from cli import DaskCluster, dask_cluster, left_behind
 from cluster_helpers import nbytes, peak_rss
@@ -73,6 +75,27 @@ def test_a_large_argument_goes_to_a_worker_not_through_the_scheduler(client: Any
     assert grown < LARGE / 2, f"the scheduler grew by {grown / 1e6:.0f} MB"
     assert not [w for w in caught if "Sending large graph" in str(w.message)]
     # released once the compute ended: the cluster forgets it
+    assert wait_for(lambda: not client.who_has(), 60), client.who_has()
+
+
+def test_persist_keeps_the_result_on_the_workers_and_computes_use_it_there(client: Any) -> None:
+    me = psutil.Process()
+    before = me.memory_info().rss
+    (kept,) = tarry.persist(delayed(np.ones)(LARGE // 8), scheduler="dask")
+    key = kept.key
+    assert wait_for(lambda: bool(client.who_has().get(key)), 120)  # computed, on a worker
+    scheduler_before = client.run_on_scheduler(peak_rss)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = compute([delayed(nbytes)(kept, i) for i in range(3)], scheduler="dask")
+    grown = me.memory_info().rss - before  # while this process holds the persisted value
+    assert got == ([LARGE, LARGE + 1, LARGE + 2],)
+    assert grown < LARGE / 2, f"this process grew by {grown / 1e6:.0f} MB"
+    grown = client.run_on_scheduler(peak_rss) - scheduler_before
+    assert grown < LARGE / 2, f"the scheduler grew by {grown / 1e6:.0f} MB"
+    assert not [w for w in caught if "Sending large graph" in str(w.message)]
+    del kept
+    gc.collect()
     assert wait_for(lambda: not client.who_has(), 60), client.who_has()
 
 

@@ -209,9 +209,16 @@ def test_ctrl_c_while_the_pool_starts_a_worker_leaves_no_worker_behind() -> None
         from remote_helpers import nap
         from tarry._schedule.processes.pool import shutdown_pool
 
-        def workers():
-            return [p for p in psutil.Process().children()
-                    if "popen_loky_posix" in " ".join(p.cmdline())]
+        def workers():  # live loky workers (a zombie has exited, only not reaped yet)
+            found = []
+            for child in psutil.Process().children():
+                try:
+                    if (child.status() != psutil.STATUS_ZOMBIE
+                            and "popen_loky_posix" in " ".join(child.cmdline())):
+                        found.append(child)
+                except psutil.Error:  # gone meanwhile
+                    pass
+            return found
 
         start = LokyProcess.start
         def start_then_ctrl_c(process):

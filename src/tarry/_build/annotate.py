@@ -1,4 +1,4 @@
-"""What tasks ask of the scheduler: retries and resources, per call or per block.
+"""What tasks ask of the scheduler: retries, resources and placement, per call or per block.
 
 Two spellings set the same :class:`~tarry._graph.TaskOptions`:
 ``f.options(retries=2)`` for the calls of one lazy function, and
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import builtins
 import contextvars
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -40,7 +40,11 @@ def current() -> TaskOptions | None:
 
 
 def check_options(
-    retries: object = None, retry_on: object = None, resources: object = None
+    retries: object = None,
+    retry_on: object = None,
+    resources: object = None,
+    workers: object = None,
+    priority: object = None,
 ) -> dict[str, Any]:
     """The given options, checked and normalised; raises a clear error for a bad one.
 
@@ -48,6 +52,8 @@ def check_options(
     --------
     >>> check_options(retries=1, retry_on=(OSError, TimeoutError))
     {'retries': 1, 'retry_on': (<class 'OSError'>, <class 'TimeoutError'>)}
+    >>> check_options(workers="tcp://10.0.0.5:8786", priority=10)
+    {'workers': ('tcp://10.0.0.5:8786',), 'priority': 10}
     >>> check_options(retries=-1)
     Traceback (most recent call last):
     ...
@@ -81,6 +87,20 @@ def check_options(
                 f'{{"CPU": 2, "GPU": 1}}, not {resources!r}'
             )
         checked["resources"] = dict(resources)
+    if workers is not None:
+        names = (workers,) if isinstance(workers, str) else workers
+        if not isinstance(names, list | tuple | set | frozenset) or not all(
+            isinstance(w, str) and w for w in names
+        ):
+            raise TypeError(
+                "workers must be a worker's address or host name, or a list of them, such as "
+                f'["tcp://10.0.0.5:40331", "gpu-node-1"], not {workers!r}'
+            )
+        checked["workers"] = tuple(names)
+    if priority is not None:
+        if isinstance(priority, builtins.bool) or not isinstance(priority, int | float):
+            raise TypeError(f"priority must be a number (higher runs first), not {priority!r}")
+        checked["priority"] = priority
     return checked
 
 
@@ -103,8 +123,29 @@ def annotate(
     retries: int | None = None,
     retry_on: type[BaseException] | tuple[type[BaseException], ...] | None = None,
     resources: Mapping[str, float] | None = None,
+    workers: str | Iterable[str] | None = None,
+    priority: float | None = None,
 ) -> Iterator[None]:
     """Give every task built inside the block these options.
+
+    Every scheduler honours ``retries`` and ``retry_on``. The others are
+    the clusters' business:
+
+    ======================  =====================================  ====================
+    option                  Dask                                   Ray
+    ======================  =====================================  ====================
+    ``resources``           the workers' declared resources        ``num_cpus``,
+                            (``dask worker --resources "GPU=1"``)  ``num_gpus``,
+                            a task waits for a worker that has     ``memory``, custom
+                            them, as in Dask                       resources
+    ``workers``             restricts where the task runs          ignored
+    ``priority``            dask's ``priority``: higher first      ignored
+    ======================  =====================================  ====================
+
+    The local schedulers (``"sync"``, ``"threads"``, ``"processes"``, an
+    Executor) ignore ``workers`` and ``priority``, and of ``resources`` count
+    ``CPU`` only: a task with ``{"CPU": n}`` holds n of the pool's workers
+    while it runs (see :mod:`tarry._schedule.budget`).
 
     Parameters
     ----------
@@ -115,9 +156,23 @@ def annotate(
         Default: any ``Exception``.
     resources
         What one run of the task holds, such as ``{"CPU": 2}`` or ``{"GPU": 1}``:
-        passed to Ray and Dask (see the README for what local schedulers honour).
+        passed to Ray and Dask; the local pools count ``CPU``.
+    workers
+        The Dask workers the task may run on: addresses (``"tcp://10.0.0.5:40331"``)
+        or host names.
+    priority
+        Dask runs a task of higher priority first when several could start
+        (default 0; the tasks of one compute otherwise run in dask's order).
+
+    Examples
+    --------
+    >>> from tarry import delayed
+    >>> with annotate(workers="gpu-node-1", priority=5):
+    ...     options = delayed(abs)(-1)._task.options
+    >>> options.workers, options.priority
+    (('gpu-node-1',), 5)
     """
-    changes = check_options(retries, retry_on, resources)
+    changes = check_options(retries, retry_on, resources, workers, priority)
     token = _current.set(merged(_current.get(), changes))
     try:
         yield

@@ -272,7 +272,8 @@ class Delayed(Lazy, DaskCollection, Generic[T_co]):
         timeout: float | None = None,
         retries: int | None = None,
     ) -> Delayed[T_co]:
-        """Run the graph now and return a ``Delayed`` that holds the value.
+        """Run the graph now and return a ``Delayed`` that holds the value
+        (on Ray and Dask: the cluster holds it, and this returns at once).
 
         Options as in :func:`tarry.persist`.
         """
@@ -419,11 +420,29 @@ def persist(
     progress: bool | None = None,
     timeout: float | None = None,
     retries: int | None = None,
+    traverse: bool = True,
 ) -> tuple[Any, ...]:
     """Compute lazy values now and keep them as lazy values with the same keys.
 
-    The results are held in memory; later computes that use them run none of
-    the work again. Takes the same options as :func:`tarry.compute`.
+    Later computes that use them run none of the work again. Takes the same
+    options as :func:`tarry.compute`.
+
+    Where the results are kept depends on the scheduler. On the local ones
+    (``"sync"``, ``"threads"``, ``"processes"``, an Executor) persist waits
+    for the values and keeps them in this process. On ``"ray"`` and
+    ``"dask"`` they stay in the cluster, as with ``client.persist``: persist
+    hands the graph to the cluster and returns at once, each ``Delayed``
+    holding the engine's handle (an ``ObjectRef``, a ``distributed.Future``).
+    A later compute on the same cluster uses them there; a compute on
+    another scheduler fetches each once before its tasks start, since they
+    run where the cluster's memory cannot be read; dropping the ``Delayed``
+    releases the data in the cluster. A persisted task that fails raises
+    its error in the compute that needs its value. ``timeout`` makes persist
+    on a cluster wait (without fetching anything) until the values are
+    computed, and raise :class:`TimeoutError`, or the first task error, as
+    a compute would; ``retries`` are the cluster's retries of its tasks.
+    ``traverse=False``, as in :func:`tarry.compute`: lazy values inside lists,
+    dicts and other containers given directly are left as they are.
 
     Examples
     --------
@@ -435,7 +454,9 @@ def persist(
     """
     from tarry._compute import keep  # the front end sits above the lazy values
 
-    packed, kept = keep(objs, scheduler, num_workers, progress, optimize_graph, timeout, retries)
+    packed, kept = keep(
+        objs, scheduler, num_workers, progress, optimize_graph, timeout, retries, traverse
+    )
     lengths = {o.key: o._length for o in objs if isinstance(o, Delayed)}
     held: dict[str, Delayed[Any]] = {k: Delayed(t, lengths.get(k)) for k, t in kept.items()}
     return tuple(resolve(p, held) for p in packed)

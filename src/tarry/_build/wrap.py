@@ -11,7 +11,7 @@ import contextlib
 import functools
 import inspect
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ParamSpec, TypeVar, overload
 
 from tarry import config
@@ -182,16 +182,19 @@ class DelayedFunction(Delayed[Callable[P, R]]):
         pure: bool | None = _MISSING,
         nout: int | None = _MISSING,
         name: str = _MISSING,
+        cache: bool | None = None,
         retries: int | None = None,
         retry_on: type[BaseException] | tuple[type[BaseException], ...] | None = None,
         resources: Mapping[str, float] | None = None,
-        cache: bool | None = None,
+        workers: str | Iterable[str] | None = None,
+        priority: float | None = None,
     ) -> DelayedFunction[P, R]:
         """The same lazy function with other settings, for one call or many.
 
         Never collides with the wrapped function's own keywords. The last
-        three are the task options also given by :func:`tarry.annotate`
-        blocks; a function's own win over a block's.
+        five are the task options also given by :func:`tarry.annotate`
+        blocks (which says which scheduler honours what); a function's own
+        win over a block's.
 
         Parameters
         ----------
@@ -203,6 +206,10 @@ class DelayedFunction(Delayed[Callable[P, R]]):
             Number of outputs, for unpacking.
         name
             Prefix of generated keys and label in pictures.
+        cache
+            ``True`` keeps the results across runs when a cache is on
+            (:func:`tarry.cache`) even if the function is not pure; ``False``
+            never caches them. Default: pure tasks are cached.
         retries
             Further attempts after a failure, on every scheduler (Ray and Dask
             retry with their own machinery); ``compute(retries=...)`` sets it
@@ -212,10 +219,10 @@ class DelayedFunction(Delayed[Callable[P, R]]):
         resources
             What one run holds, such as ``{"CPU": 2, "GPU": 1}`` (Ray and Dask
             resources).
-        cache
-            ``True`` keeps the results across runs when a cache is on
-            (:func:`tarry.cache`) even if the function is not pure; ``False``
-            never caches them. Default: pure tasks are cached.
+        workers
+            The Dask workers the task may run on (addresses or host names).
+        priority
+            Dask runs tasks of higher priority first.
 
         Examples
         --------
@@ -224,7 +231,7 @@ class DelayedFunction(Delayed[Callable[P, R]]):
         >>> flaky(-1)._task.options.retries
         3
         """
-        changes = check_options(retries, retry_on, resources)
+        changes = check_options(retries, retry_on, resources, workers, priority)
         if cache is not None:
             changes["cache"] = check_cache_option(cache)
         return DelayedFunction(

@@ -29,6 +29,7 @@ from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
 
 from tarry._graph import Task, call, walk
 from tarry._interop.dask_collections import original
+from tarry._schedule.held import fetched
 from tarry._schedule.wire import slim
 
 __all__ = ["dask_graph", "dask_key", "layer_of", "run_task"]
@@ -86,7 +87,7 @@ def _node(task: Task, key: Any, stubs: dict[str, Task]) -> GraphNode:
     if node is not None:
         return node
     if task.func is None:
-        return DataNode(key, task.args[0])
+        return DataNode(key, fetched(task))  # a value persisted on a cluster comes here
     small = slim(task, stubs)
     return DaskTask(key, run_task, small, *[TaskRef(dask_key(d)) for d in task.deps])
 

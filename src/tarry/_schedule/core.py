@@ -46,6 +46,7 @@ from heapq import heappop, heappush
 from typing import Any
 
 from tarry._graph import Task, call, check_same
+from tarry._schedule.budget import CpuBudget
 from tarry._schedule.errors import annotate
 from tarry._schedule.holdback import HoldBack
 from tarry._schedule.timing import Stopwatch, TaskEvent, Timing
@@ -80,8 +81,8 @@ class Run:
     """
 
     __slots__ = (
-        "attempts", "bottom", "dependents", "events", "failed", "fuse", "hold", "later", "rank",
-        "readers", "ready", "refs", "remaining", "retries", "targets", "tasks", "values",
+        "attempts", "bottom", "cpus", "dependents", "events", "failed", "fuse", "hold", "later",
+        "rank", "readers", "ready", "refs", "remaining", "retries", "targets", "tasks", "values",
         "waiting",
     )  # fmt: skip
 
@@ -130,6 +131,9 @@ class Run:
         #: the hold-back policy, once a backend runs several tasks at once
         #: (:meth:`hold_back`); None until then
         self.hold: HoldBack[Task] | None = None
+        #: the CPUs running tasks hold, once a local backend gives its pool's
+        #: size (:meth:`limit_cpus`) and some task asks for CPUs; else None
+        self.cpus: CpuBudget | None = None
         self._plan()
 
     def _plan(self) -> None:
@@ -274,6 +278,8 @@ class Run:
 
     def pop(self) -> Task | None:
         """The next task to run, or None when nothing is ready (or may start) now."""
+        if self.cpus is not None:
+            return self._within_cpus(self.cpus)
         ready, bottom = self.ready, self.bottom
         if self.hold is None:
             if len(ready) > bottom:  # made ready lately, and frees memory
@@ -306,6 +312,32 @@ class Run:
             hold.started(task)
         return task
 
+    def _within_cpus(self, cpus: CpuBudget) -> Task | None:
+        """What :meth:`pop` returns while tasks hold CPUs: the next task, once its CPUs are free."""
+        task = cpus.waiting or self._next_in_turn()
+        return task if task is not None and cpus.take(task) else None
+
+    def limit_cpus(self, workers: int) -> None:
+        """The backend runs tasks on ``workers`` workers: tasks that ask for CPUs
+        (``resources={"CPU": n}``) hold n of them while they run.
+
+        See :mod:`~tarry._schedule.budget`.
+
+        Examples
+        --------
+        >>> from tarry._graph import TaskOptions
+        >>> wide = TaskOptions(resources={"CPU": 2})
+        >>> run = Run([Task(k, abs, (-1,), None, (), "abs", options=wide) for k in "ab"])
+        >>> run.limit_cpus(2)
+        >>> first = run.pop()
+        >>> run.pop() is None  # the other waits for the two CPUs
+        True
+        >>> run.finish(first, 1)
+        >>> run.pop().key != first.key
+        True
+        """
+        self.cpus = CpuBudget.of(self.tasks.values(), workers)
+
     def _rank(self, task: Task) -> int:
         """``task``'s rank (ranks are built on first use)."""
         rank = self.rank
@@ -316,6 +348,8 @@ class Run:
     def finish(self, task: Task, value: Any) -> None:
         """Record ``task``'s output, release inputs no one needs, wake dependents."""
         key = task.key
+        if self.cpus is not None:
+            self.cpus.release(task)
         values, refs, ready, waiting = self.values, self.refs, self.ready, self.waiting
         self.remaining -= 1
         if refs[key]:
@@ -446,10 +480,16 @@ class Run:
             return False
         self.attempts[task.key] = ran + 1
         if again:
+            if self.cpus is not None:
+                self.cpus.release(task)
             if self.hold is not None:
                 self.hold.stopped(task)
             self.ready.append(task)  # above the roots: it runs next
         return True
+
+    def count_attempts(self, task: Task, attempts: int) -> None:
+        """``task`` ran ``attempts`` times where the backend retried it itself (Dask)."""
+        self.attempts[task.key] = attempts
 
     def want_timings(self) -> None:
         """From now on, backends time every task (an observer asked)."""

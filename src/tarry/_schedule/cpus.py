@@ -1,10 +1,17 @@
-"""How many CPUs this process may really use (affinity and cgroup quota)."""
+"""How many CPUs this process may really use (affinity and cgroup quota).
+
+On Linux, the affinity mask (``taskset``, a container's cpuset) and a
+cgroup CPU quota (``docker run --cpus``) both limit it; elsewhere, and in
+portable mode (see :mod:`tarry._platform`), the count of logical CPUs.
+"""
 
 from __future__ import annotations
 
 import math
 import os
 from functools import cache
+
+from tarry import _platform
 
 __all__ = ["usable_cpus"]
 
@@ -18,11 +25,8 @@ def usable_cpus() -> int:
     >>> usable_cpus() >= 1
     True
     """
-    try:
-        count = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        count = os.cpu_count() or 1
-    quota = _cgroup_quota()
+    count = _platform.affinity() or os.cpu_count() or 1
+    quota = _cgroup_quota() if _platform.cgroups() else None
     if quota is not None:
         count = min(count, max(1, math.ceil(quota)))
     return max(1, count)

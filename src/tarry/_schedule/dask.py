@@ -8,20 +8,30 @@ between workers and sends back only the results the caller asked for.
 tarry must be installed on the scheduler (it unpickles the graph) and on
 the workers.
 
-What travels: an argument from :data:`_SCATTER_BYTES` pickled does not go
-inside the graph, which passes through the scheduler and stays there while
-its tasks live; it is scattered straight to a worker first
-(``Client.scatter(direct=True)``; through the scheduler if the client was
-made with ``direct_to_workers=False``) and released when the compute ends.
-A smaller argument that several tasks share, from :data:`_SHARE_BYTES`, is
-one graph node, sent once.
+What travels (sizes in :mod:`tarry._schedule.dask_tasks`): a large argument
+(4 MB or more pickled) does not go inside the graph, which passes through
+the scheduler and stays there while its tasks live; it is scattered
+straight to a worker first (``Client.scatter(direct=True)``; through the
+scheduler if the client was made with ``direct_to_workers=False``) and
+released when the compute ends. A smaller argument that several tasks
+share (from 100 kB) is one graph node, sent once.
+
+Task options (:func:`tarry.annotate`, ``f.options``) become dask's
+annotations of the same names, per task: ``resources`` (the workers'
+declared resources: a task waits for a worker that has them, as in dask),
+``workers`` (where it may run) and ``priority`` (higher first);
+``retries`` run the task again in its worker.
+
+:func:`persist_dask` submits the same graph and leaves the targets'
+results on the workers, one future each (:mod:`tarry._schedule.held`);
+a later graph that reads one has the future itself as that input.
 
 What the caller learns as the run goes: a thread asks the scheduler which
 tasks have been computed, from :data:`_FIRST_LOOK` on and now and then
 (:class:`_Tracker`), and once more after a failure; ``Run`` counts them
 done, so progress bars move and the status picture of a failed run shows
 what ran. In a timed run each task also sends its timing as it ends,
-succeeded or failed: an event of the topic :data:`_TOPIC`, which travels
+succeeded or failed: an event of the topic :data:`~tarry._schedule.dask_tasks.TOPIC`, which travels
 on the worker's own stream ahead of the task's result, so every timing is
 in when the results are. Workers keep nothing of a task once it has ended.
 (An event per task made a run up to a fifth slower, so untimed runs send
@@ -51,42 +61,21 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable
+import warnings
 from contextlib import suppress
 from typing import Any
 
-from tarry._build.traverse import ATOMIC
-from tarry._graph import Quote, Task, call
 from tarry._schedule import DEFAULTS, Settings
 from tarry._schedule.core import Run
+from tarry._schedule.dask_tasks import TOPIC, layer, placement, sent_once, to_dask
 from tarry._schedule.deadline import Deadline
 from tarry._schedule.errors import TaskFailedError, UnpicklableTaskError, WorkerDiedError
-from tarry._schedule.timing import HOST, Stopwatch, Timing, worker_name
-from tarry._schedule.wire import (
-    Payload,
-    find_unloadable,
-    pack_error,
-    scan_payload,
-    slim,
-    unpack_error,
-)
+from tarry._schedule.held import Held, failed_task, settle
+from tarry._schedule.timing import Timing
+from tarry._schedule.wire import find_unloadable, scan_payload, unpack_error
 
-__all__ = ["run_dask", "to_dask"]
+__all__ = ["persist_dask", "run_dask", "to_dask"]
 
-#: an object shared by several tasks becomes one graph node from this size on
-_SHARE_BYTES = 100_000
-#: an argument is scattered to a worker, not sent in the graph, from this
-#: pickled size on. Measured on a 2-CPU machine with a command-line cluster,
-#: a one-task compute took 13 ms with an argument of 1 MB in the graph and
-#: 26 ms scattered, 24 and 27 ms at 3 MB, 39 and 34 ms at 10 MB: scattering
-#: pays from about 5 MB. A little lower, as a graph also stays in the
-#: scheduler's memory while its tasks live (and dask warns from 10 MB).
-_SCATTER_BYTES = 4_000_000
-#: the topic of the events tasks of a timed run send as they end. One topic
-#: for every run and client: the scheduler keeps the last events of each
-#: topic (``distributed.admin.low-level-log-length``), so one topic per run
-#: would leave a log behind per run.
-_TOPIC = "tarry-task-ended"
 #: seconds before a run first asks the scheduler which of its tasks are
 #: computed: a progress bar shows from 1 s, and a shorter run never asks
 _FIRST_LOOK = 0.5
@@ -99,165 +88,6 @@ _POLL_SECONDS = 0.5
 _KEYS_PER_SECOND = 4_000
 #: what a client's status is while it is connected to its scheduler
 _CONNECTED = "running"
-# Values dask would read as graph structure (a string naming a key, a tuple
-# starting with a callable, containers of those) travel inside a Quote.
-_PLAIN = ATOMIC - {str}
-
-
-# -- what runs on the workers ---------------------------------------------------
-
-
-def _value(quoted: Quote) -> Any:
-    """A literal node: its value."""
-    return quoted.value
-
-
-def _call(label: Quote, func: Callable[..., Any], *args: Any) -> Any:
-    """A task of plain arguments; ``label`` holds ``(key, context)`` (see :func:`_timed`)."""
-    return _timed(label, func, [a.value if type(a) is Quote else a for a in args])
-
-
-def _call_task(label: Quote, task: Task, *values: Any) -> Any:
-    """A task with containers or keyword arguments: the slim task and its inputs."""
-    return _timed(label, call, [task, {d.key: v for d, v in zip(task.deps, values, strict=True)}])
-
-
-def _timed(label: Quote, func: Callable[..., Any], args: list[Any]) -> Any:
-    """Run the task; in a timed run (``context``: run token, caller's host), tell the caller.
-
-    ``retry`` (attempts, exception classes), when the task has retries: it
-    runs again here for those exceptions (distributed's own ``retries``
-    would retry any exception, and re-queue the task on the scheduler).
-    """
-    key, context, retry = label.value
-    watch = None if context is None else Stopwatch()
-    attempts = 0
-    while True:
-        try:
-            value = func(*args)
-            break
-        except (Exception, SystemExit) as exc:  # SystemExit too: the task failed, not the worker
-            if retry is not None and attempts < retry[0] and _retried(exc, retry[1]):
-                attempts += 1
-                continue
-            if watch is not None:
-                _tell(context, key, False, watch.stop())
-            failure = _failure(exc, label)
-        # raised out of the handler: distributed pickles an error's context too,
-        # and the task's own exception may not pickle (it travels packed)
-        raise failure
-    if watch is not None:
-        _tell(context, key, True, watch.stop())
-    return value
-
-
-def _retried(exc: BaseException, retry_on: tuple[type[BaseException], ...]) -> bool:
-    return isinstance(exc, Exception) and isinstance(exc, retry_on)
-
-
-def _tell(context: tuple[str, str], key: str, ok: bool, timing: Timing) -> None:
-    """Send the caller the event that task ``key`` ended, with its timing."""
-    from distributed import get_worker
-
-    try:
-        worker = get_worker()
-    except ValueError:  # not on a distributed worker (dask's local schedulers): nobody listens
-        return
-    token, host = context
-    message = [token, key, ok, worker_name(host), timing.start, timing.end, timing.cpu]
-    worker.log_event(_TOPIC, message)
-
-
-def _failure(exc: BaseException, label: Quote) -> Exception:
-    return TaskFailedError(pack_error(exc, label.value[0]))
-
-
-# -- translation ------------------------------------------------------------------
-
-
-def to_dask(
-    tasks: Iterable[Task],
-    shared: dict[int, Any] | None = None,
-    scattered: dict[int, Any] | None = None,
-    timed: str | None = None,
-    retries: int = 0,
-) -> dict[str, Any]:
-    """A dask task graph (``key -> task tuple``) that computes the same values as ``tasks``.
-
-    Tasks raise their errors wrapped for :func:`run_dask`. Objects whose
-    ``id`` is in ``shared`` become graph nodes of their own, so that dask
-    sends each of them once; those in ``scattered`` are read from the given
-    futures instead (their data is on the workers already). ``timed``, the
-    token of a timed run, makes each task send its timing as it ends, as an
-    event of that run. ``retries``: the run's, for tasks whose options set none.
-
-    Examples
-    --------
-    >>> one = Task.literal("one", 1)
-    >>> two = Task("two", abs, (one,), None, (one,), "abs")
-    >>> dsk = to_dask([one, two])
-    >>> sorted(dsk), dsk["two"][2:]
-    (['one', 'two'], (<built-in function abs>, 'one'))
-    """
-    shared = shared or {}
-    scattered = scattered or {}
-    names = {ident: f"object-{ident:x}" for ident in [*shared, *scattered]}
-    swap = {ident: Task(key, None, (None,), None, (), "object") for ident, key in names.items()}
-    dsk: dict[str, Any] = {names[ident]: (_value, Quote(obj)) for ident, obj in shared.items()}
-    dsk.update({names[ident]: future for ident, future in scattered.items()})
-    context = None if timed is None else (timed, HOST)  # one object for every task
-    stubs: dict[str, Task] = {}
-    for task in tasks:
-        key, func = task.key, task.func
-        if func is None:
-            value = task.args[0]
-            dsk[key] = names.get(id(value)) or (_value, Quote(value))  # a key: an alias
-            continue
-        label = Quote((key, context, _retry(task, retries)))
-        if task.deep:
-            small = slim(task, stubs, swap)
-            dsk[key] = (_call_task, label, small, *[d.key for d in small.deps])
-            continue
-        args: list[Any] = []
-        for arg in task.args:
-            if type(arg) is Task:
-                args.append(arg.key)
-            elif id(arg) in names:
-                args.append(names[id(arg)])
-            else:
-                args.append(arg if type(arg) in _PLAIN else Quote(arg))
-        dsk[key] = (_call, label, func, *args)
-    return dsk
-
-
-def _retry(task: Task, retries: int) -> tuple[int, tuple[type[BaseException], ...]] | None:
-    """``(attempts, exception classes)`` a task gets again, or None."""
-    options = task.options
-    wanted = retries if options is None or options.retries is None else options.retries
-    if not wanted:
-        return None
-    return wanted, (options.retry_on if options is not None else (Exception,))
-
-
-def _sent_once(tasks: Iterable[Task], payload: Payload) -> tuple[dict[int, Any], dict[int, Any]]:
-    """The objects to send once, by id: ``(to scatter, to make graph nodes)``.
-
-    Only objects :func:`to_dask` can stand in for: literal values and
-    top-level arguments (not an array inside a list argument).
-    """
-    large = {
-        ident: payload.objects[ident]
-        for ident, size in payload.sizes.items()
-        if size >= _SCATTER_BYTES and ident not in payload.functions
-    }
-    shared = {k: v for k, v in payload.shared(_SHARE_BYTES).items() if k not in large}
-    if large or shared:
-        top = {id(arg) for task in tasks for arg in task.args}
-        large = {k: v for k, v in large.items() if k in top}
-        shared = {k: v for k, v in shared.items() if k in top}
-    return large, shared
-
-
 # -- what the caller learns as the run goes -----------------------------------------------
 
 
@@ -265,7 +95,7 @@ class _Tracker:
     """What the caller learns of one run as it goes: the tasks computed, their timings.
 
     News comes from two threads: the timings of a timed run (events of
-    :data:`_TOPIC`) in the client's event-loop thread; the keys computed
+    :data:`~tarry._schedule.dask_tasks.TOPIC`) in the client's event-loop thread; the keys computed
     from a thread of its own, started by :meth:`start`, which asks the
     scheduler from :data:`_FIRST_LOOK` seconds on (a shorter run never
     asks), then every :data:`_POLL_SECONDS`, or less often for a large run:
@@ -285,11 +115,14 @@ class _Tracker:
         self.thread = threading.Thread(target=self._watch, name="tarry-dask-progress", daemon=True)
 
     def take(self, message: list[Any]) -> None:
-        """One task's event: ``[token, key, ok, worker, start, end, cpu]``."""
-        _, key, ok, *timing = message
+        """One task's event: ``[token, key, ok, attempts, worker, start, end, cpu]``."""
+        _, key, ok, attempts, *timing = message
         with self.lock:
             if self.open:
-                self.run.record(self.run.tasks[key], Timing(*timing))
+                task = self.run.tasks[key]
+                self.run.record(task, Timing(*timing))
+                if attempts > 1:
+                    self.run.count_attempts(task, attempts)
         if ok:
             self.finished([key])
 
@@ -338,7 +171,7 @@ _timed_runs: dict[str, _Tracker] = {}
 
 
 def _hear(event: tuple[float, list[Any]]) -> None:
-    """A client's handler of :data:`_TOPIC`: hand the event to its run, if ours and on."""
+    """A client's handler of the tasks' events: hand the event to its run, if ours and on."""
     tracker = _timed_runs.get(event[1][0])
     if tracker is not None:
         tracker.take(event[1])
@@ -375,16 +208,20 @@ def client(configured: Any = None) -> Any:
         ) from None
 
 
-def run_dask(run: Run, settings: Settings = DEFAULTS) -> BaseException | None:
+def run_dask(run: Run, settings: Settings = DEFAULTS, hold: bool = False) -> BaseException | None:
     """Run ``run`` on ``settings.dask_client`` (or the default one); return the first error.
 
-    ``settings.num_workers`` is ignored: the cluster's workers decide.
+    ``settings.num_workers`` is ignored: the cluster's workers decide. With
+    ``hold``, see :func:`persist_dask`.
     """
     if not run.remaining:
-        return None
+        return settle(run, "dask", targets=not hold)
     dask_client = client(settings.dask_client)
     if dask_client.status != _CONNECTED:
         return run.fail(run.targets[0], _not_connected(dask_client))
+    fetched = settle(run, "dask", dask_client, targets=not hold)
+    if fetched is not None:
+        return fetched
     try:
         payload = scan_payload(run.tasks.values())
     except UnpicklableTaskError as err:
@@ -395,19 +232,54 @@ def run_dask(run: Run, settings: Settings = DEFAULTS) -> BaseException | None:
         token = secrets.token_hex(8)
         _timed_runs[token] = tracker
         # Before the graph, on the same stream: subscribed before a task can end.
-        dask_client.subscribe_topic(_TOPIC, _hear)
+        dask_client.subscribe_topic(TOPIC, _hear)
     scattered: dict[int, Any] = {}
     try:
-        large, shared = _sent_once(run.tasks.values(), payload)
+        large, shared = sent_once(run.tasks.values(), payload)
         scattered = _scatter(dask_client, large)
-        dsk = to_dask(run.tasks.values(), shared, scattered, token, run.retries)
+        dsk = to_dask(run.tasks.values(), shared, scattered, token, run.retries, run.values)
+        annotations = placement(run.tasks.values())
+        if "resources" in annotations:
+            _warn_if_nowhere(run, dask_client, annotations["resources"])
+        graph = layer(dsk, annotations)
         deadline = None if settings.timeout is None else Deadline(settings.timeout)
-        return _compute(run, dask_client, tracker, dsk, deadline)
+        return _compute(run, dask_client, tracker, graph, deadline, hold)
     finally:
         tracker.stop()
         _timed_runs.pop(token or "", None)
         for future in scattered.values():
             future.release()
+
+
+def _warn_if_nowhere(run: Run, dask_client: Any, needs: dict[str, dict[str, float]]) -> None:
+    """Warn if a task needs resources no worker has now: dask lets it wait for one.
+
+    Workers declare resources when they start (``dask worker --resources
+    "GPU=1"``); none are declared by default, not even ``CPU``, which Ray
+    counts without being told.
+    """
+    declared: dict[str, dict[str, float]] = dask_client.run_on_scheduler(_declared)
+    for key, wanted in needs.items():
+        missing = {
+            name: amount
+            for name, amount in wanted.items()
+            if amount > max(declared.get(name, {}).values(), default=0)
+        }
+        if missing:
+            task = run.tasks[key]
+            warnings.warn(
+                f"task {key!r} ({task.name}) needs resources {missing}, and no worker of the "
+                f"dask cluster has that much now: it waits until such a worker joins. Start "
+                f'workers with them (dask worker --resources "NAME=AMOUNT"), or drop them '
+                "from the task's resources on Dask",
+                stacklevel=2,
+            )
+            return
+
+
+def _declared(dask_scheduler: Any = None) -> dict[str, dict[str, float]]:
+    """Run on the scheduler: per resource, the amount each worker declares."""
+    return {name: dict(amounts) for name, amounts in dask_scheduler.resources.items()}
 
 
 def _scatter(dask_client: Any, objects: dict[int, Any]) -> dict[int, Any]:
@@ -423,10 +295,17 @@ def _compute(
     run: Run,
     dask_client: Any,
     tracker: _Tracker,
-    dsk: dict[str, Any],
+    dsk: Any,
     deadline: Deadline | None = None,
+    hold: bool = False,
 ) -> BaseException | None:
-    """Submit the graph ``dsk`` of ``run`` and wait for the targets; return the first error."""
+    """Submit the graph ``dsk`` of ``run`` (a dict or a layer) and wait for the targets;
+    return the first error.
+
+    With ``hold``, the targets' results stay in the cluster: ``run`` keeps a
+    :class:`~tarry._schedule.held.Held` per target, at once, or once they
+    are computed if there is a ``deadline``.
+    """
     handed_out = run.hand_out_all()
     keys = [t.key for t in run.targets if t.func is not None]
     from dask.highlevelgraph import HighLevelGraph
@@ -442,10 +321,13 @@ def _compute(
         if deadline is not None and not _done_by(deadline, futures):
             tracker.stop()
             return _time_up(run, dask_client, futures, deadline)
-        values = dask_client.gather(futures)
+        if hold:
+            values = _held(run, dask_client, futures, check=deadline is not None)
+        else:
+            values = dask_client.gather(futures)
     except TaskFailedError as failure:
         tracker.stop(look=True)
-        task = run.tasks[failure.packet.key]
+        task = failed_task(run, failure.packet.key)
         return run.fail(task, unpack_error(failure.packet))
     except Exception as exc:
         tracker.stop(look=True)
@@ -458,6 +340,43 @@ def _compute(
     tracker.stop()
     run.keep(dict(zip(keys, values, strict=True)))
     return None
+
+
+def persist_dask(run: Run, settings: Settings = DEFAULTS) -> BaseException | None:
+    """Submit ``run`` as :func:`run_dask` does, and leave the targets' results on the cluster.
+
+    Returns at once (see :mod:`tarry._schedule.held`); with
+    ``settings.timeout``, once the results are computed, or with the error.
+    """
+    return run_dask(run, settings, hold=True)
+
+
+def _held(run: Run, dask_client: Any, futures: list[Any], check: bool) -> list[Held]:
+    """A :class:`Held` per future; with ``check`` (all ended), raise the first one's error.
+
+    The error comes as :meth:`distributed.Client.gather` would raise it, with
+    no result fetched.
+    """
+    if check:
+        for future in futures:
+            if future.status != "finished":
+                future.result()  # raises its error
+    names = {key: task.name for key, task in run.tasks.items() if task.func is not None}
+    return [Held("dask", future, _fetch, dask_client, names) for future in futures]
+
+
+def _fetch(run: Run, held: dict[str, Held]) -> dict[str, Any] | BaseException:
+    """Bring held results into the caller: one gather per client (see :data:`.held.Fetch`)."""
+    fetched: dict[str, Any] = {}
+    for owner in {id(h.handle.client): h.handle.client for h in held.values()}.values():
+        keys = [key for key, h in held.items() if h.handle.client is owner]
+        try:
+            fetched.update(zip(keys, owner.gather([held[k].handle for k in keys]), strict=True))
+        except TaskFailedError as failure:
+            return run.fail(failed_task(run, failure.packet.key), unpack_error(failure.packet))
+        except Exception as exc:
+            return _system_error(run, exc, owner, [])
+    return fetched
 
 
 def _done_by(deadline: Deadline, futures: list[Any]) -> bool:

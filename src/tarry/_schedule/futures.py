@@ -31,6 +31,7 @@ from typing import Any
 from tarry._graph import Task, call
 from tarry._schedule import DEFAULTS, Settings, interrupts
 from tarry._schedule.core import Run
+from tarry._schedule.cpus import usable_cpus
 from tarry._schedule.deadline import Deadline
 from tarry._schedule.errors import Sent, receive, send
 from tarry._schedule.sync import run_sync
@@ -279,6 +280,8 @@ def run_executor(
         return None
     if _on_own_thread(executor):
         return run_sync(run, settings)
+    # a task asking for CPUs holds that many of the executor's workers
+    run.limit_cpus(getattr(executor, "_max_workers", None) or usable_cpus())
     return _ExecutorDriver(run, executor).drive(settings.timeout)
 
 

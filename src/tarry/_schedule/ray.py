@@ -8,11 +8,14 @@ that is large (a literal input, or the same object passed to several calls)
 is put into the object store once.
 
 Where: with ``tarry.config.set(ray_address=...)`` or ``RAY_ADDRESS`` set, the
-first Ray compute of the process connects to that cluster; otherwise it starts
-a local one with one CPU per usable CPU (or ``num_workers``). Either way it
-stays up for the next computes. A Ray already initialised by the user is used
-as it is. The nodes of a remote cluster need tarry installed, like any
-library the tasks use.
+first Ray compute of the process connects to that cluster (a GCS address
+``host:port``, or ``ray://host:10001``; nothing listening there is a
+``ConnectionError`` at once); otherwise it starts a local one of its own with
+one CPU per usable CPU (or ``num_workers``), never joining a cluster that
+``ray start`` started on the machine. Either way it stays up for the next
+computes. A Ray already initialised by the user is used as it is. The nodes
+of a remote cluster need tarry installed, like any library the tasks use.
+See :mod:`tarry._schedule.ray_connect`.
 
 How it runs:
 
@@ -37,10 +40,24 @@ How it runs:
   default allows (``max_retries``), and ``retries=``/``retry_on=`` (of
   :func:`tarry.annotate`, ``f.options`` or ``compute``) become
   ``max_retries``/``retry_exceptions``; ``resources=`` become ``num_cpus``,
-  ``num_gpus``, ``memory`` and custom resources;
+  ``num_gpus``, ``memory`` and custom resources; ``workers=`` and
+  ``priority=`` are Dask's and ignored here;
+* :func:`persist_ray` submits the same graph and leaves the targets'
+  results in the object store, one ObjectRef each
+  (:mod:`tarry._schedule.held`); a later graph that reads one has the
+  ObjectRef itself as that argument;
 * the caller holds a task's ObjectRef only until the task has finished
   (targets: until compute returns), as hand-written Ray code that drops its
   refs does: Ray frees an intermediate result once its readers are done.
+* losing the cluster's head (killed, or ``ray stop``) during a compute
+  raises :class:`~tarry._schedule.ray_connect.ClusterLostError`, a
+  ``ConnectionError`` naming the address, once the head has refused
+  connections for 10 s (by GCS address), or once Ray's client gives up (by
+  ``ray://``: 10 s on a connection tarry made). If tarry made the
+  connection it shuts it down, so the process lives on and the next compute
+  connects again; on the user's own connection, Ray ends the process 60 s
+  after the head went, as it does for any driver. The tasks of the compute
+  are lost: Ray's cluster state lives in its head.
 
 A local cluster that tarry starts is started with Ray's token
 authentication (``RAY_AUTH_MODE=token``): its ports are open on the network,
@@ -58,22 +75,26 @@ Examples
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 from tarry._graph import Task
 from tarry._schedule import DEFAULTS, Settings
 from tarry._schedule.core import Run
-from tarry._schedule.cpus import usable_cpus
 from tarry._schedule.deadline import Deadline
 from tarry._schedule.errors import (
     TaskFailedError,
     UnpicklableTaskError,
     WorkerDiedError,
     text_of,
+)
+from tarry._schedule.held import Held, failed_task, settle
+from tarry._schedule.ray_connect import (
+    ClusterLostError,
+    Lifeline,
+    connect,
+    disconnect,
+    lifeline_for,
 )
 from tarry._schedule.ray_tasks import ray_options, remote_for, retry_on_of, submit
 from tarry._schedule.wire import (
@@ -85,7 +106,7 @@ from tarry._schedule.wire import (
     unpack_error,
 )
 
-__all__ = ["connect", "run_ray"]
+__all__ = ["connect", "persist_ray", "run_ray"]
 
 #: an object shared by several tasks goes into the object store once from this size on
 #: (Ray inlines smaller arguments into each task anyway)
@@ -98,64 +119,18 @@ _POLL = 0.1
 _STOPPED = "their Ray workers were stopped"
 
 
-_lock = threading.Lock()
-
-
-def connect(settings: Settings = DEFAULTS) -> Any:
-    """The ``ray`` module, connected: to ``settings.ray_address``, or a local one started once.
-
-    Without an address, ``RAY_ADDRESS`` is used if set; a local cluster gets
-    ``settings.num_workers`` CPUs (default: the usable ones).
-
-    Examples
-    --------
-    >>> ray = connect()  # doctest: +SKIP
-    >>> ray.is_initialized()  # doctest: +SKIP
-    True
-    """
-    import ray
-
-    with _lock:
-        if not ray.is_initialized():
-            address = settings.ray_address or os.environ.get("RAY_ADDRESS")
-            if address:
-                ray.init(address=address, ignore_reinit_error=True)
-            else:
-                with _token_auth():
-                    ray.init(
-                        num_cpus=settings.num_workers or usable_cpus(),
-                        include_dashboard=False,
-                        ignore_reinit_error=True,
-                        _node_ip_address="127.0.0.1",
-                    )
-    return ray
-
-
-@contextlib.contextmanager
-def _token_auth() -> Iterator[None]:
-    """Start a local cluster with token authentication (unless the user chose a mode).
-
-    Ray reads the mode when the cluster and this driver start, and makes a
-    token for a local cluster itself; the variable is not left set, so a
-    later ``ray.init(address=...)`` of the user's is not affected.
-    """
-    if "RAY_AUTH_MODE" in os.environ:
-        yield
-        return
-    os.environ["RAY_AUTH_MODE"] = "token"
-    try:
-        yield
-    finally:
-        os.environ.pop("RAY_AUTH_MODE", None)
-
-
 # -- the caller's side ------------------------------------------------------------
 
 
 class _RayRun:
-    def __init__(self, ray: Any, run: Run) -> None:
+    def __init__(
+        self, ray: Any, run: Run, lifeline: Lifeline | None = None, hold: bool = False
+    ) -> None:
         self.ray = ray
         self.run = run
+        self.lifeline = lifeline
+        #: leave the targets' results in the cluster (see :func:`persist_ray`)
+        self.hold = hold
         self.timed = run.events is not None
         #: per task not finished yet, the ObjectRef of its second, tiny result
         #: (see :func:`_with_meta`), and the task
@@ -184,6 +159,8 @@ class _RayRun:
             if key in by_stub:
                 return by_stub[key]
             value = values[key]  # a literal
+            if type(value) is Held:
+                return value.handle  # its ObjectRef: the data stays where it is
             return shared.get(id(value), value)
 
         for task in run.hand_out_all():
@@ -222,37 +199,58 @@ class _RayRun:
                 if not done:
                     if deadline is not None and deadline.left() <= 0:
                         return self._time_up(deadline)
+                    if self.lifeline is not None:
+                        self.lifeline.check()
                     continue
                 try:
                     metas = ray.get(done)
                 except ray.exceptions.RayError:
                     failure = self._first_failure(done)
-                    self._cancel(list(pending) + list(self.target_refs.values()))
+                    for meta in done:  # finished: never cancelled (see _cancel)
+                        self._record(pending.pop(meta), meta)
+                    self._cancel(list(pending))
                     return failure
                 for meta, timing in zip(done, metas, strict=True):
                     task = pending.pop(meta)  # its readers hold its result now
                     if timing is not None:
                         run.record(task, timing)
                     run.count_done(task)
-            fetched = self._fetch_targets()
+            fetched = self._held_targets() if self.hold else self._fetch(self.target_refs)
+        except ConnectionError:  # the cluster is gone: nothing to cancel
+            raise
         except BaseException:  # Ctrl-C: stop everything now
-            self._cancel(list(pending) + list(self.target_refs.values()), force=True)
+            self._cancel(list(pending), force=True)
             raise
         if isinstance(fetched, BaseException):
             return fetched
         run.keep(fetched)
         return None
 
+    def _record(self, task: Task, meta: Any) -> None:
+        """Record ``task``'s timing, if it succeeded: a failed run's profile shows what ran."""
+        try:
+            timing = self.ray.get(meta)
+        except self.ray.exceptions.RayError:  # it failed: its meta is the error
+            return
+        if timing is not None:
+            self.run.record(task, timing)
+
     def _time_up(self, deadline: Deadline) -> BaseException:
         """The deadline passed: stop every task not finished; the error names the likely running."""
         waiting = set(self.pending.values())
         running = [t for t in waiting if not any(d in waiting for d in t.deps)]
-        self._cancel(list(self.pending) + list(self.target_refs.values()), force=True)
+        self._cancel(list(self.pending), force=True)
         return deadline.error(running, self.run.remaining - len(running), _STOPPED)
 
-    def _fetch_targets(self) -> dict[str, Any] | BaseException:
-        """The targets' results, or the error (booked) of one that does not arrive."""
-        ray, refs = self.ray, self.target_refs
+    def _held_targets(self) -> dict[str, Any]:
+        """A :class:`Held` per target, its result left in the cluster."""
+        run = self.run
+        names = {key: task.name for key, task in run.tasks.items() if task.func is not None}
+        return {key: Held("ray", ref, _fetch, None, names) for key, ref in self.target_refs.items()}
+
+    def _fetch(self, refs: dict[str, Any]) -> dict[str, Any] | BaseException:
+        """The results of ``refs`` by key, or the error (booked) of one that does not arrive."""
+        ray = self.ray
         try:
             return dict(zip(refs, ray.get(list(refs.values())), strict=True))
         except ray.exceptions.RayError:
@@ -277,10 +275,18 @@ class _RayRun:
         raise AssertionError("ray.get failed for the batch but for none of its refs")
 
     def _cancel(self, pending: list[Any], force: bool = False) -> None:
-        """Cancel unfinished tasks; ``force`` also kills the workers running them.
+        """Cancel unfinished tasks (by one ref each); ``force`` also kills their workers.
 
         Without force, Ray interrupts a running task only at its next Python
         bytecode: a task blocked in C (a sleep, a big numpy call) goes on.
+
+        Only tasks not seen finishing are cancelled: Ray (2.60) aborts this
+        whole process, with no Python error, when a task is cancelled while
+        Ray records its result (a failed check, "Tried to complete task that
+        was not pending"; ray-project/ray#54798 fixed the same race for
+        retries). The task whose failure ends a run is such a task, every
+        time. A task finishing at the very moment it is cancelled still can
+        meet that race: Ray does not say which tasks are running.
         """
         for ref in pending:
             with contextlib.suppress(Exception):  # already finished, or its worker is gone
@@ -290,7 +296,7 @@ class _RayRun:
         """``task``'s result is the error ``err``: the task that caused it, and what to raise."""
         cause = getattr(err, "cause", None)
         if isinstance(cause, TaskFailedError):  # a task's own error, perhaps an input's
-            return self.run.tasks[cause.packet.key], unpack_error(cause.packet)
+            return failed_task(self.run, cause.packet.key), unpack_error(cause.packet)
         if isinstance(err, self.ray.exceptions.RayTaskError):
             return task, self._transfer_error(task, err, cause)
         return task, self._system_error(task, err)
@@ -346,16 +352,35 @@ def _plain(err: BaseException) -> str:
     return _COLOUR.sub("", text_of(err))
 
 
-def run_ray(run: Run, settings: Settings = DEFAULTS) -> BaseException | None:
+def _fetch(run: Run, held: dict[str, Held]) -> dict[str, Any] | BaseException:
+    """Bring held results into the caller, in one ``ray.get`` (see :data:`.held.Fetch`)."""
+    import ray
+
+    return _RayRun(ray, run)._fetch({key: h.handle for key, h in held.items()})
+
+
+def persist_ray(run: Run, settings: Settings = DEFAULTS) -> BaseException | None:
+    """Submit ``run`` as :func:`run_ray` does, and leave the targets' results in the cluster.
+
+    Returns at once (see :mod:`tarry._schedule.held`); with
+    ``settings.timeout``, once the results are computed, or with the error.
+    """
+    return run_ray(run, settings, hold=True)
+
+
+def run_ray(run: Run, settings: Settings = DEFAULTS, hold: bool = False) -> BaseException | None:
     """Run ``run`` on Ray; return the first task error.
 
     ``settings.num_workers`` sizes a local cluster when this call starts it,
     and is ignored otherwise: the cluster decides how many tasks run at once.
+    With ``hold``, see :func:`persist_ray`.
     """
-    if not run.remaining:
-        return None
+    fetched = settle(run, "ray", targets=not hold)
+    if fetched is not None or not run.remaining:
+        return fetched
     ray = connect(settings)
-    job = _RayRun(ray, run)
+    watch = lifeline_for(ray)
+    job = _RayRun(ray, run, watch, hold)
     deadline = None if settings.timeout is None else Deadline(settings.timeout)
     try:
         job.submit_all()
@@ -365,4 +390,17 @@ def run_ray(run: Run, settings: Settings = DEFAULTS) -> BaseException | None:
     except BaseException:
         job._cancel(list(job.pending), force=True)
         raise
-    return job.wait(deadline)
+    if hold and deadline is None:  # handed to the cluster: nothing to wait for
+        for task in job.pending.values():
+            run.count_done(task)
+        run.keep(job._held_targets())
+        return None
+    try:
+        return job.wait(deadline)
+    except ConnectionError as err:  # the cluster is gone (a ray:// client says so itself)
+        lost = err if isinstance(err, ClusterLostError) else watch.lost(f"Ray said: {err}")
+        if watch.ours:
+            disconnect(ray)
+        if lost is err:
+            raise
+        raise lost from err

@@ -20,7 +20,7 @@ from typing import Any
 
 from tarry._graph import Task, call
 from tarry._schedule.errors import TaskFailedError
-from tarry._schedule.timing import HOST, Stopwatch, Timing, worker_name
+from tarry._schedule.timing import HOST, Stopwatch, Timing, for_caller, wall_anchor
 from tarry._schedule.wire import pack_error
 
 __all__ = ["RetryableTaskError", "ray_options", "remote_for", "retry_on_of", "submit"]
@@ -90,12 +90,13 @@ def _with_meta(body: Callable[..., Any], timed: bool) -> Callable[..., tuple[Any
 
         return run_plain
 
-    caller = HOST  # made in the caller: the closure carries its host to the worker
+    # made in the caller: the closure carries its host and clock to the worker
+    caller, anchor = HOST, wall_anchor()
 
     def run_timed(*args: Any) -> tuple[Any, Timing]:
         watch = Stopwatch()
         value = body(*args)
-        return value, watch.stop()._replace(worker=worker_name(caller))
+        return value, for_caller(watch.stop(), caller, anchor)
 
     return run_timed
 

@@ -26,7 +26,6 @@ The recruiter's thread lives only while some run has tasks waiting.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 
@@ -35,6 +34,7 @@ from tarry._schedule import DEFAULTS, Settings
 from tarry._schedule.core import Run
 from tarry._schedule.cpus import usable_cpus
 from tarry._schedule.deadline import Deadline
+from tarry._schedule.demand import Demand, Reading, cpu_reading
 from tarry._schedule.sync import run_sync
 from tarry._schedule.threadpool import WorkerPool, default_pool, shutdown_default_pool
 
@@ -44,12 +44,9 @@ __all__ = ["WorkerPool", "default_pool", "run_threads", "shutdown_default_pool"]
 #: on platforms where a signal does not interrupt a lock wait
 _WAIT_SLICE = 0.2
 #: seconds between two looks of the recruiter: short against the tutorial's
-#: 1 s sleeps (helpers join within 1% of a task), long against the ~20 µs a
-#: look at /proc costs
+#: 1 s sleeps (helpers join within 1% of a task), long against what a
+#: reading of the CPU demand costs (see demand.py)
 LOOK_INTERVAL = 0.01
-#: seconds between the two CPU samples of one look: a single sample may fall
-#: between two threads handing over the GIL
-SAMPLE_GAP = 0.002
 #: weight of a new CPU-demand sample in a run's smoothed demand: one look may
 #: fall between two bursts of a task (0.2 smooths over about 5 looks)
 DEMAND_WEIGHT = 0.2
@@ -58,6 +55,13 @@ DEMAND_WEIGHT = 0.2
 WAITING_SHARE = 0.5
 #: ... and while this much of a core is free: growth must not starve others
 FREE_CORE = 0.25
+#: ... and while the process keeps less than this share of one core busy:
+#: Python code runs on one core at a time (the GIL), so tasks that compute
+#: under it keep the process at about one core however many threads they
+#: have (a median of 1.0 over 50 ms windows with 1 to 4 of them, measured
+#: with the CPU-time measure of demand.py), and past this share more
+#: threads would only queue for it
+GIL_SHARE = 0.75
 #: what a timeout error says of the tasks helpers were running
 _ABANDONED = "left to run on, results unused (a thread cannot be stopped)"
 
@@ -79,6 +83,7 @@ def run_threads(run: Run, settings: Settings = DEFAULTS) -> BaseException | None
     timeout = settings.timeout
     if timeout is None and (run.remaining <= 1 or (workers == 1 and not adaptive)):
         return run_sync(run)
+    run.limit_cpus(workers)  # a task asking for CPUs holds that many workers
     cap = max(workers, settings.max_threads) if adaptive else workers
     deadline = None if timeout is None else Deadline(timeout)
     return _SharedRun(run, default_pool(), workers, cap, deadline).drive()
@@ -96,11 +101,12 @@ class _Recruiter:
       that each keep more than one core busy (libraries with threads of
       their own) get only as many threads as the cores can feed;
     * beyond the base, a run grows (up to its cap) while its busy threads
-      demand less than half a CPU each and a quarter of a core is free. CPU
-      demand counts this process's threads that are running or runnable
-      (state ``R`` in ``/proc``); a thread blocked in sleep, I/O, a lock or
-      waiting for the GIL does not count, whatever else the machine runs. So
-      tasks that wait overlap, and tasks that compute never trigger growth.
+      demand less than half a CPU each, a quarter of a core is free, and
+      the process keeps less than :data:`GIL_SHARE` of a core busy. CPU
+      demand counts the cores this process's threads want (see
+      :mod:`~tarry._schedule.demand`): a thread blocked in sleep, I/O, a
+      lock or waiting for the GIL wants none. So tasks that wait overlap,
+      and tasks that compute never trigger growth.
 
     The thread exits when no run needs watching, so nothing lingers. If it
     cannot start (the system's thread limit), runs ask again later.
@@ -110,13 +116,14 @@ class _Recruiter:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._runs: set[_SharedRun] = set()
+        #: the runs looked at, each with the CPU reading when it began to be
+        self._runs: dict[_SharedRun, Reading] = {}
         self._thread: threading.Thread | None = None
 
     def watch(self, shared: _SharedRun) -> bool:
         """Look at ``shared`` from now on; False if the thread that looks could not start."""
         with self._lock:
-            self._runs.add(shared)
+            self._runs[shared] = cpu_reading()
             if self._thread is None:
                 thread = threading.Thread(target=self._loop, name="tarry-recruiter", daemon=True)
                 try:
@@ -128,30 +135,25 @@ class _Recruiter:
 
     def unwatch(self, shared: _SharedRun) -> None:
         with self._lock:
-            self._runs.discard(shared)
+            self._runs.pop(shared, None)
 
     def _loop(self) -> None:
         cores = usable_cpus()
-        own = threading.get_native_id()
+        demand = Demand()
         try:
             while True:
+                asleep = time.perf_counter()
                 time.sleep(self.interval)
+                late = time.perf_counter() - asleep - self.interval
                 with self._lock:
                     if not self._runs:
                         self._thread = None
                         return
-                    runs = list(self._runs)
-                demand = 0.0
-                # Only a run that may grow past its base needs the CPU demand,
-                # which reads a file per thread: with many threads and a task
-                # holding the GIL, that can take longer than the tasks themselves.
-                if any(shared.cap > shared.base for shared in runs):
-                    # two samples: one alone may catch the GIL between two holders
-                    demand = _cpu_demand(own)
-                    time.sleep(SAMPLE_GAP)
-                    demand = (demand + _cpu_demand(own)) / 2
-                for shared in runs:
-                    shared.recruit(demand, cores)
+                    runs = list(self._runs.items())
+                # only a run that may grow past its base needs the demand
+                demand.read(any(shared.cap > shared.base for shared, _ in runs), late)
+                for shared, began in runs:
+                    shared.recruit(demand.since(began), cores)
         except BaseException:
             # never expected; but a dead recruiter must not look alive, or
             # no run would grow again: the next watch() starts a new one
@@ -164,26 +166,6 @@ class _Recruiter:
 #: (shorter than about 1 ms each): found with benchmarks/bench_limits.py's
 #: tiny-task section, where a second thread only adds lock traffic
 _TINY = 10
-
-
-def _cpu_demand(own_tid: int) -> float:
-    """Threads of this process (but ``own_tid``) that are running or runnable."""
-    try:
-        tids = os.listdir("/proc/self/task")
-    except OSError:  # no /proc: assume busy, so never grow
-        return float("inf")
-    count = 0
-    for tid in tids:
-        if tid == str(own_tid):
-            continue
-        try:
-            with open(f"/proc/self/task/{tid}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:  # the thread ended meanwhile
-            continue
-        if stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3] == b"R":
-            count += 1
-    return float(count)
 
 
 _recruiter = _Recruiter()
@@ -269,8 +251,12 @@ class _SharedRun:
                     self.changed.notify()
         return taken > 0
 
-    def recruit(self, demand: float, cores: int) -> None:
-        """Allow and start helpers as :class:`_Recruiter` explains."""
+    def recruit(self, demand: float | None, cores: int) -> None:
+        """Allow and start helpers as :class:`_Recruiter` explains.
+
+        ``demand`` None: not measured for this run yet (see
+        :meth:`~tarry._schedule.demand.Demand.since`).
+        """
         with self.lock:
             run = self.run
             finished = self.last_remaining - run.remaining
@@ -278,17 +264,21 @@ class _SharedRun:
             busy = self.helpers + (self.caller_task is not None)
             if self.stopped or not run.pending() or finished >= _TINY * max(1, busy):
                 return
-            # smoothed per run: one look may fall between two of a task's bursts
-            old = self.demand
-            self.demand = demand if old is None else old + DEMAND_WEIGHT * (demand - old)
+            if demand is None:  # not measured yet: its busy threads count as computing
+                demand = float(busy)
+            else:  # smoothed per run: one look may fall between two of a task's bursts
+                old = self.demand
+                self.demand = demand if old is None else old + DEMAND_WEIGHT * (demand - old)
             base = self.base
-            if self.cap > base and busy and self.demand > busy:
+            if self.cap > base and busy and self.demand is not None and self.demand > busy:
                 # adaptive run whose tasks each keep more than a core busy
                 # (pandas and NumPy run threads of their own): only as many
                 # threads as the cores can feed
                 base = min(base, max(1, int(cores * busy / self.demand)))
             self.max_helpers = max(self.max_helpers, base)
-            grow = demand < WAITING_SHARE * busy and demand < cores - FREE_CORE
+            grow = (
+                demand < WAITING_SHARE * busy and demand < cores - FREE_CORE and demand < GIL_SHARE
+            )
             if self.max_helpers < self.cap and grow:
                 # threads that all wait: a thread for every ready task at
                 # once; some computing: double at most. No step back is

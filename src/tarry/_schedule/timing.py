@@ -5,11 +5,16 @@ or Dask worker), a :class:`Stopwatch` started just before the call gives a
 :class:`Timing` just after it: the worker that ran it (:func:`worker_name`:
 ``pid:thread``, and ``@host`` for a task run on another machine than the
 caller's),
-start and end (:func:`time.perf_counter`) and the thread CPU time used. The
-reading travels back as it is; :meth:`tarry._schedule.core.Run.record`
-keeps it as a :class:`TaskEvent`, the one record diagnostics read. (The
-processes backend sends a batch's readings as a flat list of floats, the
-cheapest to pickle, and makes them Timings on arrival.)
+start and end (:func:`time.perf_counter`) and the thread CPU time used. A
+worker process of the pool reads the pool's parent's clock: Python does
+not promise that ``perf_counter`` is one clock for every process (Linux's
+is), so elsewhere a worker adds the offset between its clock and the
+parent's, measured against the wall clock when it starts
+(:func:`clock_anchor`, :func:`clock_shift`). The reading travels back as
+it is; :meth:`tarry._schedule.core.Run.record` keeps it as a
+:class:`TaskEvent`, the one record diagnostics read. (The processes
+backend sends a batch's readings as a flat list of floats, the cheapest to
+pickle, and makes them Timings on arrival.)
 
 Examples
 --------
@@ -28,7 +33,12 @@ import time
 from dataclasses import dataclass
 from typing import NamedTuple
 
-__all__ = ["HOST", "Stopwatch", "TaskEvent", "Timing", "worker_name"]
+from tarry import _platform
+
+__all__ = [
+    "HOST", "Stopwatch", "TaskEvent", "Timing", "clock_anchor", "clock_shift", "for_caller",
+    "wall_anchor", "worker_name",
+]  # fmt: skip
 
 #: this machine's name, short form (up to the first dot, as ``hostname -s``):
 #: what names a worker on another machine than the caller's
@@ -48,9 +58,10 @@ class Timing(NamedTuple):
 class TaskEvent:
     """What one task did: measured where it ran, not where it was scheduled.
 
-    ``start`` and ``end`` are :func:`time.perf_counter` readings (one clock
-    for all processes of a Linux machine); ``cpu`` is the thread CPU time the
-    task used, in seconds.
+    ``start`` and ``end`` are readings of the caller's
+    :func:`time.perf_counter` (worker processes convert theirs, see
+    :func:`clock_shift`); ``cpu`` is the thread CPU time the task used, in
+    seconds.
     """
 
     key: str
@@ -100,3 +111,66 @@ class Stopwatch:
         """The reading from the start until now, on this thread."""
         end = time.perf_counter()
         return Timing(worker_name(), self.start, end, time.thread_time() - self.cpu)
+
+
+def clock_anchor() -> float | None:
+    """What a worker process needs to read this process's ``perf_counter``: None if it can as is.
+
+    The wall-clock time when this process's ``perf_counter`` read 0, where
+    ``perf_counter`` is not known to be one clock for every process (see
+    :func:`tarry._platform.shared_perf_counter`).
+    """
+    return None if _platform.shared_perf_counter() else time.time() - time.perf_counter()
+
+
+def clock_shift(anchor: float | None) -> float:
+    """Seconds to add to this process's ``perf_counter`` to read the clock ``anchor`` came from.
+
+    Both processes measure their clock against the wall clock, once: the
+    result is as good as the wall clock between the two moments (an NTP step
+    meanwhile shifts it; the offset is measured when a worker starts).
+
+    Examples
+    --------
+    >>> clock_shift(None)
+    0.0
+    >>> anchor = time.time() - time.perf_counter() - 100.0  # a clock 100 s ahead
+    >>> round(clock_shift(anchor))
+    100
+    """
+    return 0.0 if anchor is None else time.time() - time.perf_counter() - anchor
+
+
+def wall_anchor() -> float:
+    """The wall-clock time when this process's ``perf_counter`` read 0.
+
+    What a Ray or Dask task takes along, so that a worker on another machine
+    can put its readings on the caller's clock (:func:`for_caller`).
+    """
+    return time.time() - time.perf_counter()
+
+
+def for_caller(timing: Timing, caller: str, anchor: float) -> Timing:
+    """``timing``, read here, as the caller on host ``caller`` (with ``anchor``) reads it.
+
+    The worker is named as :func:`worker_name` names it for that caller. On
+    the caller's own machine, where ``perf_counter`` is one clock, the
+    readings stay as they are; elsewhere they move by the difference of the
+    two machines' offsets to their wall clocks, so a timeline of several
+    hosts is as well aligned as their wall clocks are (NTP: milliseconds).
+
+    Examples
+    --------
+    >>> reading = Timing(worker_name(), 10.0, 11.0, 0.5)
+    >>> for_caller(reading, HOST, wall_anchor()) == reading or not _platform.shared_perf_counter()
+    True
+    >>> moved = for_caller(reading, "another-machine", wall_anchor() - 100.0)
+    >>> round(moved.start - reading.start), round(moved.end - reading.end)
+    (100, 100)
+    >>> moved.worker == f"{worker_name()}@{HOST}"
+    True
+    """
+    shift = 0.0 if caller == HOST and _platform.shared_perf_counter() else clock_shift(anchor)
+    return timing._replace(
+        worker=worker_name(caller), start=timing.start + shift, end=timing.end + shift
+    )

@@ -2,13 +2,16 @@
 
 A small value travels as pickled bytes through the pool's pipe. A large one
 (:data:`FILE_BYTES` or more, pickled) is written once into a file in shared
-memory (``/dev/shm`` where it exists) and only the file's name travels: the
+memory (``/dev/shm`` where it exists, else the temp folder: see
+:func:`tarry._platform.shm_dir`) and only the file's name travels: the
 pipe would copy it four times on its way (pickled in the sender, the
 message, the receiver's buffer, the unpickled value), the file once. Its
 large buffers (``bytearray``, NumPy arrays and the pandas blocks built on
 them) are written as they are, out of band, and a reader maps the file
 copy-on-write, so an array read from it shares the file's pages until it
-is written to.
+is written to. On Windows, which cannot remove a file while it is mapped,
+a reader reads the file into memory instead (one copy more), so that the
+file's lifetime stays what it is elsewhere.
 
 Lifetimes: the file of a value belongs to the parent process. The parent
 calls :func:`own` on every :class:`Spilled` it keeps; the file is removed
@@ -47,6 +50,8 @@ import struct
 import weakref
 from typing import Any
 
+from tarry import _platform
+
 __all__ = [
     "FILE_BYTES",
     "Blob",
@@ -66,6 +71,8 @@ _ALIGN = 64
 _names = itertools.count()
 #: start of the names of the files this process writes (a worker's pool, see tag_files)
 _tag = ""
+#: whether readers map files (see the module doc)
+_MAP = _platform.maps_removable_files()
 #: the Spilled objects alive in this process, by path
 _alive: weakref.WeakValueDictionary[str, Spilled] = weakref.WeakValueDictionary()
 
@@ -125,7 +132,12 @@ def from_blob(blob: Blob) -> Any:
     if not isinstance(blob, Spilled):
         return pickle.loads(blob)
     with open(blob.path, "rb") as f:
-        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+        if _MAP:
+            mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+        else:  # a mapped file could not be removed until every value read from it is gone
+            # anonymous memory: page-aligned, as a mapped file is
+            mapped = mmap.mmap(-1, os.fstat(f.fileno()).st_size)
+            f.readinto(mapped)
     view = memoryview(mapped)
     (count,) = struct.unpack_from("<Q", view)
     sizes = struct.unpack_from(f"<{count}Q", view, 8)

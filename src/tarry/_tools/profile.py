@@ -159,11 +159,13 @@ class Profile(Observer):
         return origin(self.records)
 
     def to_dataframe(self) -> pd.DataFrame:
-        """One row per task: run, key, name, worker, start, end, duration, cpu (seconds).
+        """One row per task: run, key, name, worker, start, end, duration, cpu (seconds), attempts.
 
         ``start`` and ``end`` count from the start of the first compute;
         ``run`` numbers the computes from 0 in the order they started;
-        ``cpu`` is the CPU time of the thread that ran the task.
+        ``cpu`` is the CPU time of the thread that ran the task; ``attempts``
+        how many times it ran (more than 1 when ``retries=`` ran it again;
+        the times are those of its last attempt).
 
         Raises
         ------
@@ -177,11 +179,14 @@ class Profile(Observer):
         records = sorted(self.records, key=lambda r: r.start)
         rows = [
             (i, r.scheduler, e.key, e.name, e.worker, e.start - zero, e.end - zero,
-             e.end - e.start, e.cpu)
+             e.end - e.start, e.cpu, r.attempts.get(e.key, 1))
             for i, r in enumerate(records)
             for e in r.events
         ]  # fmt: skip
-        columns = ["run", "scheduler", "key", "name", "worker", "start", "end", "duration", "cpu"]
+        columns = [
+            "run", "scheduler", "key", "name", "worker", "start", "end", "duration", "cpu",
+            "attempts",
+        ]  # fmt: skip
         frame = pd.DataFrame(rows, columns=columns)
         return frame.sort_values(["start", "key"], ignore_index=True)
 

@@ -18,7 +18,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tarry._schedule.core import Run
 from tarry._schedule.timing import TaskEvent
@@ -47,6 +47,8 @@ class RunRecord:
     #: key of the task whose error ended the run, and the error, if any
     failed: str | None = None
     error: str | None = None
+    #: key -> how many times the task ran, for the tasks retried (see ``retries=``)
+    attempts: dict[str, int] = field(default_factory=dict)
 
     @property
     def wall(self) -> float:
@@ -87,6 +89,7 @@ def record_of(
         events=run.events if run.events is not None else [],
         failed=run.failed,
         error=None if error is None else describe_error(error),
+        attempts=dict(run.attempts),
     )
 
 

@@ -194,6 +194,9 @@ class Report:
     #: CPU cores the whole process kept busy on average while computing
     #: (sampled; None without samples)
     cores_busy: float | None = None
+    #: key -> how many times the task ran, for the tasks that ran more than once
+    #: (``retries=``; a local scheduler's count)
+    attempts: dict[str, int] = field(default_factory=dict)
 
     def __str__(self) -> str:
         if not self.runs:
@@ -222,9 +225,30 @@ class Report:
         lines = [f"tarry profile: {computes}, {self.tasks} tasks on {self.scheduler}, {workers}"]
         lines += [f"  {a:<14}{b:>14}   {c}".rstrip() for a, b, c in rows]
         lines.append(f"  by function   {functions}")
+        if self.attempts:
+            lines.append(f"  retried       {_retried(self.attempts)}")
         return with_findings(lines, self.findings)
 
     _repr_pretty_ = pretty_as_text
+
+
+def _retried(attempts: dict[str, int]) -> str:
+    """The retried tasks in a line, most attempts first.
+
+    Examples
+    --------
+    >>> _retried({"load-1": 2, "fetch-7": 3})
+    '2 tasks ran 3 more times: fetch-7 (3 attempts), load-1 (2)'
+    """
+    more = sum(attempts.values()) - len(attempts)
+    top = sorted(attempts.items(), key=lambda kv: (-kv[1], kv[0]))
+    shown = [
+        f"{key} ({n} attempts)" if i == 0 else f"{key} ({n})" for i, (key, n) in enumerate(top[:5])
+    ]
+    if len(top) > 5:
+        shown.append(f"… ({len(top) - 5} more)")
+    tasks = counted(len(attempts), "task")
+    return f"{tasks} ran {more} more {'time' if more == 1 else 'times'}: {', '.join(shown)}"
 
 
 def _busy_time(intervals: list[tuple[float, float]]) -> float:
@@ -345,6 +369,7 @@ def analyse(records: Sequence[RunRecord], samples: Sequence[ResourceSample] = ()
         error=first_failure.error if first_failure else None,
         computes=stats,
         cores_busy=_cores_busy(top, samples),
+        attempts={key: n for record in records for key, n in record.attempts.items()},
     )
     report.findings.extend(_findings(report))
     return report

@@ -369,6 +369,7 @@ def run_processes(run: Run, settings: Settings = DEFAULTS) -> BaseException | No
     except UnpicklableTaskError as err:
         return run.fail(err.task, err)
     workers = settings.num_workers or usable_cpus()
+    run.limit_cpus(workers)  # a task asking for CPUs holds that many workers
     # Ctrl-C waits while the pool starts a worker: it would leave one unknown to loky
     with interrupts.watching(defer_while=_in_pool_code):
         pool, size = get_pool(workers)

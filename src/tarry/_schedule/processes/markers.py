@@ -37,6 +37,8 @@ import sys
 import tempfile
 import threading
 
+from tarry import _platform
+from tarry._schedule.processes.liveness import gone
 from tarry._schedule.transfer import in_use
 
 __all__ = [
@@ -67,8 +69,7 @@ def marker_dir() -> str:
     global _folder
     with _lock:
         if _folder is None or _folder[1] != os.getpid():
-            shm = "/dev/shm"
-            base = shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
+            base = _platform.shm_dir()
             # named after its process: whose it is shows, should it be left behind
             path = tempfile.mkdtemp(prefix=f"tarry-workers-{os.getpid()}-", dir=base)
             own_resource_tracker()
@@ -225,21 +226,7 @@ def sweep(directory: str, pool: int, keep: frozenset[int] = frozenset()) -> None
 
 
 def _is_dead(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            state = f.read().rpartition(b")")[2].split()[0]
-        return state in (b"Z", b"X")  # a zombie is dead, just not reaped yet
-    except FileNotFoundError:
-        return True
-    except (OSError, IndexError):
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        pass
-    return False
+    return gone(pid)  # a zombie is dead, just not reaped yet
 
 
 def _after_fork_in_child() -> None:
@@ -249,4 +236,5 @@ def _after_fork_in_child() -> None:
     _tracker_inherited = True
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+if hasattr(os, "register_at_fork"):  # Windows has no fork
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -63,6 +63,7 @@ from tarry._schedule.processes.markers import (
     sweep,
 )
 from tarry._schedule.processes.worker import in_pool_code, init_worker, run_for
+from tarry._schedule.timing import clock_anchor
 from tarry._schedule.transfer import Spilled
 
 __all__ = [
@@ -96,7 +97,7 @@ class _Pool:
             max_workers=size,
             timeout=IDLE_TIMEOUT,
             initializer=init_worker,
-            initargs=(os.getpid(), self.number),
+            initargs=(os.getpid(), self.number, clock_anchor()),
         )
         self.size = size
         #: the pool new work goes to
@@ -428,4 +429,5 @@ def _after_fork_in_child() -> None:
         executors._threads_wakeups.clear()
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+if hasattr(os, "register_at_fork"):  # Windows has no fork
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -8,7 +8,9 @@ with their timings; a failure comes back as an error packet.
 
 A worker watches its parent: when the parent dies without stopping it
 (SIGKILL, ``os._exit``), the worker exits too, even in the middle of a long
-task, rather than run on for nobody until its idle timeout.
+task, rather than run on for nobody until its idle timeout (see
+:mod:`~tarry._schedule.processes.liveness`). Task timings are readings of
+the parent's clock (see :func:`~tarry._schedule.timing.clock_shift`).
 """
 
 from __future__ import annotations
@@ -24,10 +26,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from tarry import _platform
 from tarry._graph import Task, call
 from tarry._schedule.errors import describe
+from tarry._schedule.processes.liveness import watch_parent
 from tarry._schedule.processes.markers import MARKER, marker_name, worker_tag
-from tarry._schedule.timing import worker_name
+from tarry._schedule.timing import clock_shift, worker_name
 from tarry._schedule.transfer import Blob, discard, from_blob, tag_files, to_blob
 from tarry._schedule.wire import not_loaded_error, pack_error, result_error
 
@@ -53,7 +57,11 @@ _tag = ""
 _marker: tuple[str, int] | None = None
 #: the token of the run whose batch this worker runs (see run_for)
 _token = 0
+#: seconds added to perf_counter to read the parent's clock (set by init_worker)
+_shift = 0.0
 _IDLE = MARKER.pack(0, 0)
+#: whether markers are written with one pwrite call (not on Windows)
+_PWRITE = _platform.has_pwrite()
 
 
 class _PoolCode(threading.local):
@@ -78,11 +86,15 @@ def in_worker() -> bool:
     return _in_worker or in_pool_code.depth > 0 or multiprocessing.current_process().daemon
 
 
-def init_worker(parent: int, pool: int) -> None:
-    """Run once in each new worker process of pool ``pool``, started by process ``parent``."""
-    global _in_worker, _tag
+def init_worker(parent: int, pool: int, anchor: float | None = None) -> None:
+    """Run once in each new worker process of pool ``pool``, started by process ``parent``.
+
+    ``anchor``: the parent's :func:`~tarry._schedule.timing.clock_anchor`.
+    """
+    global _in_worker, _tag, _shift
     _in_worker = True
     _tag = worker_tag(pool)
+    _shift = clock_shift(anchor)
     tag_files(_tag)
     # Ctrl-C in a terminal reaches the whole process group; the parent decides
     # what stops (and stops workers itself), so a worker never dies of it.
@@ -96,7 +108,8 @@ def _watch_parent(parent: int) -> None:
     # Polling, not prctl(PR_SET_PDEATHSIG): that signal comes when the
     # *thread* that started the worker ends, and any thread of the parent
     # may start workers.
-    while os.getppid() == parent:
+    alive = watch_parent(parent)
+    while alive():
         time.sleep(PARENT_POLL)
     os._exit(1)
 
@@ -113,16 +126,18 @@ def _open_marker(directory: str) -> int:
     if _marker is None or _marker[0] != directory:
         path = os.path.join(directory, marker_name(_tag, os.getpid()))
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
         except OSError:
             fd = -1
         else:
-            atexit.register(_remove, path)  # a worker that exits cleanly leaves no marker
+            atexit.register(_remove, fd, path)  # a worker that exits cleanly leaves no marker
         _marker = (directory, fd)
     return _marker[1]
 
 
-def _remove(path: str) -> None:
+def _remove(fd: int, path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.close(fd)  # first: Windows removes no file that is open
     with contextlib.suppress(OSError):
         os.unlink(path)
 
@@ -135,7 +150,11 @@ def _note(fd: int, key: str | None) -> None:
             raw = key.encode()
             data = MARKER.pack(len(raw), _token) + raw
         with contextlib.suppress(OSError):
-            os.pwrite(fd, data, 0)
+            if _PWRITE:
+                os.pwrite(fd, data, 0)
+            else:  # Windows: two calls; only this worker's one thread writes its marker
+                os.lseek(fd, 0, os.SEEK_SET)
+                os.write(fd, data)
 
 
 #: one unit's outcome: (True, result bytes, timings) or (False, error, timings)
@@ -174,7 +193,7 @@ def run_batch(
     """
     units = _load_units(code)
     fd = _open_marker(markers)
-    clock, cpu_clock = time.perf_counter, time.thread_time
+    perf_counter, shift, cpu_clock = time.perf_counter, _shift, time.thread_time
     values: dict[str, Any] = {}
     outcomes: list[Outcome] = []
     # per input, how many units of the batch still have to read it
@@ -206,14 +225,14 @@ def run_batch(
                             discard(inputs[dep.key])
                 _note(fd, task.key)
                 cpu = cpu_clock() if timed else 0.0
-                start = clock()
+                start = perf_counter() + shift
                 try:
                     value = call(task, values)
                 except BaseException as exc:  # SystemExit too: the task failed, not the worker
                     outcomes.append((False, pack_error(exc, task.key), times))
                     return worker_name(), outcomes
                 times.append(start)
-                times.append(clock())
+                times.append(perf_counter() + shift)
                 if timed:
                     times.append(cpu_clock() - cpu)
                 for dep in task.deps:
