@@ -161,8 +161,12 @@ def test_one_event_per_task_timed_in_the_worker(scheduler: str) -> None:
     first, second = (e for e in record.events if e.name == "inc")
     (last,) = (e for e in record.events if e.name == "add")
     assert last.start >= max(first.end, second.end)  # add waited for both incs
-    assert overlap(first, second) == (scheduler != "sync")
-    if scheduler != "sync":
+    if scheduler == "sync":
+        assert not overlap(first, second)
+    elif scheduler != "ray":
+        # (Ray, on a busy machine, may start the worker for the second only
+        # once the first has ended: side by side is not promised there)
+        assert overlap(first, second)
         assert first.worker != second.worker
 
 
