@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import resource
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,22 @@ def nap_first_time(folder: str, seconds: float) -> int:
     Path(folder, f"{os.getpid()}.started").touch()
     time.sleep(seconds)
     return os.getpid()
+
+
+def kill_first_napper(folder: str) -> threading.Thread:
+    """Start a thread that SIGKILLs the worker process of :func:`nap_first_time` in ``folder``.
+
+    Run in a scenario (the driver), not in a worker; join it after the compute.
+    """
+    from remote_helpers import pids_noted, wait_for  # the tests folder: the driver's path only
+
+    def kill() -> None:
+        assert wait_for(lambda: bool(pids_noted(Path(folder))), 120)
+        os.kill(pids_noted(Path(folder))[0], signal.SIGKILL)
+
+    killer = threading.Thread(target=kill)
+    killer.start()
+    return killer
 
 
 def peak_rss(dask_scheduler: Any = None) -> int:

@@ -102,21 +102,15 @@ def test_persist_keeps_the_result_on_the_workers_and_computes_use_it_there(clien
 def test_a_killed_worker_costs_only_its_task_which_runs_again(dask_cli: DaskCluster) -> None:
     out = run_scenario(
         f"""
-        import os, signal, tempfile, threading
+        import tempfile
         from pathlib import Path
         import distributed, tarry
         from tarry import compute, delayed
-        from clusters.cluster_helpers import nap_first_time
-        from remote_helpers import inc, pids_noted, wait_for
+        from clusters.cluster_helpers import kill_first_napper, nap_first_time
+        from remote_helpers import inc, pids_noted
 
         folder = tempfile.mkdtemp()
-
-        def kill_the_napper():
-            assert wait_for(lambda: pids_noted(Path(folder)), 120)
-            os.kill(pids_noted(Path(folder))[0], signal.SIGKILL)
-
-        killer = threading.Thread(target=kill_the_napper)
-        killer.start()
+        killer = kill_first_napper(folder)
         with distributed.Client({dask_cli.address!r}, set_as_default=False) as client:
             with tarry.config.set(dask_client=client):
                 napper, rest = compute(

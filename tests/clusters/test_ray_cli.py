@@ -48,21 +48,15 @@ def test_a_killed_worker_costs_only_its_task_which_runs_again() -> None:
     with ray_cluster(num_cpus=2) as cluster:
         out = run_scenario(
             f"""
-            import os, signal, tempfile, threading
+            import tempfile
             from pathlib import Path
             import tarry
             from tarry import compute, delayed
-            from clusters.cluster_helpers import nap_first_time
-            from remote_helpers import inc, pids_noted, wait_for
+            from clusters.cluster_helpers import kill_first_napper, nap_first_time
+            from remote_helpers import inc, pids_noted
 
             folder = tempfile.mkdtemp()
-
-            def kill_the_napper():
-                assert wait_for(lambda: pids_noted(Path(folder)), 120)
-                os.kill(pids_noted(Path(folder))[0], signal.SIGKILL)
-
-            killer = threading.Thread(target=kill_the_napper)
-            killer.start()
+            killer = kill_first_napper(folder)
             with tarry.config.set(ray_address={cluster.address!r}):
                 napper, rest = compute(
                     delayed(nap_first_time)(folder, 600),
