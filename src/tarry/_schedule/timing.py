@@ -120,7 +120,7 @@ def clock_anchor() -> float | None:
     ``perf_counter`` is not known to be one clock for every process (see
     :func:`tarry._platform.shared_perf_counter`).
     """
-    return None if _platform.shared_perf_counter() else time.time() - time.perf_counter()
+    return None if _platform.shared_perf_counter() else wall_anchor()
 
 
 def clock_shift(anchor: float | None) -> float:
@@ -134,11 +134,11 @@ def clock_shift(anchor: float | None) -> float:
     --------
     >>> clock_shift(None)
     0.0
-    >>> anchor = time.time() - time.perf_counter() - 100.0  # a clock 100 s ahead
+    >>> anchor = wall_anchor() - 100.0  # a clock 100 s ahead
     >>> round(clock_shift(anchor))
     100
     """
-    return 0.0 if anchor is None else time.time() - time.perf_counter() - anchor
+    return 0.0 if anchor is None else wall_anchor() - anchor
 
 
 def wall_anchor() -> float:
