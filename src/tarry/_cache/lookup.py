@@ -17,6 +17,7 @@ without a cache.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -58,9 +59,13 @@ def decide(targets: list[Task], store: Store, keys: CacheKeys, load: bool) -> di
             decided[task.key] = Decision(task, "value", keyed)
             continue
         if isinstance(keyed, Keyed):
-            hit, value = store.load(keyed.key) if load else (store.has(keyed.key), None)
-            if hit:
-                decided[task.key] = Decision(task, "load", keyed, value)
+            if load:
+                loaded = store.load(keyed.key)
+                if loaded is not None:
+                    decided[task.key] = Decision(task, "load", keyed, loaded.value)
+                    continue
+            elif store.has(keyed.key):
+                decided[task.key] = Decision(task, "load", keyed)
                 continue
         decided[task.key] = Decision(task, "run", keyed)
         needed.update(dep.key for dep in task.deps)
@@ -117,9 +122,11 @@ class WriteThrough:
         self.label = label
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
         result = self.func(*args, **kwargs)
+        seconds = time.perf_counter() - start
         if not isinstance(result, Lazy):  # the run fails it: nothing worth keeping
-            self.store.save(self.keyed.key, result, self.label, self.keyed.functions)
+            self.store.save(self.keyed.key, result, self.label, self.keyed.functions, seconds)
         return result
 
     def __reduce__(self) -> tuple[Any, ...]:

@@ -34,7 +34,7 @@ import pickle
 import uuid
 import warnings
 import zlib
-from typing import Any, Final, Protocol
+from typing import Any, Final, NamedTuple, Protocol
 
 from tarry._extras import CACHE_URL
 
@@ -42,6 +42,7 @@ __all__ = [
     "FORMAT",
     "CacheFormatError",
     "CacheWarning",
+    "Loaded",
     "Store",
     "check_location",
 ]
@@ -58,6 +59,17 @@ class CacheWarning(UserWarning):
 
 class CacheFormatError(ValueError):
     """A cache location holds something this tarry cannot read (or is not a cache)."""
+
+
+class Loaded(NamedTuple):
+    """An entry read back: the result, and what it cost to make and to read."""
+
+    #: the task's result
+    value: Any
+    #: seconds the task ran when its result was stored: what loading it saves
+    seconds: float
+    #: size of the entry in the store, in bytes
+    nbytes: int
 
 
 def check_location(value: object) -> str | None:
@@ -186,10 +198,12 @@ class Store:
     >>> import tempfile
     >>> store = Store(tempfile.mkdtemp())
     >>> store.has("ab12"), store.load("ab12")
-    (False, (False, None))
-    >>> store.save("ab12", [1, 2], "f", {"mod:f": "c0de"})
-    >>> store.has("ab12"), store.load("ab12"), store.function_digest("mod:f")
-    (True, (True, [1, 2]), 'c0de')
+    (False, None)
+    >>> store.save("ab12", [1, 2], "f", {"mod:f": "c0de"}, seconds=1.5)
+    >>> store.has("ab12"), store.function_digest("mod:f")
+    (True, 'c0de')
+    >>> store.load("ab12").value, store.load("ab12").seconds
+    ([1, 2], 1.5)
     """
 
     def __init__(self, location: str, create: bool = True) -> None:
@@ -235,20 +249,21 @@ class Store:
         """Whether an entry exists for ``key`` (not whether it is intact)."""
         return self.present and self.files.exists(self._entry(key))
 
-    def load(self, key: str) -> tuple[bool, Any]:
-        """``(True, value)`` for an intact entry; ``(False, None)`` otherwise.
+    def load(self, key: str) -> Loaded | None:
+        """The intact entry of ``key``; None when there is none.
 
         A corrupt entry warns (:class:`CacheWarning`, with the key and the
         file) and reads as missing, so its task runs again.
         """
         if not self.present:
-            return False, None
+            return None
         path = self._entry(key)
         try:
             data = self.files.read(path)
             if data is None:
-                return False, None
-            return True, pickle.loads(_payload(data))
+                return None
+            seconds, value = pickle.loads(_payload(data))
+            return Loaded(value, seconds, len(data))
         except Exception as exc:
             warnings.warn(
                 f"cache entry {key} ({self.files.where(path)}) cannot be read: {exc}; "
@@ -256,10 +271,14 @@ class Store:
                 CacheWarning,
                 stacklevel=2,
             )
-            return False, None
+            return None
 
-    def save(self, key: str, value: Any, label: str, functions: dict[str, str]) -> None:
+    def save(
+        self, key: str, value: Any, label: str, functions: dict[str, str], seconds: float = 0.0
+    ) -> None:
         """Write ``value`` under ``key``, and the code digests it was keyed with.
+
+        ``seconds`` is how long the task ran: a later load reports it as saved.
 
         Never raises for an ``Exception``: a result that cannot be pickled or
         written warns (:class:`CacheWarning`) and is simply not cached.
@@ -267,7 +286,7 @@ class Store:
         import cloudpickle
 
         try:
-            payload = cloudpickle.dumps(value, protocol=5)
+            payload = cloudpickle.dumps((seconds, value), protocol=5)
             self.files.write(self._entry(key), _framed(payload))
             for name, digest in functions.items():
                 if self.recorded.get(name) != digest:
