@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -49,6 +50,7 @@ def test_a_block_ends_with_its_with_statement_even_on_error() -> None:
         ({"workers": [""]}, TypeError, "workers must be a worker's address or host name"),
         ({"priority": "high"}, TypeError, "priority must be a number"),
         ({"priority": True}, TypeError, "priority must be a number"),
+        ({"cache": "yes"}, TypeError, r"cache=\.\.\.\) must be True or False"),
     ],
 )
 def test_bad_options_are_refused_when_the_block_opens(
@@ -63,6 +65,23 @@ def test_a_functions_own_options_win_over_the_blocks_and_add_to_them() -> None:
     with annotate(retries=5, resources={"CPU": 2}):
         task = flaky(-1)._task
     assert task.options == TaskOptions(retries=1, retry_on=(ConnectionError,), resources={"CPU": 2})
+
+
+def _noted(x: int, log: str) -> int:
+    with open(log, "a") as f:
+        f.write(f"{x}\n")
+    return x * 2
+
+
+def test_a_block_with_cache_true_keeps_impure_results_across_runs(tmp_path: Path) -> None:
+    log = str(tmp_path / "calls.log")
+    for _ in range(2):
+        with annotate(cache=True):
+            cached = delayed(_noted)(1, log)  # not pure: cached only because the block says so
+        with annotate(cache=False):
+            uncached = delayed(_noted, pure=True)(2, log)
+        assert compute(cached, uncached, scheduler="sync", cache=str(tmp_path / "c")) == (2, 4)
+    assert Path(log).read_text().split() == ["1", "2", "2"]  # 1 ran, then loaded; 2 ran twice
 
 
 def test_options_survive_rebinding_and_pickling() -> None:

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from tarry._cache.switch import check_cache_option
 from tarry._graph import TaskOptions
 
 __all__ = ["annotate", "check_options", "current", "merged"]
@@ -125,6 +126,7 @@ def annotate(
     resources: Mapping[str, float] | None = None,
     workers: str | Iterable[str] | None = None,
     priority: float | None = None,
+    cache: bool | None = None,
 ) -> Iterator[None]:
     """Give every task built inside the block these options.
 
@@ -163,6 +165,10 @@ def annotate(
     priority
         Dask runs a task of higher priority first when several could start
         (default 0; the tasks of one compute otherwise run in dask's order).
+    cache
+        ``True`` keeps the results of the block's tasks across runs when a
+        cache is on (:func:`tarry.cache`), pure or not; ``False`` never
+        caches them. Default: pure tasks are cached.
 
     Examples
     --------
@@ -173,6 +179,8 @@ def annotate(
     (('gpu-node-1',), 5)
     """
     changes = check_options(retries, retry_on, resources, workers, priority)
+    if cache is not None:
+        changes["cache"] = check_cache_option(cache)
     token = _current.set(merged(_current.get(), changes))
     try:
         yield
