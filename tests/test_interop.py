@@ -39,6 +39,10 @@ def frame(start: int) -> Any:
     return pd.DataFrame({"a": [start, start + 1]})
 
 
+def divide(a: float, b: float) -> float:
+    return a / b
+
+
 def noted(notes: list[str], note: str, value: Any) -> Any:
     notes.append(note)
     return value
@@ -162,6 +166,23 @@ def test_client_compute_and_persist(client: Any) -> None:
     (kept,) = client.persist([x])
     assert kept.compute(scheduler="threads") == 6
     assert client.compute(dask.delayed(add)(x, 1)).result() == 7
+
+
+@pytest.mark.dask
+@pytest.mark.parametrize("scheduler", ["threads", "processes"])
+def test_a_client_persisted_value_is_fetched_once_for_a_local_scheduler(
+    client: Any, scheduler: str
+) -> None:
+    (kept,) = client.persist([delayed(double)(21)])
+    assert compute(kept, delayed(add)(kept, 1), scheduler=scheduler) == (42, 43)
+
+
+@pytest.mark.dask
+def test_a_client_persisted_failure_raises_in_the_compute_that_needs_it(client: Any) -> None:
+    (failed,) = client.persist([delayed(divide, name="divide")(1, 0)])
+    with pytest.raises(ZeroDivisionError) as raised:
+        compute(delayed(abs)(failed), scheduler="processes")
+    assert "(divide)" in str(raised.value.__notes__)
 
 
 # -- 3. dask collections inside tarry ------------------------------------------

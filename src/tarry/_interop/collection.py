@@ -131,10 +131,10 @@ def _rebuilt(
         return make(convert(graph, key), length)
     held = graph[key]  # persisted: the result, or where it is kept
     if type(held).__name__ == "Future" and callable(getattr(held, "result", None)):
-        # client.persist: the value stays on the cluster until a task reads it
-        return make(Task(str(key), _result, (held,), None, (), task.name), length)
+        # client.persist: the value stays on the cluster, held as tarry's own
+        # persist on Dask holds it (fetched once by a compute elsewhere)
+        from tarry._schedule.dask import _fetch
+        from tarry._schedule.held import Held
+
+        held = Held("dask", held, _fetch, held.client, {str(key): task.name})
     return make(Task.kept(str(key), held, task.name, fingerprint(task)), length)
-
-
-def _result(future: Any) -> Any:
-    return future.result()

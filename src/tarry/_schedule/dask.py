@@ -375,6 +375,11 @@ def _fetch(run: Run, held: dict[str, Held]) -> dict[str, Any] | BaseException:
         except TaskFailedError as failure:
             return run.fail(failed_task(run, failure.packet.key), unpack_error(failure.packet))
         except Exception as exc:
+            # dask's own tasks (a client.persist of a tarry value) raise as they
+            # are: the failed future names the task
+            failed = [k for k in keys if held[k].handle.status == "error"]
+            if failed and owner.status == _CONNECTED:
+                return run.fail(failed_task(run, failed[0]), exc)
             return _system_error(run, exc, owner, [])
     return fetched
 
