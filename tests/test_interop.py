@@ -168,6 +168,39 @@ def test_client_compute_and_persist(client: Any) -> None:
     assert client.compute(dask.delayed(add)(x, 1)).result() == 7
 
 
+def test_dasks_own_schedulers_retry_a_tarry_task_for_the_exceptions_its_options_name() -> None:
+    tries = iter([ConnectionError("first"), ConnectionError("second"), 7, KeyError("k"), 8])
+
+    def flaky() -> Any:
+        got = next(tries)
+        if isinstance(got, Exception):
+            raise got
+        return got
+
+    retried = delayed(flaky).options(retries=2, retry_on=ConnectionError)
+    assert dask.compute(retried(), scheduler="sync") == (7,)
+    with pytest.raises(KeyError):  # not a ConnectionError: not retried
+        dask.compute(retried(), scheduler="sync")
+
+
+def annotations_seen() -> Any:
+    """The annotations distributed ran this task with."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    return worker.state.tasks[worker.get_current_task()].annotations
+
+
+@pytest.mark.dask
+def test_a_tarry_tasks_placement_reaches_distributed_as_annotations(client: Any) -> None:
+    (address,) = client.scheduler_info()["workers"]
+    with tarry.annotate(workers=address, priority=4):
+        placed = delayed(annotations_seen)()
+    seen = client.compute(placed).result()
+    assert seen["workers"] == [address]
+    assert seen["priority"] == 4
+
+
 @pytest.mark.dask
 @pytest.mark.parametrize("scheduler", ["threads", "processes"])
 def test_a_client_persisted_value_is_fetched_once_for_a_local_scheduler(

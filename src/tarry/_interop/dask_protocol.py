@@ -15,8 +15,13 @@ its own schedulers, so every task of the value's graph becomes a dask task:
   keys of its dependencies.
 
 Each key is one layer of a ``HighLevelGraph``, with the layers of its
-dependencies as the layer's dependencies, as in ``dask.delayed``. Imported
-only when dask calls a ``__dask_*__`` method: dask is imported already.
+dependencies as the layer's dependencies, as in ``dask.delayed``. A task's
+options (``f.options(...)``, :func:`tarry.annotate`) go with it: ``retries``
+and ``retry_on`` as a retry in place, where the task runs (dask's own
+``retries`` would retry any exception, and only on distributed);
+``resources``, ``workers`` and ``priority`` as the annotations of its layer,
+which distributed honours as it does ``dask.annotate``'s. Imported only
+when dask calls a ``__dask_*__`` method: dask is imported already.
 """
 
 from __future__ import annotations
@@ -27,12 +32,12 @@ from dask._task_spec import DataNode, GraphNode, TaskRef
 from dask._task_spec import Task as DaskTask
 from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
 
-from tarry._graph import Task, call, walk
+from tarry._graph import Task, TaskOptions, call, walk
 from tarry._interop.dask_collections import original
 from tarry._schedule.held import fetched
 from tarry._schedule.wire import slim
 
-__all__ = ["dask_graph", "dask_key", "layer_of", "run_task"]
+__all__ = ["dask_graph", "dask_key", "layer_of", "placement", "run_retried", "run_task"]
 
 
 def dask_key(task: Task) -> Any:
@@ -70,6 +75,7 @@ def dask_graph(target: Task) -> HighLevelGraph:
     """
     nodes: dict[str, dict[Any, GraphNode]] = {}
     needs: dict[str, set[str]] = {}
+    placed: dict[str, dict[str, Any]] = {}
     stubs: dict[str, Task] = {}
     for task in walk([target]):
         key = dask_key(task)
@@ -78,8 +84,31 @@ def dask_graph(target: Task) -> HighLevelGraph:
         wanted = needs.setdefault(layer, set())
         wanted.update(layer_of(dask_key(d)) for d in task.deps)
         wanted.discard(layer)
-    layers = {name: MaterializedLayer(tasks) for name, tasks in nodes.items()}
+        if task.options is not None and original(task) is None:
+            placed[layer] = placement(task.options)
+    layers = {
+        name: MaterializedLayer(tasks, annotations=placed.get(name) or None)
+        for name, tasks in nodes.items()
+    }
     return HighLevelGraph(layers, needs)
+
+
+def placement(options: TaskOptions) -> dict[str, Any]:
+    """What distributed is told of a task's placement: dask's annotation names.
+
+    Examples
+    --------
+    >>> placement(TaskOptions(resources={"GPU": 1}, priority=3, retries=2))
+    {'resources': {'GPU': 1}, 'priority': 3}
+    """
+    found: dict[str, Any] = {}
+    if options.resources:
+        found["resources"] = dict(options.resources)
+    if options.workers:
+        found["workers"] = list(options.workers)
+    if options.priority is not None:
+        found["priority"] = options.priority
+    return found
 
 
 def _node(task: Task, key: Any, stubs: dict[str, Task]) -> GraphNode:
@@ -89,7 +118,11 @@ def _node(task: Task, key: Any, stubs: dict[str, Task]) -> GraphNode:
     if task.func is None:
         return DataNode(key, fetched(task))  # a value persisted on a cluster comes here
     small = slim(task, stubs)
-    return DaskTask(key, run_task, small, *[TaskRef(dask_key(d)) for d in task.deps])
+    inputs = [TaskRef(dask_key(d)) for d in task.deps]
+    options = task.options
+    if options is not None and options.retries:
+        return DaskTask(key, run_retried, small, options.retries, options.retry_on, *inputs)
+    return DaskTask(key, run_task, small, *inputs)
 
 
 def run_task(task: Task, *inputs: Any) -> Any:
@@ -102,3 +135,28 @@ def run_task(task: Task, *inputs: Any) -> Any:
     7
     """
     return call(task, {d.key: value for d, value in zip(task.deps, inputs, strict=True)})
+
+
+def run_retried(
+    task: Task, retries: int, retry_on: tuple[type[BaseException], ...], *inputs: Any
+) -> Any:
+    """:func:`run_task`, run again up to ``retries`` times for the exceptions of ``retry_on``.
+
+    Examples
+    --------
+    >>> tries = iter([ValueError("first"), 7])
+    >>> def flaky():
+    ...     got = next(tries)
+    ...     if isinstance(got, Exception):
+    ...         raise got
+    ...     return got
+    >>> run_retried(Task("f", flaky, (), None, (), "flaky"), 1, (ValueError,))
+    7
+    """
+    for _ in range(retries):
+        try:
+            return run_task(task, *inputs)
+        except Exception as exc:
+            if not isinstance(exc, retry_on):
+                raise
+    return run_task(task, *inputs)
