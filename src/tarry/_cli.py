@@ -19,11 +19,11 @@ import io
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 from tarry import _extras
+from tarry._tutorial.exercises import Outcome
 
 __all__ = ["main"]
 
@@ -176,24 +176,12 @@ def data_folder(root: Path | None, small: bool) -> Path:
 # -- the tutorial ----------------------------------------------------------------------------
 
 
-@dataclass
-class Outcome:
-    """What running one exercise both ways gave."""
-
-    title: str
-    sequential: float
-    parallel: float
-    critical_path: float
-    same: bool
-    explanation: str
-    files: list[Path]
-
-
 def run_tutorial(args: argparse.Namespace) -> list[Outcome]:
     """Prepare the data, run every exercise both ways; print as it goes.
 
     With the default threads scheduler, the groupby also runs on (warm)
     processes: its explanation is about what threads can and cannot do.
+    Then it runs twice with a cache (:mod:`tarry._tutorial.cached`).
     """
     from tarry._tutorial.exercises import exercises, flight_files
     from tarry._tutorial.flights import prepare_flights
@@ -215,6 +203,10 @@ def run_tutorial(args: argparse.Namespace) -> list[Outcome]:
                 outcomes.append(
                     _run_both_ways(exercise, args, "processes", title, "groupby-processes")
                 )
+            if exercise.name == "groupby":  # again, twice with a cache: stores, then loads
+                from tarry._tutorial.cached import groupby_with_cache
+
+                outcomes += groupby_with_cache(exercise, args.scheduler, args.workers)
     return outcomes
 
 

@@ -327,9 +327,10 @@ def paint_cache(nodes: Sequence[Node], tasks: Sequence[Task], plan: CachePlan) -
     ...                           TaskPlan("b", "f", "run", "new")])
     >>> painted = paint_cache([group], [one, two], plan)
     >>> painted.fill == {0: CACHE_FILL["new"]}, painted.extra, painted.tooltip
-    (True, {0: '1 new, 1 load'}, {0: '1 × run: new\n1 × load: stored under its key'})
+    (True, {0: '1 new, 1 load'}, {0: '1 × run: new\\n1 × load: stored under its key'})
     """
     kinds = cache_kinds(plan, tasks)
+    rank = {kind: i for i, kind in enumerate(CACHE_FILL)}
     why = {t.key: f"{t.action}: {t.reason}" for t in plan.tasks}
     painted = Paint()
     totals = dict.fromkeys(CACHE_FILL, 0)
@@ -350,7 +351,7 @@ def paint_cache(nodes: Sequence[Node], tasks: Sequence[Task], plan: CachePlan) -
         if len(present) > 1:
             painted.extra[i] = ", ".join(f"{counts[k]:,} {k}" for k in present)
         reasons: dict[str, int] = {}
-        for key in keys:
+        for key in sorted(keys, key=lambda k: rank[kinds[k]]):  # ties: in the kinds' order
             reasons[why[key]] = reasons.get(why[key], 0) + 1
         common = sorted(reasons.items(), key=lambda kv: -kv[1])
         lines = [f"{count:,} {TIMES} {reason}" for reason, count in common[:_REASONS_SHOWN]]
