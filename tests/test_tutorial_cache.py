@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,9 +14,8 @@ pytest.importorskip("matplotlib")
 
 
 def test_the_second_run_loads_the_groupby_and_runs_none_of_it(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the cache goes
     assert main(["tutorial", "--sleep", "0", "--small", "--data", str(tmp_path / "data")]) == 0
     text = capsys.readouterr().out
     for run in ("first run, stores", "second run, loads"):
@@ -31,5 +29,5 @@ def test_the_second_run_loads_the_groupby_and_runs_none_of_it(
     assert re.search(r"^cache at .*: 1 load, 0 run, 52 skip$", second, re.M)
     assert re.search(r"^  load +truediv-\w+ +stored under its key$", second, re.M)
     assert re.search(r"^  cache +1 hit \(saved .*\), 0 misses stored, 52 skipped$", second, re.M)
-    assert f"cache at {tmp_path / 'tarry-tutorial-cache-'}" in second
-    assert list(tmp_path.glob("tarry-tutorial-cache-*")) == []  # ... and removed at the end
+    assert f"cache at {tmp_path / 'data' / 'tarry-tutorial-cache-'}" in second  # beside the data
+    assert list((tmp_path / "data").glob("tarry-tutorial-cache-*")) == []  # ... removed at the end

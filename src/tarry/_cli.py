@@ -6,7 +6,8 @@ named with its pip command, and Ctrl-C ends the command with "interrupted"
 and exit status 130, as a shell expects.
 
 Where files go: the flight data into the user's cache folder (see
-:func:`default_data_root`), the full and the ``--small`` data side by side;
+:func:`default_data_root`), the full and the ``--small`` data side by side,
+and beside them, while the groupby runs with a cache, that cache;
 pictures only into the folder ``--output`` names; the notebook only where
 ``--notebook`` says.
 """
@@ -206,7 +207,9 @@ def run_tutorial(args: argparse.Namespace) -> list[Outcome]:
             if exercise.name == "groupby":  # again, twice with a cache: stores, then loads
                 from tarry._tutorial.cached import groupby_with_cache
 
-                outcomes += groupby_with_cache(exercise, args.scheduler, args.workers)
+                outcomes += groupby_with_cache(
+                    exercise, args.scheduler, args.workers, folder.parent
+                )
     return outcomes
 
 

@@ -5,8 +5,9 @@
 built with ``tarry.config.set(pure=True)`` so that its tasks may be cached
 (a task is cached only when its result depends on its inputs alone;
 ``read_csv`` of a file counts as pure here because the tutorial's files
-never change while it runs). The cache is a temporary folder, removed at
-the end, so every tutorial starts cold. Between the two runs,
+never change while it runs). The cache is a new folder beside the flight
+data (on disk, not in a ``/tmp`` that may be memory: the full data's run
+writes 1.6 GB), removed at the end, so every tutorial starts cold. Between the two runs,
 :func:`tarry.explain` says what the second will load, and why; the second
 run's profile counts its hits.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import tarry
@@ -27,8 +29,10 @@ from tarry._tutorial.exercises import Exercise, Outcome, same_result
 __all__ = ["groupby_with_cache"]
 
 
-def groupby_with_cache(exercise: Exercise, scheduler: str, workers: int | None) -> list[Outcome]:
-    """Run ``exercise`` (the groupby) sequentially, then twice with a fresh cache.
+def groupby_with_cache(
+    exercise: Exercise, scheduler: str, workers: int | None, where: Path
+) -> list[Outcome]:
+    """Run ``exercise`` (the groupby) sequentially, then twice with a new cache in ``where``.
 
     Prints its progress as the other exercises do, and returns a row for
     each of the two cached runs.
@@ -40,7 +44,7 @@ def groupby_with_cache(exercise: Exercise, scheduler: str, workers: int | None) 
     sequential = time.perf_counter() - start
     with tarry.config.set(pure=True):  # every task keyed by what it computes: cacheable
         lazy = exercise.lazy()
-    with tempfile.TemporaryDirectory(prefix="tarry-tutorial-cache-") as folder:
+    with tempfile.TemporaryDirectory(prefix="tarry-tutorial-cache-", dir=where) as folder:
         print(f"{sequential:.2f} s; tarry, first run ...", end=" ", flush=True)
         first, first_result, first_report = _run(lazy, scheduler, workers, folder)
         written = _size(folder)
