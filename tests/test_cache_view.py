@@ -1,4 +1,4 @@
-"""What the user sees of the cache: the profile's counts, its report line, last_run, pictures."""
+"""What the user sees of the cache: the profile's counts, its report line, last_run."""
 
 from __future__ import annotations
 
