@@ -134,3 +134,17 @@ def test_tasks_beneath_a_hit_are_not_in_the_run(tmp_path: Path) -> None:
     dot = to_dot(result, color="status")
     assert "not in the last run (2)" in dot  # the two naps: the sum loaded
     assert "done (2)" in dot  # the sum, loaded, and the impure task, run
+
+
+def test_a_profile_sums_the_counts_of_its_computes(tmp_path: Path) -> None:
+    first = delayed(nap_double, pure=True)(1)
+    second = delayed(nap_double, pure=True)(2)
+    with tarry.profile() as prof:
+        first.compute(scheduler="sync", cache=tmp_path)  # a miss
+        first.compute(scheduler="sync", cache=tmp_path)  # a hit
+        second.compute(scheduler="sync", cache=tmp_path)  # a miss
+        second.compute(scheduler="sync")  # no cache: nothing to count
+    counts = prof.report().cache
+    assert counts is not None
+    assert (counts.hits, counts.misses) == (1, 2)
+    assert counts.saved >= NAP
