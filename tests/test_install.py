@@ -169,7 +169,7 @@ def test_tutorial_extra_is_enough_for_tarry_tutorial(
                 extra_env={"XDG_CACHE_HOME": str(tmp_path / "cache")})  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     rows = [line for line in done.stdout.splitlines() if line.startswith("| ") and "s |" in line]
-    assert len(rows) == 5
+    assert len(rows) == 7  # 4 exercises, groupby on processes, groupby twice with a cache
     assert all(row.endswith("| yes |") for row in rows)
     assert (tmp_path / "pictures" / "groupby-timeline.png").is_file()
     assert (tmp_path / "cache" / "tarry" / "nycflights-small" / "1999.csv").is_file()

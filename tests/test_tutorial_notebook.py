@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,12 @@ def test_tutorial_notebook_runs_top_to_bottom(
     assert "z = 5" in text
     assert "same result" in text
     assert "critical path" in text
+    # the groupby again with a cache: the second run loads its result, runs none of it
+    assert "first run, stores every result" in text
+    assert re.search(r"^cache at .*: 1 load, 0 run, 52 skip$", text, re.M)
+    assert re.search(r"^cache: 1 hit \(saved .*\), 0 misses stored, 52 skipped$", text, re.M)
     images = [o for o in outputs if "data" in o and ({"image/png", "image/svg+xml"} & set(o.data))]
     assert len(images) >= 4  # the task graphs and the timeline
+    (coloured,) = [c for c in notebook.cells if 'color="cache"' in c.source]
+    assert any("image/png" in o.get("data", {}) for o in coloured.outputs)
     assert os.path.exists(tmp_path / "data" / "nycflights" / "1999.csv")

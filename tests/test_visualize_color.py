@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from visualize_helpers import X, add, boom, gray, inc, needs_dot, tutorial_z
 
-from tarry import delayed, to_dot, visualize
-from tarry._tools.last_run import forget, record_timings
+from tarry import Delayed, cache, delayed, to_dot, visualize
+from tarry._tools.last_run import forget, last_run, record_timings
 from tarry._tools.visualize.collapse import Node
 from tarry._tools.visualize.color import (
+    CACHE_FILL,
+    COLORS,
     HEAT,
     STATUS_FILL,
     paint_duration,
@@ -27,12 +31,23 @@ def _fresh_last_run() -> Iterator[None]:
     forget()
 
 
-def fill_of(dot: str, label: str) -> str | None:
+def attribute_of(dot: str, label: str, name: str) -> str | None:
+    """The DOT attribute ``name`` of the node labelled ``label`` (first line), or None."""
     for line in dot.splitlines():
         if f'[label="{label}"' in line or f'[label="{label}\\n' in line:
-            found = re.search(r'fillcolor="([^"]+)"', line)
+            found = re.search(name + r'="([^"]+)"', line)
             return found.group(1) if found else None
     raise AssertionError(f"no node labelled {label!r}")
+
+
+def fill_of(dot: str, label: str) -> str | None:
+    return attribute_of(dot, label, "fillcolor")
+
+
+def tooltip_of(dot: str, label: str) -> str:
+    tip = attribute_of(dot, label, "tooltip")
+    assert tip is not None, f"no tooltip on {label!r}"
+    return tip
 
 
 def test_status_colours_done_failed_and_not_run() -> None:
@@ -157,3 +172,109 @@ def test_the_slowest_are_dark_with_white_text_and_untimed_nodes_stay_plain() -> 
     assert painted.font == {1: "white"}
     assert len(re.findall("<TR>", painted.legend or "")) == 1 + len(HEAT)
     assert paint_duration(nodes, {}).fill == {}
+
+
+# -- visualize(color="cache") -------------------------------------------------------------------
+
+
+def double(x: int) -> int:
+    return 2 * x
+
+
+def plus_one(x: int) -> int:
+    return x + 1
+
+
+def cached_pipeline(n: int) -> Delayed[int]:
+    """n cacheable doubles summed (cacheable too), read by a task that is not cacheable."""
+    total = delayed(sum, name="total", pure=True)([delayed(double, pure=True)(i) for i in range(n)])
+    return delayed(plus_one, name="impure")(total)
+
+
+def test_cache_is_a_colouring() -> None:
+    assert "cache" in COLORS
+    with pytest.raises(ValueError, match="'cache'"):
+        to_dot(cached_pipeline(1), color="cached")
+
+
+def test_cache_colours_loads_runs_and_skips_and_runs_nothing(tmp_path: Path) -> None:
+    result = cached_pipeline(2)
+    before = to_dot(result, color="cache", cache=tmp_path)
+    assert fill_of(before, "double") == CACHE_FILL["new"]
+    assert fill_of(before, "total") == CACHE_FILL["new"]
+    assert fill_of(before, "impure") == CACHE_FILL["not cacheable"]
+    assert tooltip_of(before, "impure").startswith("run: not cacheable: impure")
+    assert tooltip_of(before, "double") == "run: new"
+    assert last_run() is None  # a dry run: nothing computed
+    assert not any(tmp_path.iterdir())  # ... and the store not even made
+
+    result.compute(scheduler="sync", cache=tmp_path)
+    with cache(tmp_path):  # the setting, as well as cache=
+        after = to_dot(result, color="cache")
+    assert fill_of(after, "total") == CACHE_FILL["load"]
+    assert tooltip_of(after, "total") == "load: stored under its key"
+    assert fill_of(after, "double") == CACHE_FILL["skip"]
+    assert fill_of(after, "impure") == CACHE_FILL["not cacheable"]
+    assert "load: a hit (1)" in after
+    assert "skip: not needed (2)" in after
+    assert "run: not cacheable (1)" in after
+
+
+def edited_step(body: str) -> Callable[[int], int]:
+    """A function ``step`` of the user's module ``cacheview_user``, as it reads after an edit."""
+    namespace: dict[str, Any] = {"__name__": "cacheview_user"}
+    exec(f"def step(x):\n    return {body}\n", namespace)
+    step: Callable[[int], int] = namespace["step"]
+    return step
+
+
+def test_an_edit_colours_the_invalidated_tasks_apart_from_new_ones(tmp_path: Path) -> None:
+    def graph(step: Callable[[int], int]) -> Delayed[int]:
+        kept = delayed(double, pure=True)(1)
+        stepped = delayed(step, name="step", pure=True)(2)
+        new = delayed(plus_one, pure=True)(3)
+        total: Delayed[int] = delayed(sum, name="total", pure=True)([kept, stepped, new])
+        return total
+
+    delayed(sum, name="total", pure=True)(
+        [delayed(double, pure=True)(1), delayed(edited_step("x + 1"), pure=True)(2)]
+    ).compute(scheduler="sync", cache=tmp_path)
+    dot = to_dot(graph(edited_step("x + 2")), color="cache", cache=tmp_path)
+    assert fill_of(dot, "double") == CACHE_FILL["load"]
+    assert fill_of(dot, "step") == CACHE_FILL["invalidated"]
+    assert tooltip_of(dot, "step") == "run: `step` changed (its code)"
+    assert fill_of(dot, "plus_one") == CACHE_FILL["new"]
+    assert fill_of(dot, "total") == CACHE_FILL["invalidated"]  # an input was invalidated
+    assert tooltip_of(dot, "total").startswith("run: input `")
+    # the same graph's new parts alone are new, not invalidated
+    fresh = to_dot(graph(edited_step("x + 2")), color="cache", cache=tmp_path / "empty")
+    assert fill_of(fresh, "total") == fill_of(fresh, "step") == CACHE_FILL["new"]
+
+
+def test_cache_colouring_needs_a_cache_and_cache_needs_it() -> None:
+    with pytest.raises(ValueError, match=r"color='cache' needs a cache: pass cache="):
+        to_dot(cached_pipeline(1), color="cache")
+    with pytest.raises(ValueError, match=r"cache= tells color='cache'"):
+        to_dot(cached_pipeline(1), color="status", cache="somewhere")
+
+
+def test_a_group_of_mixed_tasks_counts_them(tmp_path: Path) -> None:
+    doubled = [delayed(double, pure=True)(i) for i in range(400)]
+    delayed(sum, pure=True)(doubled[:100]).compute(scheduler="sync", cache=tmp_path)
+    whole = delayed(sum, pure=True)(doubled)
+    # the first 100 naps load (the new sum needs them), the 300 others are new
+    dot = to_dot(whole, color="cache", cache=tmp_path)
+    line = next(line for line in dot.splitlines() if "double" in line)
+    assert "300 new, 100 load" in line
+    assert fill_of(dot, "double ×400") == CACHE_FILL["new"]  # the runs colour a group
+    assert "300 × run: new" in tooltip_of(dot, "double ×400")
+    assert len(re.findall("tooltip=", dot)) == 2  # the group, and the sum
+
+
+@needs_dot
+def test_cache_colouring_draws(tmp_path: Path) -> None:
+    result = cached_pipeline(2)
+    result.compute(scheduler="sync", cache=tmp_path)
+    picture = visualize(result, filename=None, format="svg", color="cache", cache=tmp_path)
+    svg = picture.data if isinstance(picture.data, str) else picture.data.decode()
+    assert "stored under its key" in svg  # the tooltip reached the picture

@@ -6,7 +6,8 @@ named with its pip command, and Ctrl-C ends the command with "interrupted"
 and exit status 130, as a shell expects.
 
 Where files go: the flight data into the user's cache folder (see
-:func:`default_data_root`), the full and the ``--small`` data side by side;
+:func:`default_data_root`), the full and the ``--small`` data side by side,
+and beside them, while the groupby runs with a cache, that cache;
 pictures only into the folder ``--output`` names; the notebook only where
 ``--notebook`` says.
 """
@@ -19,11 +20,11 @@ import io
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 from tarry import _extras
+from tarry._tutorial.exercises import Outcome
 
 __all__ = ["main"]
 
@@ -176,24 +177,12 @@ def data_folder(root: Path | None, small: bool) -> Path:
 # -- the tutorial ----------------------------------------------------------------------------
 
 
-@dataclass
-class Outcome:
-    """What running one exercise both ways gave."""
-
-    title: str
-    sequential: float
-    parallel: float
-    critical_path: float
-    same: bool
-    explanation: str
-    files: list[Path]
-
-
 def run_tutorial(args: argparse.Namespace) -> list[Outcome]:
     """Prepare the data, run every exercise both ways; print as it goes.
 
     With the default threads scheduler, the groupby also runs on (warm)
     processes: its explanation is about what threads can and cannot do.
+    Then it runs twice with a cache (:mod:`tarry._tutorial.cached`).
     """
     from tarry._tutorial.exercises import exercises, flight_files
     from tarry._tutorial.flights import prepare_flights
@@ -214,6 +203,12 @@ def run_tutorial(args: argparse.Namespace) -> list[Outcome]:
                 title = f"{exercise.title}, on processes (warm)"
                 outcomes.append(
                     _run_both_ways(exercise, args, "processes", title, "groupby-processes")
+                )
+            if exercise.name == "groupby":  # again, twice with a cache: stores, then loads
+                from tarry._tutorial.cached import groupby_with_cache
+
+                outcomes += groupby_with_cache(
+                    exercise, args.scheduler, args.workers, folder.parent
                 )
     return outcomes
 

@@ -186,9 +186,11 @@ def run_graph(
     if not targets:
         return packed, {}, None
     store = store_for(cache)
+    tally = None
     if store is not None:
-        targets = cached_targets(targets, store)
+        targets, tally = cached_targets(targets, store)
     run = Run(targets, fuse=optimize_graph, retries=retries)
+    run.cache = tally
     bar = _bar() if options.progress else ()
     watch = observe.watching(run, options.name, options.workers, bar)
     try:

@@ -10,6 +10,8 @@
 * :mod:`.lookup` looks every needed key up before a run starts: a hit
   becomes a literal, a miss runs and writes its result as soon as it has
   it; :mod:`.explain` says the same per task, without running anything;
+* :mod:`.tally` keeps what a compute's cache did (hits, misses), for
+  profiles and :func:`tarry._tools.last_run.last_run`;
 * :mod:`.switch` reads ``cache=`` from a compute, :func:`tarry.cache` and
   :func:`tarry.config.set`.
 """

@@ -12,7 +12,9 @@ stores the result where the task ran (in the worker, on ``"processes"``)
 the moment it returns, before the run goes on. A run that fails or is
 interrupted has stored every result finished before; the next run loads
 them. Task keys are unchanged, so the caller finds the targets' values as
-without a cache.
+without a cache. What the cache did (hits and their load times, misses,
+tasks not cacheable) comes back beside them, as a
+:class:`~tarry._cache.tally.CacheTally` for the run to carry.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any, NamedTuple
 
 from tarry._cache.keys import CacheKeys, Keyed, NotCacheable
 from tarry._cache.store import Store
+from tarry._cache.tally import CacheTally, Hit
 from tarry._graph import Lazy, Pack, Task, walk
 
 __all__ = ["Decision", "WriteThrough", "cached_targets", "decide"]
@@ -38,13 +41,16 @@ class Decision(NamedTuple):
     keyed: Keyed | NotCacheable
     #: the loaded value, when ``action`` is "load" and values were loaded
     value: Any = None
+    #: when it loaded, and what that saved (with ``value``)
+    hit: Hit | None = None
 
 
 def decide(targets: list[Task], store: Store, keys: CacheKeys, load: bool) -> dict[str, Decision]:
     """Per task key (inputs first), what a run with ``store`` does.
 
     ``load=False`` (a dry run) only tests whether entries exist; a corrupt
-    one then still counts as a hit.
+    one then still counts as a hit. A load is timed here, in the caller,
+    where it happens.
     """
     tasks = list(walk(targets))
     found = keys.all(tasks)
@@ -60,9 +66,13 @@ def decide(targets: list[Task], store: Store, keys: CacheKeys, load: bool) -> di
             continue
         if isinstance(keyed, Keyed):
             if load:
+                start, cpu = time.perf_counter(), time.thread_time()
                 loaded = store.load(keyed.key)
                 if loaded is not None:
-                    decided[task.key] = Decision(task, "load", keyed, loaded.value)
+                    end = time.perf_counter()
+                    hit = Hit(task.key, task.name, start, end, time.thread_time() - cpu,
+                              loaded.seconds, loaded.nbytes)  # fmt: skip
+                    decided[task.key] = Decision(task, "load", keyed, loaded.value, hit)
                     continue
             elif store.has(keyed.key):
                 decided[task.key] = Decision(task, "load", keyed)
@@ -72,15 +82,24 @@ def decide(targets: list[Task], store: Store, keys: CacheKeys, load: bool) -> di
     return {t.key: decided[t.key] for t in tasks}
 
 
-def cached_targets(targets: list[Task], store: Store) -> list[Task]:
-    """``targets`` rebuilt to run with ``store``: hits loaded, misses storing their result."""
+def cached_targets(targets: list[Task], store: Store) -> tuple[list[Task], CacheTally]:
+    """``targets`` rebuilt to run with ``store`` (hits loaded, misses storing their
+    result), and what the cache does in that run."""
     built: dict[str, Task] = {}
-    for key, (task, action, keyed, value) in decide(targets, store, CacheKeys(), True).items():
+    hits: list[Hit] = []
+    misses: list[str] = []
+    uncacheable: list[str] = []
+    skipped = 0
+    for key, (task, action, keyed, value, hit) in decide(targets, store, CacheKeys(), True).items():
         if action == "skip":
+            skipped += 1
             continue
-        if action == "load":
+        if hit is not None:  # loaded
+            hits.append(hit)
             built[key] = Task.literal(key, value, task.name)
             continue
+        if task.func is not None:
+            (misses if isinstance(keyed, Keyed) else uncacheable).append(key)
         func = task.func
         if func is not None and isinstance(keyed, Keyed):
             func = WriteThrough(func, store, keyed, task.name)
@@ -93,7 +112,10 @@ def cached_targets(targets: list[Task], store: Store) -> list[Task]:
             built[key] = Task(
                 key, func, args, kwargs, deps, task.name, task.deep, task.options, task.pure
             )
-    return [built[t.key] for t in targets]
+    tally = CacheTally(
+        store.location, tuple(hits), frozenset(misses), frozenset(uncacheable), skipped
+    )
+    return [built[t.key] for t in targets], tally
 
 
 def _rebuilt(arg: Any, built: dict[str, Task]) -> Any:

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from heapq import heappop, heappush
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tarry._graph import Task, call, check_same
 from tarry._schedule.budget import CpuBudget
@@ -51,6 +51,9 @@ from tarry._schedule.errors import annotate
 from tarry._schedule.holdback import HoldBack
 from tarry._schedule.timing import Stopwatch, TaskEvent, Timing
 from tarry._schedule.tracebacks import without_own_frames
+
+if TYPE_CHECKING:
+    from tarry._cache.tally import CacheTally
 
 __all__ = ["Run"]
 
@@ -81,9 +84,9 @@ class Run:
     """
 
     __slots__ = (
-        "attempts", "bottom", "cpus", "dependents", "events", "failed", "fuse", "hold", "later",
-        "rank", "readers", "ready", "refs", "remaining", "retries", "targets", "tasks", "values",
-        "waiting",
+        "attempts", "bottom", "cache", "cpus", "dependents", "events", "failed", "fuse", "hold",
+        "later", "rank", "readers", "ready", "refs", "remaining", "retries", "targets", "tasks",
+        "values", "waiting",
     )  # fmt: skip
 
     def __init__(
@@ -134,6 +137,9 @@ class Run:
         #: the CPUs running tasks hold, once a local backend gives its pool's
         #: size (:meth:`limit_cpus`) and some task asks for CPUs; else None
         self.cpus: CpuBudget | None = None
+        #: what the cache did before the run (hits loaded, misses to store),
+        #: when a cache is on (:func:`tarry._compute.run_graph` sets it); None otherwise
+        self.cache: CacheTally | None = None
         self._plan()
 
     def _plan(self) -> None:

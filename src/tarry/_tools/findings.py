@@ -82,6 +82,17 @@ def nothing_to_run() -> str:
     return "there is nothing to run: no lazy value, or only persisted ones"
 
 
+def all_loaded(hits: int) -> str:
+    """No task ran: the cache held every result the computes needed.
+
+    Examples
+    --------
+    >>> all_loaded(3)
+    'nothing ran: the cache held every result needed (3 hits)'
+    """
+    return f"nothing ran: the cache held every result needed ({counted(hits, 'hit')})"
+
+
 def one_chain(tasks: int, path: str, span: float | None = None) -> str:
     """Every task waits for the one before; ``span``: the chain's measured time.
 

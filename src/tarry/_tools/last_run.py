@@ -16,7 +16,9 @@ What is kept, and why it stays small:
   was); every other task of the run is done, so the (large) set of done
   keys is not stored;
 * ``run.events`` itself, when an observer asked for timings: the very list
-  the backends filled, not a copy.
+  the backends filled, not a copy;
+* what the cache did (``run.cache``, keys and numbers), when one was on:
+  the tasks beneath a hit were not needed, so they are not of the run.
 
 Examples
 --------
@@ -37,6 +39,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
+from tarry._cache.tally import CacheCounts, CacheTally
 from tarry._graph import Task
 from tarry._schedule.core import Run
 from tarry._schedule.timing import TaskEvent
@@ -88,6 +91,10 @@ class LastRun:
         Per key of a task that failed and ran again (``retries=``), how many
         times it ran; local schedulers count them (Ray and Dask retry out of
         sight).
+    cache
+        What the cache did (hits loaded before the run, misses, tasks not
+        cacheable), when the compute had one; None otherwise.
+        :meth:`cache_counts` sums it up.
     """
 
     targets: tuple[str, ...]
@@ -97,6 +104,26 @@ class LastRun:
     error: str | None
     events: Sequence[TaskEvent] | None
     attempts: Mapping[str, int] = field(default_factory=dict)
+    cache: CacheTally | None = None
+
+    def cache_counts(self) -> CacheCounts | None:
+        """Hits, misses that finished (and stored), tasks not cacheable; None without a cache.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from tarry import delayed
+        >>> x = delayed(abs, pure=True)(-1)
+        >>> folder = tempfile.mkdtemp()
+        >>> x.compute(cache=folder), str(last_run().cache_counts())
+        (1, '0 hits, 1 miss stored')
+        >>> x.compute(cache=folder), last_run().cache_counts().hits
+        (1, 1)
+        """
+        if self.cache is None:
+            return None
+        failed = self.failed
+        return self.cache.counts(lambda key: key != failed and key not in self.not_run)
 
     def durations(self) -> dict[str, float] | None:
         """Seconds each timed task ran, by key; None when no timings were recorded.
@@ -116,11 +143,13 @@ class LastRun:
 
         ``tasks`` must list dependencies before their dependents, as
         :func:`tarry._graph.walk` does. A task the run did not include (not
-        reachable from its targets) is ``"not in run"``.
+        reachable from its targets, or only through tasks loaded from the
+        cache) is ``"not in run"``; a task loaded is ``"done"``.
         """
         member = set(self.targets)
+        loaded = frozenset(h.key for h in self.cache.hits) if self.cache is not None else _EMPTY
         for task in reversed(tasks):
-            if task.key in member:
+            if task.key in member and task.key not in loaded:
                 member.update(dep.key for dep in task.deps)
         statuses: dict[str, Status] = {}
         for task in tasks:
@@ -163,6 +192,7 @@ def remember(run: Run, error: BaseException | None) -> None:
         error=None if error is None else describe_error(error),
         events=run.events,
         attempts=dict(run.attempts),
+        cache=run.cache,
     )
 
 

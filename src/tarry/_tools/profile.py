@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Profile", "latest_times", "profile"]
 
+#: a row of :meth:`Profile.to_dataframe`
+_Row = tuple[object, ...]
+
 
 def profile(interval: float = 0.05) -> Profile:
     """Record what each task does in every compute inside a ``with`` block.
@@ -167,6 +170,13 @@ class Profile(Observer):
         how many times it ran (more than 1 when ``retries=`` ran it again;
         the times are those of its last attempt).
 
+        When a compute used a cache (:func:`tarry.cache`), two more columns:
+        ``cache`` is ``"hit"`` for a task loaded from it, ``"miss"`` for one
+        that ran and stored its result, missing for one not cacheable; ``saved``
+        is, for a hit, how long its task ran when it was stored. A hit's row
+        times its load, in the caller (``worker`` is ``"cache"``, before the
+        scheduler started), with ``attempts`` 0: it did not run.
+
         Raises
         ------
         tarry._extras.MissingExtraError
@@ -177,7 +187,7 @@ class Profile(Observer):
 
         zero = self.origin
         records = sorted(self.records, key=lambda r: r.start)
-        rows = [
+        rows: list[_Row] = [
             (i, r.scheduler, e.key, e.name, e.worker, e.start - zero, e.end - zero,
              e.end - e.start, e.cpu, r.attempts.get(e.key, 1))
             for i, r in enumerate(records)
@@ -187,6 +197,8 @@ class Profile(Observer):
             "run", "scheduler", "key", "name", "worker", "start", "end", "duration", "cpu",
             "attempts",
         ]  # fmt: skip
+        if any(r.cache is not None for r in records):
+            rows, columns = _with_cache(records, rows, zero), [*columns, "cache", "saved"]
         frame = pd.DataFrame(rows, columns=columns)
         return frame.sort_values(["start", "key"], ignore_index=True)
 
@@ -238,3 +250,23 @@ class Profile(Observer):
     def __repr__(self) -> str:
         tasks = sum(len(r.events) for r in self.records)
         return f"<Profile: {len(self.records)} compute(s), {tasks} tasks>"
+
+
+def _with_cache(records: list[RunRecord], rows: list[_Row], zero: float) -> list[_Row]:
+    """``rows`` (one per event of ``records``, in order) with their ``cache`` and ``saved``,
+    and a row per hit."""
+    nan = float("nan")
+    added: list[_Row] = []
+    events = iter(rows)
+    for i, r in enumerate(records):
+        misses = r.cache.misses if r.cache is not None else frozenset()
+        for _ in r.events:
+            row = next(events)
+            added.append((*row, "miss" if row[2] in misses else None, nan))
+        if r.cache is not None:
+            added += [
+                (i, r.scheduler, h.key, h.name, "cache", h.start - zero, h.end - zero,
+                 h.end - h.start, h.cpu, 0, "hit", h.saved)
+                for h in r.cache.hits
+            ]  # fmt: skip
+    return added

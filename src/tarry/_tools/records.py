@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from tarry._cache.tally import CacheCounts, CacheTally
 from tarry._schedule.core import Run
 from tarry._schedule.timing import TaskEvent
 from tarry._tools.shape import dependency_keys
@@ -49,11 +50,22 @@ class RunRecord:
     error: str | None = None
     #: key -> how many times the task ran, for the tasks retried (see ``retries=``)
     attempts: dict[str, int] = field(default_factory=dict)
+    #: what the cache did, when the compute had one: its hits were loaded
+    #: (before ``start``) and are not among ``events``
+    cache: CacheTally | None = None
 
     @property
     def wall(self) -> float:
         """Seconds from the scheduler's start to its end."""
         return self.end - self.start
+
+    def cache_counts(self) -> CacheCounts | None:
+        """What the cache did, counting the misses that ran and did not fail; None
+        without a cache."""
+        if self.cache is None:
+            return None
+        ran = {e.key for e in self.events if e.key != self.failed}
+        return self.cache.counts(ran.__contains__)
 
 
 def record_of(
@@ -90,6 +102,7 @@ def record_of(
         failed=run.failed,
         error=None if error is None else describe_error(error),
         attempts=dict(run.attempts),
+        cache=run.cache,
     )
 
 
@@ -125,5 +138,10 @@ def events_by_start(records: Sequence[RunRecord]) -> list[TaskEvent]:
 
 
 def origin(records: Sequence[RunRecord]) -> float:
-    """perf_counter reading when the first compute started (0 without records)."""
-    return min((record.start for record in records), default=0.0)
+    """perf_counter reading when the first compute started (0 without records).
+
+    A compute with a cache starts when it loads its first hit, before its
+    scheduler starts.
+    """
+    loads = (hit.start for r in records if r.cache is not None for hit in r.cache.hits)
+    return min((*(record.start for record in records), *loads), default=0.0)

@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+from tarry._cache.tally import CacheCounts
 from tarry._schedule.cpus import usable_cpus
 from tarry._tools import findings as say
 from tarry._tools.records import RunRecord
@@ -197,6 +198,9 @@ class Report:
     #: key -> how many times the task ran, for the tasks that ran more than once
     #: (``retries=``; a local scheduler's count)
     attempts: dict[str, int] = field(default_factory=dict)
+    #: what the cache did in the computes that had one (hits are not among
+    #: ``tasks``: they did not run); None when none had
+    cache: CacheCounts | None = None
 
     def __str__(self) -> str:
         if not self.runs:
@@ -227,6 +231,8 @@ class Report:
         lines.append(f"  by function   {functions}")
         if self.attempts:
             lines.append(f"  retried       {_retried(self.attempts)}")
+        if self.cache is not None:
+            lines.append(f"  cache         {self.cache}")
         return with_findings(lines, self.findings)
 
     _repr_pretty_ = pretty_as_text
@@ -370,9 +376,16 @@ def analyse(records: Sequence[RunRecord], samples: Sequence[ResourceSample] = ()
         computes=stats,
         cores_busy=_cores_busy(top, samples),
         attempts={key: n for record in records for key, n in record.attempts.items()},
+        cache=_cache_counts(records),
     )
     report.findings.extend(_findings(report))
     return report
+
+
+def _cache_counts(records: Sequence[RunRecord]) -> CacheCounts | None:
+    """What the cache did, summed over the computes that had one."""
+    counts = [c for c in (r.cache_counts() for r in records) if c is not None]
+    return sum(counts[1:], counts[0]) if counts else None
 
 
 def _cores_busy(records: Sequence[RunRecord], samples: Sequence[ResourceSample]) -> float | None:
@@ -407,7 +420,12 @@ def _findings(r: Report) -> list[str]:
         found.append(say.stopped_at(r.failed, r.error, r.tasks))
     if not r.tasks:
         silent = [c.scheduler for c in r.computes if c.planned and c.failed is None]
-        found.append(say.no_timings(silent[0]) if silent else say.nothing_to_run())
+        if silent:
+            found.append(say.no_timings(silent[0]))
+        elif r.cache is not None and r.cache.hits:
+            found.append(say.all_loaded(r.cache.hits))
+        else:
+            found.append(say.nothing_to_run())
         return found
     if r.tasks > 1:
         workers = r.workers if r.runs == 1 else None

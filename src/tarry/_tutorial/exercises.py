@@ -2,7 +2,7 @@
 
 Each :class:`Exercise` holds the sequential code and the lazy code of one
 exercise of the dask.delayed tutorial, so :mod:`tarry._cli` can time both,
-compare their results and explain the difference.
+compare their results and explain the difference: an :class:`Outcome`.
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tarry import delayed
 
-__all__ = ["Exercise", "exercises", "flight_files", "same_result", "toy_functions"]
+__all__ = ["Exercise", "Outcome", "exercises", "flight_files", "same_result", "toy_functions"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,23 @@ class Exercise:
     sequential: Callable[[], Any]
     #: builds the lazy version (runs nothing) and returns the value to compute
     lazy: Callable[[], Any]
+
+
+@dataclass
+class Outcome:
+    """What running one exercise both ways gave: a row of the tutorial's table."""
+
+    title: str
+    #: seconds: the plain Python version, tarry's, and tarry's critical path
+    sequential: float
+    parallel: float
+    critical_path: float
+    #: tarry's result is the plain version's
+    same: bool
+    #: the text under the table
+    explanation: str
+    #: pictures written for it
+    files: list[Path]
 
 
 def toy_functions(seconds: float) -> tuple[Callable[[int], int], Callable[[int, int], int], Any]:

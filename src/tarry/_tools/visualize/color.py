@@ -1,4 +1,4 @@
-"""Colours for the drawn nodes, from the record of the last run.
+"""Colours for the drawn nodes: from the record of the last run, or the cache's dry run.
 
 ``to_dot(..., color=...)`` fills nodes and adds a legend:
 
@@ -9,6 +9,12 @@
 * ``"order"`` (dask's name): the place of each task in the graph's order,
   dependencies first (the order ``x.graph`` lists them), light to dark, each
   node labelled with its place; it needs no run.
+* ``"cache"``: what a compute with a cache would do to each task (a dry run,
+  :func:`tarry._cache.explain.plan`: nothing is loaded or run): load it
+  (a hit), run it because it is new (a miss), run it because it was
+  invalidated (its code, or a function it calls, changed, or an input that
+  was invalidated runs again), run it without a key (not cacheable), or
+  skip it (only hits read it); each node's tooltip gives the reason.
 
 The first two read :func:`tarry._tools.last_run.last_run`; nothing here knows how a
 node is written as DOT text. The result is a :class:`Paint`, which
@@ -29,13 +35,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+from tarry._cache.explain import CachePlan, TaskPlan
 from tarry._graph import Task
 from tarry._tools.last_run import DONE, FAILED, NOT_IN_RUN, NOT_RUN, Status, last_run
-from tarry._tools.text import format_seconds
+from tarry._tools.text import TIMES, format_seconds
 from tarry._tools.visualize.collapse import Node
 
 __all__ = [
     "ALIKE_RATIO",
+    "CACHE_FILL",
     "COLORS",
     "HEAT",
     "ORDER",
@@ -44,13 +52,14 @@ __all__ = [
     "STATUS_FILL",
     "Paint",
     "paint",
+    "paint_cache",
     "paint_duration",
     "paint_order",
     "paint_status",
 ]
 
 #: the values of ``color=`` besides None
-COLORS: Final = ("status", "duration", "order")
+COLORS: Final = ("status", "duration", "order", "cache")
 
 #: fill colour of a node by the status of its tasks in the last run: light
 #: shades of ColorBrewer's Greens, Reds and Greys, on which black text reads
@@ -60,6 +69,26 @@ STATUS_FILL: Final[dict[str, str]] = {
     FAILED: "#fb6a4a",
     NOT_RUN: "#d9d9d9",
 }
+#: fill colour of a node by what a cached compute would do to its tasks, in
+#: the order a group of mixed tasks is coloured (the first present wins):
+#: what runs, and why, before what does not run
+CACHE_FILL: Final[dict[str, str]] = {
+    "invalidated": "#fdae6b",  # Oranges: it ran before, but what it depends on changed
+    "new": "#9ecae1",  # Blues: never stored
+    "not cacheable": "#bdbdbd",  # Greys: runs every time
+    "load": "#a1d99b",  # Greens, as status "done": the result is there
+    "skip": "#f7f7f7",  # almost white: not needed
+}
+# the legend's rows, in the order a run goes: what loads, what runs, what is left
+_CACHE_LEGEND: Final = {
+    "load": "load: a hit",
+    "new": "run: new",
+    "invalidated": "run: invalidated by an edit",
+    "not cacheable": "run: not cacheable",
+    "skip": "skip: not needed",
+}
+#: a tooltip lists at most this many distinct reasons of a node's tasks
+_REASONS_SHOWN: Final = 3
 #: ColorBrewer's YlOrRd in 6 classes, one per bin: light is quick, dark is slow
 HEAT: Final = ("#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026")
 #: ColorBrewer's Blues in 6 classes, one per bin: light is early, dark is late
@@ -93,20 +122,30 @@ class Paint:
     fill: dict[int, str] = field(default_factory=dict)
     font: dict[int, str] = field(default_factory=dict)
     extra: dict[int, str] = field(default_factory=dict)
+    #: text shown when the pointer rests on the node (in SVG pictures)
+    tooltip: dict[int, str] = field(default_factory=dict)
     legend: str | None = None
 
 
-def paint(color: str | None, nodes: Sequence[Node], tasks: Sequence[Task]) -> Paint | None:
+def paint(
+    color: str | None,
+    nodes: Sequence[Node],
+    tasks: Sequence[Task],
+    plan: CachePlan | None = None,
+) -> Paint | None:
     """The colours ``color=`` asks for, from the last run; None for no colours.
 
     Parameters
     ----------
     color
-        None, ``"status"``, ``"duration"`` or ``"order"`` (checked by the caller).
+        None, ``"status"``, ``"duration"``, ``"order"`` or ``"cache"`` (checked
+        by the caller).
     nodes
         The drawn nodes.
     tasks
         Every task of the graph (those the nodes stand for).
+    plan
+        For ``"cache"``: the dry run of a compute with the cache.
 
     Raises
     ------
@@ -130,6 +169,10 @@ def paint(color: str | None, nodes: Sequence[Node], tasks: Sequence[Task]) -> Pa
         return None
     if color == "order":
         return paint_order(nodes, tasks)
+    if color == "cache":
+        if plan is None:
+            raise ValueError('color="cache" needs the dry run of a compute with a cache')
+        return paint_cache(nodes, tasks, plan)
     record = last_run()
     if color == "status":
         if record is None:
@@ -267,6 +310,95 @@ def paint_order(nodes: Sequence[Node], tasks: Sequence[Task]) -> Paint:
     rows = [(ORDER[b], f"{edges[b]:,} to {edges[b + 1]:,}") for b in range(bins)]
     painted.legend = _legend("order (dependencies first)", rows)
     return painted
+
+
+def paint_cache(nodes: Sequence[Node], tasks: Sequence[Task], plan: CachePlan) -> Paint:
+    """Fill each node by what a compute with the cache would do to its tasks; tooltips say why.
+
+    A node of mixed tasks takes the colour of the first kind present in
+    :data:`CACHE_FILL`'s order, and a line counting each kind.
+
+    Examples
+    --------
+    >>> from tarry._cache.explain import TaskPlan
+    >>> one, two = Task("a", abs, (), None, (), "f"), Task("b", abs, (), None, (), "f")
+    >>> group = Node("a", ["f"], ["f"], False, ["a", "b"], [], 2)
+    >>> plan = CachePlan("here", [TaskPlan("a", "f", "load", "stored under its key"),
+    ...                           TaskPlan("b", "f", "run", "new")])
+    >>> painted = paint_cache([group], [one, two], plan)
+    >>> painted.fill == {0: CACHE_FILL["new"]}, painted.extra, painted.tooltip
+    (True, {0: '1 new, 1 load'}, {0: '1 × run: new\\n1 × load: stored under its key'})
+    """
+    kinds = cache_kinds(plan, tasks)
+    rank = {kind: i for i, kind in enumerate(CACHE_FILL)}
+    why = {t.key: f"{t.action}: {t.reason}" for t in plan.tasks}
+    painted = Paint()
+    totals = dict.fromkeys(CACHE_FILL, 0)
+    for i, node in enumerate(nodes):
+        keys = [k for k in node.keys if k in kinds]
+        if not keys:  # a value: nothing to load or run
+            continue
+        counts = dict.fromkeys(CACHE_FILL, 0)
+        for key in keys:
+            counts[kinds[key]] += 1
+        for kind, count in counts.items():
+            totals[kind] += count
+        painted.fill[i] = CACHE_FILL[next(kind for kind in CACHE_FILL if counts[kind])]
+        if len(keys) == 1:
+            painted.tooltip[i] = why[keys[0]]
+            continue
+        present = sorted((k for k in CACHE_FILL if counts[k]), key=lambda k: -counts[k])
+        if len(present) > 1:
+            painted.extra[i] = ", ".join(f"{counts[k]:,} {k}" for k in present)
+        reasons: dict[str, int] = {}
+        for key in sorted(keys, key=lambda k: rank[kinds[k]]):  # ties: in the kinds' order
+            reasons[why[key]] = reasons.get(why[key], 0) + 1
+        common = sorted(reasons.items(), key=lambda kv: -kv[1])
+        lines = [f"{count:,} {TIMES} {reason}" for reason, count in common[:_REASONS_SHOWN]]
+        if len(common) > _REASONS_SHOWN:
+            lines.append(f"… ({len(common) - _REASONS_SHOWN} more reasons)")
+        painted.tooltip[i] = "\n".join(lines)
+    rows = [
+        (CACHE_FILL[k], f"{text} ({totals[k]:,})") for k, text in _CACHE_LEGEND.items() if totals[k]
+    ]
+    painted.legend = _legend(f"cache at {plan.location}", rows)
+    return painted
+
+
+def cache_kinds(plan: CachePlan, tasks: Sequence[Task]) -> dict[str, str]:
+    """Per task of ``plan``, one of :data:`CACHE_FILL`'s keys.
+
+    A task that runs because an input runs is *invalidated* when such an
+    input is (an edit upstream), *new* when those inputs are new.
+
+    Examples
+    --------
+    >>> from tarry._cache.explain import TaskPlan
+    >>> a = Task("a", abs, (), None, (), "f")
+    >>> b = Task("b", abs, (a,), None, (a,), "g")
+    >>> plan = CachePlan("here", [TaskPlan("a", "f", "run", "`f` changed (its code)"),
+    ...                           TaskPlan("b", "g", "run", "input `a` will be recomputed")])
+    >>> cache_kinds(plan, [a, b])
+    {'a': 'invalidated', 'b': 'invalidated'}
+    """
+    deps = {t.key: t.deps for t in tasks}
+    kinds: dict[str, str] = {}
+    for task in plan.tasks:  # inputs first
+        kinds[task.key] = _kind(task, [kinds.get(d.key) for d in deps[task.key]])
+    return kinds
+
+
+def _kind(task: TaskPlan, inputs: list[str | None]) -> str:
+    """What happens to ``task``, from the reason :func:`tarry._cache.explain.plan` gives."""
+    if task.action != "run":
+        return task.action
+    if task.reason.startswith("not cacheable"):
+        return "not cacheable"
+    if task.reason.startswith(f"`{task.name}` changed"):
+        return "invalidated"
+    if task.reason.startswith("input ") and "invalidated" in inputs:
+        return "invalidated"
+    return "new"
 
 
 def _legend(title: str, rows: Iterable[tuple[str, str]]) -> str:

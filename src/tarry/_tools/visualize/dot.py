@@ -28,13 +28,18 @@ import gc
 import hashlib
 import re
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
+from tarry._cache.explain import CachePlan, plan
+from tarry._cache.switch import store_for
 from tarry._compute import pack_targets
 from tarry._graph import Task, walk
 from tarry._tools.text import TIMES, format_chain
 from tarry._tools.visualize.collapse import Node, collapsed, task_nodes
 from tarry._tools.visualize.color import COLORS, Paint, paint
+
+if TYPE_CHECKING:
+    from os import PathLike
 
 __all__ = [
     "COLLAPSE_ABOVE",
@@ -81,6 +86,7 @@ def to_dot(
     collapse: bool | None = None,
     optimize_graph: bool = False,
     color: str | None = None,
+    cache: str | PathLike[str] | bool | None = None,
 ) -> str:
     """The task graph of ``objs`` as Graphviz DOT text; needs no Graphviz install.
 
@@ -103,6 +109,14 @@ def to_dot(
         ``"status"``: colour tasks by their state in the last compute (done,
         failed, not run). ``"duration"``: colour them by measured run time
         (needs timings: compute inside ``with tarry.profile():``).
+        ``"order"``: by their place in the graph's order. ``"cache"``: by
+        what a compute with ``cache`` would do (load, run as new, run as
+        invalidated by an edit, not cacheable, skip), each node's tooltip
+        saying why; a dry run, as :func:`tarry.explain`: nothing is loaded
+        or run.
+    cache
+        For ``color="cache"``: the cache's directory or URL (default: the
+        one :func:`tarry.cache` turned on).
 
     Returns
     -------
@@ -119,13 +133,18 @@ def to_dot(
     """
     rankdir = _check_options(rankdir, collapse, color)
     targets = _targets(objs)
+    dry_run = _cache_plan(targets, cache) if color == "cache" else None
+    if dry_run is None and cache is not None:
+        raise ValueError(
+            "cache= tells color='cache' which cache to look in; pass color='cache' as well"
+        )
     # Drawing allocates a few small containers per task and frees them all at
     # the end; cyclic GC passes over that many young objects more than double
     # the time for a big graph, and would find nothing to collect.
     paused = gc.isenabled()
     gc.disable()
     try:
-        return _to_dot(targets, rankdir, collapse, optimize_graph, color)
+        return _to_dot(targets, rankdir, collapse, optimize_graph, color, dry_run)
     finally:
         if paused:
             gc.enable()
@@ -137,6 +156,7 @@ def _to_dot(
     collapse: bool | None,
     optimize_graph: bool,
     color: str | None,
+    dry_run: CachePlan | None,
 ) -> str:
     tasks = list(walk(targets))
     if collapse is None:
@@ -144,7 +164,18 @@ def _to_dot(
     nodes = task_nodes(tasks, {t.key for t in targets}, optimize_graph)
     if collapse:
         nodes = collapsed(nodes)
-    return emit(nodes, rankdir, paint(color, nodes, tasks))
+    return emit(nodes, rankdir, paint(color, nodes, tasks, dry_run))
+
+
+def _cache_plan(targets: list[Task], cache: str | PathLike[str] | bool | None) -> CachePlan:
+    """What a compute of ``targets`` with ``cache`` (or the one set) would do."""
+    store = store_for(cache, create=False)
+    if store is None:
+        raise ValueError(
+            "color='cache' needs a cache: pass cache='folder or URL', or turn one on "
+            "with tarry.cache(...) or tarry.config.set(cache=...)"
+        )
+    return plan(targets, store)
 
 
 def _targets(objs: tuple[Any, ...]) -> list[Task]:
@@ -208,6 +239,8 @@ def emit(nodes: Sequence[Node], rankdir: str, painted: Paint | None) -> str:
                 style = f', style=filled, fillcolor="{painted.fill[i]}"'
                 if i in painted.font:
                     style += f', fontcolor="{painted.font[i]}"'
+            if i in painted.tooltip:
+                style += f", tooltip={dot_text(painted.tooltip[i])}"
         many = ", peripheries=2" if node.count > 1 else ""
         bold = ", penwidth=2" if node.target else ""
         if node.literal:

@@ -45,6 +45,7 @@ def visualize(
     collapse: bool | None = None,
     optimize_graph: bool = False,
     color: str | None = None,
+    cache: str | os.PathLike[str] | bool | None = None,
 ) -> Shown:
     """Draw the task graph of ``objs`` with Graphviz, and show it inline in Jupyter.
 
@@ -61,8 +62,9 @@ def visualize(
     format
         ``"png"`` (default), ``"svg"``, ``"pdf"`` or ``"dot"`` (DOT text:
         needs no Graphviz program).
-    rankdir, collapse, optimize_graph, color
-        As for :func:`to_dot`.
+    rankdir, collapse, optimize_graph, color, cache
+        As for :func:`to_dot`; ``color="cache"`` shows what a compute with
+        the cache would load and run, and why (hover a node of an SVG).
 
     Returns
     -------
@@ -84,7 +86,12 @@ def visualize(
     """
     fmt, path = output(filename, format)
     source = to_dot(
-        *objs, rankdir=rankdir, collapse=collapse, optimize_graph=optimize_graph, color=color
+        *objs,
+        rankdir=rankdir,
+        collapse=collapse,
+        optimize_graph=optimize_graph,
+        color=color,
+        cache=cache,
     )
     data = source.encode("utf-8") if fmt == "dot" else render(source, fmt)
     if path is not None:
