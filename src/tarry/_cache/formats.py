@@ -250,9 +250,9 @@ def _parquet(value: Any) -> Encoded | None:
         frame = value.to_frame(name=value.name if value.name is not None else "values")
     else:
         kind, frame = "parquet", value
-    if not (_exact_index(frame.index) and _exact_index(frame.columns)):
+    if not (_exact_index(frame.index) and _exact_index(frame.columns, names=True)):
         return None
-    if not frame.columns.is_unique or not all(_exact_dtype(d) for d in frame.dtypes):
+    if not frame.columns.is_unique or not all(_exact(column) for _, column in frame.items()):
         return None
     try:
         import pyarrow as pa
@@ -264,8 +264,12 @@ def _parquet(value: Any) -> Encoded | None:
     return Encoded(kind, sink.getvalue().to_pybytes(), [])
 
 
-def _exact_index(index: Any) -> bool:
-    """Whether pyarrow gives ``index`` back as it is (names included)."""
+def _exact_index(index: Any, names: bool = False) -> bool:
+    """Whether pyarrow gives ``index`` back as it is (its names included).
+
+    ``names``: the index holds column names, which Parquet keeps exactly
+    only as strings (or as a RangeIndex).
+    """
     import pandas
 
     if type(index) is pandas.RangeIndex:
@@ -273,17 +277,40 @@ def _exact_index(index: Any) -> bool:
     levels = index.levels if type(index) is pandas.MultiIndex else [index]
     return (
         all(name is None or isinstance(name, str) for name in index.names)
-        and all(_exact_dtype(level.dtype) for level in levels)
+        and all(_exact(level, names) for level in levels)
         and getattr(index, "freq", None) is None
     )
+
+
+def _exact(values: Any, names: bool = False) -> bool:
+    """Whether Parquet gives a column (or an index) back with its dtype.
+
+    An object column comes back as itself only on pandas 2 without
+    ``future.infer_string``, and only if it holds strings alone (pyarrow
+    makes other objects strings, numbers, or fails); pandas 3 reads every
+    string column back as ``str``.
+    """
+    import pandas
+
+    dtype = values.dtype
+    if dtype == object:
+        return (
+            int(pandas.__version__.split(".")[0]) < 3
+            and not pandas.get_option("future.infer_string")
+            and pandas.api.types.infer_dtype(values, skipna=False) == "string"
+        )
+    return isinstance(dtype, pandas.StringDtype) if names else _exact_dtype(dtype)
 
 
 def _exact_dtype(dtype: Any) -> bool:
     """Whether a column of ``dtype`` comes back from Parquet with that dtype."""
     import pandas
 
-    if isinstance(dtype, pandas.CategoricalDtype):
-        return isinstance(dtype.categories.dtype, pandas.StringDtype)
+    if isinstance(dtype, pandas.CategoricalDtype):  # of strings: others come back plain
+        categories = dtype.categories
+        return isinstance(categories.dtype, pandas.StringDtype) or (
+            categories.dtype == object and _exact(categories)
+        )
     if isinstance(dtype, pandas.StringDtype | pandas.DatetimeTZDtype):
         return True
     if isinstance(dtype, pandas.api.extensions.ExtensionDtype):
