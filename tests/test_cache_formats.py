@@ -59,8 +59,10 @@ def test_a_large_array_loads_mapped_writable_and_its_changes_stay_in_memory(
     assert header(entry(tmp_path))["buffers"] == [array.nbytes]
     before = entry(tmp_path).read_bytes()
     back = loaded(store)
-    assert mapped(back["a"]) and back["a"].ctypes.data % 64 == 0
-    assert back["a"].flags.writeable and back["n"] == 3
+    assert mapped(back["a"])
+    assert back["a"].ctypes.data % 64 == 0
+    assert back["a"].flags.writeable
+    assert back["n"] == 3
     back["a"][:10] = -1.0
     assert entry(tmp_path).read_bytes() == before
     again = loaded(store)["a"]
@@ -96,7 +98,8 @@ def test_where_mapped_files_cannot_be_removed_entries_are_read_into_memory(
     store = Store(str(tmp_path))
     store.save(KEY, np.ones(100_000), "f", {})
     back = loaded(store)
-    assert not mapped(back) and back.flags.writeable
+    assert not mapped(back)
+    assert back.flags.writeable
     back[0] = 5.0
     assert loaded(store)[0] == 1.0
 
@@ -106,7 +109,8 @@ def test_a_remote_store_reads_bytes_into_writable_arrays(tmp_path: Path) -> None
     store = Store(f"file://{tmp_path}")
     store.save(KEY, np.ones(100_000), "f", {})
     back = loaded(store)
-    assert not mapped(back) and back.flags.writeable
+    assert not mapped(back)
+    assert back.flags.writeable
     np.testing.assert_array_equal(back, np.ones(100_000))
 
 
@@ -119,7 +123,8 @@ def test_an_array_computed_on_a_scheduler_loads_mapped_on_threads(
     with tarry.cache(where):
         (first,) = tarry.compute(ones(200_000), scheduler=scheduler)
         (second,) = tarry.compute(ones(200_000), scheduler="threads")
-    assert mapped(second) and second.flags.writeable
+    assert mapped(second)
+    assert second.flags.writeable
     second[:] = 7.0
     with tarry.cache(where):
         (third,) = tarry.compute(ones(200_000), scheduler="threads")
@@ -135,17 +140,27 @@ pytest.importorskip("pyarrow")
 
 EXACT = {
     "numbers": lambda: pd.DataFrame(
-        {"i": np.arange(4), "i32": np.arange(4, dtype="int32"), "f": [1.5, np.nan, 3.0, 4.0],
-         "b": [True, False, True, True], "u8": np.ones(4, dtype="uint8")}
-    ),  # fmt: skip
-    "strings": lambda: pd.DataFrame({"s": ["a", "b", "c"], "t": pd.array(["x", None, "z"],
-                                                                          dtype="string")}),
+        {
+            "i": np.arange(4),
+            "i32": np.arange(4, dtype="int32"),
+            "f": [1.5, np.nan, 3.0, 4.0],
+            "b": [True, False, True, True],
+            "u8": np.ones(4, dtype="uint8"),
+        }
+    ),
+    "strings": lambda: pd.DataFrame(
+        {"s": ["a", "b", "c"], "t": pd.array(["x", None, "z"], dtype="string")}
+    ),
     "times": lambda: pd.DataFrame(
-        {"t": pd.date_range("2020", periods=3), "tz": pd.date_range("2020", periods=3, tz="UTC"),
-         "d": pd.to_timedelta([1, 2, 3], unit="s")}
-    ),  # fmt: skip
-    "nullable": lambda: pd.DataFrame({"n": pd.array([1, None], dtype="Int64"),
-                                      "b": pd.array([True, None], dtype="boolean")}),
+        {
+            "t": pd.date_range("2020", periods=3),
+            "tz": pd.date_range("2020", periods=3, tz="UTC"),
+            "d": pd.to_timedelta([1, 2, 3], unit="s"),
+        }
+    ),
+    "nullable": lambda: pd.DataFrame(
+        {"n": pd.array([1, None], dtype="Int64"), "b": pd.array([True, None], dtype="boolean")}
+    ),
     "categories": lambda: pd.DataFrame(
         {"c": pd.Categorical(["a", "b", "a"], categories=["b", "a"], ordered=True)}
     ),
@@ -191,7 +206,8 @@ def exactly(back: Any, value: Any) -> None:
         pd.testing.assert_frame_equal(back, value, check_exact=True, check_index_type=True,
                                       check_column_type=True)  # fmt: skip
         assert back.columns.names == value.columns.names
-    assert type(back.index) is type(value.index) and back.index.names == value.index.names
+    assert type(back.index) is type(value.index)
+    assert back.index.names == value.index.names
     assert getattr(back.index, "freq", None) == getattr(value.index, "freq", None)
     assert back.attrs == value.attrs
 

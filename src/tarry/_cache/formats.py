@@ -293,13 +293,13 @@ def _exact(values: Any, names: bool = False) -> bool:
     import pandas
 
     dtype = values.dtype
-    if dtype == object:
-        return (
-            int(pandas.__version__.split(".")[0]) < 3
-            and not pandas.get_option("future.infer_string")
-            and pandas.api.types.infer_dtype(values, skipna=False) == "string"
-        )
-    return isinstance(dtype, pandas.StringDtype) if names else _exact_dtype(dtype)
+    if isinstance(dtype, pandas.api.extensions.ExtensionDtype) or dtype.kind != "O":
+        return isinstance(dtype, pandas.StringDtype) if names else _exact_dtype(dtype)
+    return (
+        int(pandas.__version__.split(".")[0]) < 3
+        and not pandas.get_option("future.infer_string")
+        and pandas.api.types.infer_dtype(values, skipna=False) == "string"
+    )
 
 
 def _exact_dtype(dtype: Any) -> bool:
@@ -309,7 +309,7 @@ def _exact_dtype(dtype: Any) -> bool:
     if isinstance(dtype, pandas.CategoricalDtype):  # of strings: others come back plain
         categories = dtype.categories
         return isinstance(categories.dtype, pandas.StringDtype) or (
-            categories.dtype == object and _exact(categories)
+            categories.dtype.kind == "O" and _exact(categories)
         )
     if isinstance(dtype, pandas.StringDtype | pandas.DatetimeTZDtype):
         return True
