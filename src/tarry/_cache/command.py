@@ -113,18 +113,18 @@ def _run(action: str, location: str, options: dict[str, Any]) -> int:
         return 0
     found = entries(store.files)
     if action == "ls":
-        print(f"{'function':<24} {'size':>9}  {'written':<16}  {'last used':<16}  key")
+        print(f"{'function':<24}  {'size':>9}  {'written':<16}  {'last used':<16}  key")
         for e in found:
-            print(f"{e.label[:24]:<24} {human(e.size):>9}  {_when(e.created)}  {_when(e.used)}  "
+            print(f"{e.label[:24]:<24}  {human(e.size):>9}  {_when(e.created)}  {_when(e.used)}  "
                   f"{e.key[:_KEY_SHOWN]}")  # fmt: skip
     else:
         sizes: dict[str, list[int]] = defaultdict(list)
         for e in found:
             sizes[e.label].append(e.size)
         for label, each in sorted(sizes.items(), key=lambda item: -sum(item[1])):
-            print(f"{human(sum(each)):>9}  {len(each):>7} entries  {label}")
+            print(f"{human(sum(each)):>9}  {_entries(len(each)):>13}  {label}")
     total = sum(e.size for e in found)
-    print(f"{human(total):>9}  {len(found):>7} entries  in all, at {store.location}")
+    print(f"{human(total):>9}  {_entries(len(found)):>13}  in all, at {store.location}")
     return 0
 
 
@@ -148,13 +148,17 @@ def _clear(location: str, older_than: float | None, max_size: int | None) -> int
             f"tarry cannot read: clear it whole, with tarry cache clear {location}"
         )
     done = clear(files, older_than, max_size)
-    print(f"removed {done.removed} entries ({human(done.removed_bytes)}); {done.left} left "
+    print(f"removed {_entries(done.removed)} ({human(done.removed_bytes)}); {done.left} left "
           f"({human(done.left_bytes)}) at {files.root}")  # fmt: skip
     return 0
 
 
 def _local(location: str) -> str:
     return os.path.abspath(os.path.expanduser(location))
+
+
+def _entries(count: int) -> str:
+    return f"{count} entry" if count == 1 else f"{count} entries"
 
 
 def _when(epoch: float) -> str:
