@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import pickle
 import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tarry._cache.store import FORMAT, CacheFormatError, CacheWarning, Store, check_location
+from tarry._cache.store import (
+    FORMAT,
+    CacheFormatError,
+    CacheWarning,
+    Loaded,
+    Store,
+    check_location,
+)
 from tarry._extras import MissingExtraError
 
 KEY = "ab" + "0" * 38
@@ -194,3 +203,24 @@ def _value(store: Store) -> object:
     loaded = store.load(KEY)
     assert loaded is not None
     return loaded.value
+
+
+def test_an_entry_header_holds_what_ls_shows(tmp_path: Path) -> None:
+    store = Store(str(tmp_path))
+    store.save(KEY, "x" * 100, "clean", {}, seconds=2.5)
+    data = entry_file(tmp_path).read_bytes()
+    assert data.startswith(b"TARRYC\x00\x02")
+    meta = json.loads(data[12 : 12 + int.from_bytes(data[8:12], "little")])
+    assert meta["label"] == "clean"
+    assert meta["seconds"] == 2.5
+    assert abs(meta["created"] - time.time()) < 3600
+    assert store.load(KEY) == Loaded("x" * 100, 2.5, len(data))
+
+
+def test_a_store_of_the_previous_format_is_refused_with_the_command_that_clears_it(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "FORMAT").write_text("tarry-cache 1\n")
+    with pytest.raises(CacheFormatError, match="made by an older tarry") as caught:
+        Store(str(tmp_path))
+    assert f"`tarry cache clear {tmp_path}`" in str(caught.value)
