@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import mmap
 from pathlib import Path
 from typing import Any
 
 import pytest
+from test_cache_store import hide_module
 
 import tarry
 from tarry import _platform, delayed
@@ -212,23 +212,17 @@ def exactly(back: Any, value: Any) -> None:
     assert back.attrs == value.attrs
 
 
-@pytest.mark.parametrize("make", EXACT.values(), ids=EXACT.keys())
-def test_pandas_objects_parquet_holds_exactly_are_stored_as_parquet(
-    tmp_path: Path, make: Any
+@pytest.mark.parametrize(
+    ("make", "parquet"),
+    [pytest.param(make, True, id=f"parquet: {name}") for name, make in EXACT.items()]
+    + [pytest.param(make, False, id=f"pickle: {name}") for name, make in PICKLED.items()],
+)
+def test_pandas_objects_are_parquet_where_it_holds_them_exactly_and_come_back_exactly(
+    tmp_path: Path, make: Any, parquet: bool
 ) -> None:
     store = Store(str(tmp_path))
     store.save(KEY, make(), "f", {})
-    assert header(entry(tmp_path))["kind"].startswith("parquet")
-    exactly(loaded(store), make())
-
-
-@pytest.mark.parametrize("make", PICKLED.values(), ids=PICKLED.keys())
-def test_what_parquet_would_change_is_pickled_and_comes_back_exactly(
-    tmp_path: Path, make: Any
-) -> None:
-    store = Store(str(tmp_path))
-    store.save(KEY, make(), "f", {})
-    assert header(entry(tmp_path))["kind"] == "pickle"
+    assert header(entry(tmp_path))["kind"].startswith("parquet") == parquet
     exactly(loaded(store), make())
 
 
@@ -256,12 +250,7 @@ def test_an_unknown_cache_format_lists_the_choices() -> None:
 def test_cache_format_parquet_without_pyarrow_names_the_extra(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    real = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util,
-        "find_spec",
-        lambda name, *args: None if name == "pyarrow" else real(name, *args),
-    )
+    hide_module(monkeypatch, "pyarrow")
     with pytest.raises(MissingExtraError, match=r"pip install 'tarry\[cache\]'"):
         delayed(len).options(cache_format="parquet")
 

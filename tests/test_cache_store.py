@@ -171,13 +171,18 @@ def test_a_file_url_works_through_fsspec(tmp_path: Path) -> None:
     assert store.function_digest("m:f") == "d"
 
 
-def test_a_url_without_fsspec_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+def hide_module(monkeypatch: pytest.MonkeyPatch, hidden: str) -> None:
+    """Make ``hidden`` look not installed to tarry's extras checks."""
     real = importlib.util.find_spec
     monkeypatch.setattr(
         importlib.util,
         "find_spec",
-        lambda name, *args: None if name == "fsspec" else real(name, *args),
+        lambda name, *args: None if name == hidden else real(name, *args),
     )
+
+
+def test_a_url_without_fsspec_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    hide_module(monkeypatch, "fsspec")
     with pytest.raises(MissingExtraError, match=r"pip install 'tarry\[cache\]'"):
         check_location("s3://bucket/cache")
     assert check_location(str(Path("/tmp/plain"))) == "/tmp/plain"  # a directory needs nothing
