@@ -75,7 +75,7 @@ class Local:
         self.made: set[str] = set()
 
     def where(self, path: str) -> str:
-        return os.path.join(self.root, *path.split("/"))
+        return os.path.join(self.root, path)  # "/" separates on Windows too
 
     def read(self, path: str) -> bytes | None:
         try:
@@ -115,20 +115,26 @@ class Local:
         except FileNotFoundError:
             return None  # never written, or evicted by another run meanwhile
         with f:
-            header = _header_of(lambda n: _pread(f, n))
-            size = os.fstat(f.fileno()).st_size
+            # a hit of a small result is a few syscalls: each one counts
+            start = f.read(_FIRST_READ)
+            header = read_header(start)
+            if isinstance(header, int):  # a header longer than the first read
+                start += f.read(header - len(start))
+                header = read_header(start)
+            if isinstance(header, int):
+                raise ValueError("not a tarry cache entry, or cut short in its header")
             data: Bytes
-            if size != header.size or not header.meta["buffers"]:
-                f.seek(0)
-                data = f.read()
+            if not header.meta["buffers"] or os.fstat(f.fileno()).st_size != header.size:
+                # the whole entry, or its cut-short part that the decoder reports
+                data = start if len(start) < _FIRST_READ else start + f.read()
             elif _platform.maps_removable_files():
                 data = memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY))
             else:
-                data = bytearray(size)
+                data = bytearray(header.size)
                 f.seek(0)
                 f.readinto(data)
-        with contextlib.suppress(OSError):  # a read-only store still loads
-            os.utime(where)
+            with contextlib.suppress(OSError):  # a read-only store still loads
+                os.utime(f.fileno() if os.utime in os.supports_fd else where)
         return header, data
 
     def header(self, path: str) -> Header:

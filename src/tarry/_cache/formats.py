@@ -211,7 +211,7 @@ def read_header(start: bytes) -> Header | int:
     end = _PREFIX + int.from_bytes(start[len(MAGIC) : _PREFIX], "little")
     if len(start) < end:
         return end
-    meta = json.loads(start[_PREFIX:end])
+    meta = json.loads(start[_PREFIX:end].decode())  # a str: json skips guessing its encoding
     if not isinstance(meta, dict) or not isinstance(meta.get("payload"), int):
         raise ValueError("its header is damaged")
     return Header(meta, end + -end % _ALIGN)

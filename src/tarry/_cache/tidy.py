@@ -40,6 +40,8 @@ __all__ = ["Entry", "Removed", "clear", "entries", "evict", "human", "parse_dura
 
 #: a temporary file older than this is a crashed writer's (a write takes seconds, not hours)
 STALE_TEMP: Final = 3600.0
+#: seconds a file's modification time may lag the clock (FAT keeps it to 2 s)
+MTIME_SLACK: Final = 2.0
 _UNITS: Final = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
                  "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}  # fmt: skip
 _SECONDS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -170,14 +172,17 @@ def evict(files: Files, max_size: int, keep_since: float | None = None) -> Remov
         if item.modified < now - STALE_TEMP:
             files.remove(item.path)
     total = sum(item.size for item in found)
-    since = math.inf if keep_since is None else keep_since
+    since = math.inf if keep_since is None else keep_since - MTIME_SLACK
     # the others by last use, then this run's by last use
     order = sorted(found, key=lambda item: (item.modified >= since, item.modified))
     count = removed = 0
     for item in order:
         if total - removed <= max_size:
             break
-        files.remove(item.path)
+        try:
+            files.remove(item.path)
+        except OSError:  # open elsewhere, on Windows: it goes next time
+            continue
         count += 1
         removed += item.size
     return Removed(count, removed, len(found) - count, total - removed)
