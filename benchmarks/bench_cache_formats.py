@@ -1,5 +1,7 @@
 """What a cache entry of a large NumPy array costs to write and to load, per layout.
 
+And what listing a store costs, for eviction and ``tarry cache ls``.
+
 Run ``python benchmarks/bench_cache_formats.py`` (``--mb 100`` for a quick
 look; default 1000 MB). On a local store, with the file in the page cache
 (it was just written), median of ``--repeat`` runs:
@@ -14,12 +16,16 @@ look; default 1000 MB). On a local store, with the file in the page cache
   would add (formats.py explains why it is not done);
 * **threshold**: the load of an array of ``INBAND_BELOW`` bytes (64 KiB),
   and of four times that, mapped and kept in the stream (where its CRC
-  covers it).
+  covers it);
+* **listing**: with ``--entries N`` (default 20,000) small entries, the
+  listing an eviction makes (nothing to evict), and ``tarry cache ls``'s
+  reading of every header.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import statistics
 import tempfile
 import time
@@ -31,6 +37,7 @@ import numpy as np
 from tarry import _platform
 from tarry._cache import formats
 from tarry._cache.store import Store
+from tarry._cache.tidy import entries, evict
 
 KEY = "be" + "0" * 38
 
@@ -48,9 +55,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=int, default=1000, help="array size in MB (default 1000)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")
+    parser.add_argument("--entries", type=int, default=20_000, help="entries listed")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-cache-formats-") as folder:
         rows = measure(Store(folder), args.mb, args.repeat)
+    with tempfile.TemporaryDirectory(prefix="bench-cache-formats-") as folder:
+        rows += listing(Store(folder), args.entries, args.repeat)
     print(f"{args.mb} MB float64 array, local store, median of {args.repeat}")
     print("| | seconds |\n|---|---|")
     for name, seconds in rows:
@@ -108,6 +118,18 @@ def threshold(store: Store, repeat: int) -> list[tuple[str, float]]:
                          seconds / 1000))  # fmt: skip
     formats.INBAND_BELOW = real  # type: ignore[misc]
     return rows
+
+
+def listing(store: Store, count: int, repeat: int) -> list[tuple[str, float]]:
+    """What eviction's listing and ``tarry cache ls``'s headers cost for ``count`` entries."""
+    for i in range(count):
+        store.save(hashlib.blake2b(str(i).encode(), digest_size=20).hexdigest(), i, "inc", {})
+    return [
+        (f"evict's listing of {count:,} entries", median_seconds(
+            lambda: evict(store.files, 2**62), repeat)),
+        (f"tarry cache ls's headers of {count:,} entries", median_seconds(
+            lambda: entries(store.files), repeat)),
+    ]  # fmt: skip
 
 
 if __name__ == "__main__":

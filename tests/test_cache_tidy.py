@@ -170,6 +170,16 @@ def test_without_a_limit_nothing_is_evicted(tmp_path: Path) -> None:
     assert len(entries(Store(str(where)).files)) == 4
 
 
+def test_a_remote_store_evicts_what_this_run_loaded_last(tmp_path: Path) -> None:
+    pytest.importorskip("fsspec")
+    filled(tmp_path, 4)
+    remote = Store(f"file://{tmp_path}", max_size=2 * entry(tmp_path, 0).stat().st_size)
+    assert remote.load(key(0)) is not None  # the oldest, and fsspec cannot mark it used
+    remote.grows = True  # as when a task of the run wrote to it
+    remote.tidy()
+    assert [n for n in range(4) if entry(tmp_path, n).exists()] == [0, 3]
+
+
 def test_a_remote_store_evicts_by_write_time(tmp_path: Path) -> None:
     pytest.importorskip("fsspec")
     store = filled(tmp_path, 4)  # written locally; read back through fsspec

@@ -29,21 +29,21 @@ An entry is one file::
 * **Damage**: the magic, the header's JSON, the file's exact length and
   the stream's CRC-32 are checked; out-of-band buffers are only
   length-checked. Checking them would read every page of a mapped array:
-  for 1 GB, a CRC-32 takes 0.26 to 0.46 s where the mapped load takes
+  for 1 GB, a CRC-32 takes 0.25 to 0.46 s where the mapped load takes
   0.1 to 0.2 ms (figures below), against the issue's goal of a second run within 1.1x of
   loading its result. Entries are written to a temporary name and
   renamed, so damage is a copy cut short (the length check) or a disk
   error. Buffers under :data:`INBAND_BELOW` (64 KiB) stay in the stream,
   covered by its CRC, for tens of microseconds: a 64 KiB array loads in
-  105 to 265 us from the stream against 50 to 90 us mapped, while at
-  256 KiB the stream already costs 355 us against 51.
+  100 to 265 us from the stream against 45 to 90 us mapped, while at
+  256 KiB the stream already costs 300 to 355 us against 50.
 
 Figures from ``python benchmarks/bench_cache_formats.py`` (1000 MB float64
 array, local store in the page cache, median of 3, on the shared 2-core
-machine at a load of 2 to 3; three runs): writing it out of band takes
-0.8 to 1.5 s, in band 3.7 to 4.7 s (the stream copies the array, and its
-CRC reads it); loading it mapped 0.1 to 0.2 ms, read into memory 0.8 to
-1.3 s, mapped and then summed in full 40 to 60 ms; a CRC-32 over it 0.26
+machine at a load of 2 to 6; four runs): writing it out of band takes
+0.8 to 1.5 s, in band 2.8 to 4.7 s (the stream copies the array, and its
+CRC reads it); loading it mapped 0.1 to 0.2 ms, read into memory 0.75 to
+1.3 s, mapped and then summed in full 40 to 60 ms; a CRC-32 over it 0.25
 to 0.46 s.
 
 :func:`encode` makes the stream and buffers of a value, :func:`layout` the

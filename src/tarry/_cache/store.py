@@ -128,6 +128,8 @@ class Store:
         self.opened = time.time()
         #: whether a task of this run may write here, so that :meth:`tidy` has work
         self.grows = False
+        #: the entries this store loaded: :meth:`tidy` evicts them last
+        self.loaded: set[str] = set()
         #: functions whose digest this process recorded already: not written again
         self.recorded: dict[str, str] = {}
         #: False when the location holds no store yet (and ``create`` was False)
@@ -176,6 +178,7 @@ class Store:
                 return None
             header, data = found
             value = decode_entry(header, data)
+            self.loaded.add(path)
             return Loaded(value, float(header.meta["seconds"]), header.size)
         except Exception as exc:
             warnings.warn(
@@ -241,7 +244,7 @@ class Store:
         if self.max_size is None or not self.grows or not self.present:
             return
         try:
-            evict(self.files, self.max_size, keep_since=self.opened)
+            evict(self.files, self.max_size, self.opened, self.loaded)
         except Exception as exc:
             warnings.warn(f"the cache at {self.location} could not be tidied: {exc}",
                           CacheWarning, stacklevel=2)  # fmt: skip

@@ -5,11 +5,10 @@ file's modification time, :mod:`.files`), and :func:`evict` removes the
 entries used longest ago until the store is under its limit. It runs in
 the caller once a compute has finished (:meth:`Store.tidy
 <tarry._cache.store.Store.tidy>`), not per write, and only when a task of
-the compute wrote to the store; it lists the store (about 1 s per 100,000
-entries, measured with ``os.scandir`` on a local disk) and so is amortised
-over the run. The entries this run wrote or loaded (used since the store
-was opened) go last, only if the rest does not get the store under its
-limit.
+the compute wrote to the store; it lists the store once (0.16 s for
+20,000 local entries; ``python benchmarks/bench_cache_formats.py``), which
+the run's writes amortise. The entries this run wrote or loaded go last,
+only if the rest does not get the store under its limit.
 
 Concurrent runs stay safe: an entry is removed whole (never truncated), a
 reader that has it open or mapped keeps its bytes (POSIX), and one that
@@ -30,6 +29,7 @@ import builtins
 import math
 import re
 import time
+from collections.abc import Collection
 from typing import Final, NamedTuple
 
 from tarry._cache.files import Files, Found
@@ -159,12 +159,19 @@ def entries(files: Files) -> list[Entry]:
     return listed
 
 
-def evict(files: Files, max_size: int, keep_since: float | None = None) -> Removed:
+def evict(
+    files: Files,
+    max_size: int,
+    keep_since: float | None = None,
+    keep: Collection[str] = (),
+) -> Removed:
     """Remove the least recently used entries until the store holds at most ``max_size`` bytes.
 
-    Entries used at or after ``keep_since`` (epoch seconds: this run's) go
-    last, only when the others are not enough. Also removes temporary files
-    older than :data:`STALE_TEMP`.
+    This run's entries go last, only when the others are not enough: those
+    used at or after ``keep_since`` (epoch seconds: written, or loaded from
+    a local store) and those at the paths in ``keep`` (loaded: a remote
+    store does not mark them used). Also removes temporary files older than
+    :data:`STALE_TEMP`.
     """
     found, temporary = _files(files)
     now = time.time()
@@ -174,7 +181,8 @@ def evict(files: Files, max_size: int, keep_since: float | None = None) -> Remov
     total = sum(item.size for item in found)
     since = math.inf if keep_since is None else keep_since - MTIME_SLACK
     # the others by last use, then this run's by last use
-    order = sorted(found, key=lambda item: (item.modified >= since, item.modified))
+    order = sorted(found, key=lambda item: (item.modified >= since or item.path in keep,
+                                            item.modified))  # fmt: skip
     count = removed = 0
     for item in order:
         if total - removed <= max_size:
