@@ -229,13 +229,17 @@ def test_pandas_objects_are_parquet_where_it_holds_them_exactly_and_come_back_ex
     exactly(loaded(store), make())
 
 
-def test_cache_format_pickle_keeps_a_frame_from_parquet(tmp_path: Path) -> None:
+@pytest.mark.parametrize("scheduler", SCHEDULERS)
+def test_cache_format_pickle_keeps_a_frame_from_parquet(tmp_path: Path, scheduler: str) -> None:
     frame = delayed(pd.DataFrame, pure=True)
     where = tmp_path / "cache"
     with tarry.cache(where):
-        frame({"a": [1, 2]}).compute(scheduler="sync")
-        frame.options(cache_format="pickle")({"b": [1, 2]}).compute(scheduler="sync")
-        frame.options(cache_format="parquet")({"c": [1, 2]}).compute(scheduler="sync")
+        tarry.compute(
+            frame({"a": [1, 2]}),
+            frame.options(cache_format="pickle")({"b": [1, 2]}),
+            frame.options(cache_format="parquet")({"c": [1, 2]}),
+            scheduler=scheduler,
+        )
     store = Store(str(where))
     kinds = {
         tuple(loaded(store, path.name).columns): header(path)["kind"]

@@ -11,8 +11,9 @@ An entry is one file::
   reading further: ``label`` (the function), ``created`` (epoch seconds),
   ``seconds`` (how long the task ran), ``kind`` (how the stream is decoded:
   ``pickle``, ``parquet``, ``parquet-series``, ``parquet-series-unnamed``),
-  ``crc`` and ``stream`` (the stream's CRC-32 and length), ``buffers`` (their lengths) and
-  ``payload`` (bytes from the end of the padding to the end of the file).
+  ``crc`` and ``stream`` (the stream's CRC-32 and length), ``buffers``
+  (their lengths) and ``payload`` (bytes from the end of the padding to
+  the end of the file).
 * The **stream** is the value pickled with cloudpickle, protocol 5, or a
   pandas object as Parquet. Every buffer of :data:`INBAND_BELOW` bytes or
   more that the pickle exposes (a NumPy array's data, anything with
@@ -30,8 +31,8 @@ An entry is one file::
   the stream's CRC-32 are checked; out-of-band buffers are only
   length-checked. Checking them would read every page of a mapped array:
   for 1 GB, a CRC-32 takes 0.25 to 0.46 s where the mapped load takes
-  0.1 to 0.2 ms (figures below), against the issue's goal of a second run within 1.1x of
-  loading its result. Entries are written to a temporary name and
+  0.1 to 0.2 ms (figures below), against the issue's goal of a second run
+  within 1.1x of loading its result. Entries are written to a temporary name and
   renamed, so damage is a copy cut short (the length check) or a disk
   error. Buffers under :data:`INBAND_BELOW` (64 KiB) stay in the stream,
   covered by its CRC, for tens of microseconds: a 64 KiB array loads in

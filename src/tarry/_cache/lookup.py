@@ -143,16 +143,8 @@ class WriteThrough:
         return result
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_write_through, (self.func, self.store, self.keyed, self.label, self.fmt))
+        options = TaskOptions(cache_format=self.fmt)
+        return (WriteThrough, (self.func, self.store, self.keyed, self.label, options))
 
     def __repr__(self) -> str:
         return f"<cached {self.func!r}>"
-
-
-def _write_through(
-    func: Callable[..., Any], store: Store, keyed: Keyed, label: str, fmt: str
-) -> WriteThrough:
-    """A :class:`WriteThrough` as a worker gets it (its store marks nothing there)."""
-    write = WriteThrough(func, store, keyed, label)
-    write.fmt = fmt
-    return write
