@@ -12,6 +12,7 @@ from test_cache_store import hide_module
 
 import tarry
 from tarry import _platform, delayed
+from tarry._cache import files
 from tarry._cache.formats import FORMATS, INBAND_BELOW, encode
 from tarry._cache.store import CacheWarning, Store
 from tarry._extras import MissingExtraError
@@ -70,6 +71,18 @@ def test_a_large_array_loads_mapped_writable_and_its_changes_stay_in_memory(
     assert entry(tmp_path).read_bytes() == before
     again = loaded(store)["a"]
     np.testing.assert_array_equal(again, array)
+
+
+def test_beyond_max_mapped_live_mappings_entries_are_read_into_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(files, "MAX_MAPPED", len(files._mapped) + 2)
+    store = Store(str(tmp_path))
+    store.save(KEY, np.ones(100_000), "f", {})
+    kept = [loaded(store) for _ in range(3)]
+    assert [mapped(a) for a in kept] == [MAPS, MAPS, False]
+    del kept
+    assert mapped(loaded(store)) == MAPS  # the mappings went with their arrays
 
 
 def test_a_small_array_stays_in_the_stream_where_the_checksum_covers_it(tmp_path: Path) -> None:

@@ -4,8 +4,9 @@ Both write a file to a temporary name next to its place and rename it, so
 a reader sees a whole file or none. They differ in what a read gives: a
 local entry with out-of-band buffers is mapped copy-on-write (see
 :mod:`.formats`), unless :func:`tarry._platform.maps_removable_files`
-says a mapped file could not be removed, then it is read into memory; a
-remote one is always read. A local load marks the entry used (its
+says a mapped file could not be removed, or :data:`MAX_MAPPED` mappings
+are alive already, then it is read into memory; a remote one is always
+read. A local load marks the entry used (its
 modification time, which :mod:`.tidy` evicts by); fsspec has no portable
 way to do that, so a remote entry's last use is when it was written.
 """
@@ -15,7 +16,9 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
+import sys
 import uuid
+import weakref
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
@@ -27,6 +30,20 @@ __all__ = ["Files", "Found", "Local", "Remote"]
 
 #: bytes read first from an entry: its header fits in them unless it lists many buffers
 _FIRST_READ = 4096
+#: mappings alive at once at most: before Python 3.13 each holds a file descriptor, and a
+#: compute loading thousands of arrays would run out of them (1024 is a common limit)
+MAX_MAPPED = 256 if sys.version_info < (3, 13) else sys.maxsize
+#: the mappings alive (they go when the last array using one goes)
+_mapped: weakref.WeakSet[mmap.mmap] = weakref.WeakSet()
+
+
+def _mapping(fd: int) -> mmap.mmap:
+    """A copy-on-write mapping of the whole file ``fd``."""
+    if sys.version_info >= (3, 13):
+        return mmap.mmap(fd, 0, access=mmap.ACCESS_COPY, trackfd=False)
+    mapped = mmap.mmap(fd, 0, access=mmap.ACCESS_COPY)
+    _mapped.add(mapped)
+    return mapped
 
 
 class Found(NamedTuple):
@@ -127,8 +144,8 @@ class Local:
             if not header.meta["buffers"] or os.fstat(f.fileno()).st_size != header.size:
                 # the whole entry, or its cut-short part that the decoder reports
                 data = start if len(start) < _FIRST_READ else start + f.read()
-            elif _platform.maps_removable_files():
-                data = memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY))
+            elif _platform.maps_removable_files() and len(_mapped) < MAX_MAPPED:
+                data = memoryview(_mapping(f.fileno()))
             else:
                 data = bytearray(header.size)
                 f.seek(0)
