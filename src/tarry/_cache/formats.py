@@ -143,11 +143,13 @@ def encode(value: Any, fmt: str = "auto") -> Encoded:
 
     Examples
     --------
-    >>> encoded = encode(bytearray(100_000))
+    >>> big = pickle.PickleBuffer(bytearray(100_000))  # what a NumPy array's data gives
+    >>> encoded = encode({"data": big, "name": "x"})
     >>> encoded.kind, [len(b) for b in encoded.buffers]
     ('pickle', [100000])
-    >>> decode(encoded.kind, encoded.stream, encoded.buffers) == bytearray(100_000)
-    True
+    >>> back = decode(encoded.kind, encoded.stream, encoded.buffers)
+    >>> back["name"], bytes(back["data"]) == bytes(100_000)
+    ('x', True)
     """
     if fmt != "pickle":
         parquet = _parquet(value)
