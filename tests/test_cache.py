@@ -250,8 +250,8 @@ def test_a_store_of_unknown_format_fails_before_any_task_runs(
     pipe: Pipeline, tmp_path: Path
 ) -> None:
     (tmp_path / "old").mkdir()
-    (tmp_path / "old" / "FORMAT").write_text("tarry-cache 2\n")
-    with pytest.raises(CacheFormatError, match="tarry-cache 2"):
+    (tmp_path / "old" / "FORMAT").write_text("tarry-cache 99\n")
+    with pytest.raises(CacheFormatError, match="tarry-cache 99"):
         pipe.graph().compute(scheduler="sync", cache=str(tmp_path / "old"))
     assert pipe.calls() == []
 

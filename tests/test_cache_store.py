@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import pickle
 import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tarry._cache.store import FORMAT, CacheFormatError, CacheWarning, Store, check_location
+from tarry._cache.store import (
+    FORMAT,
+    CacheFormatError,
+    CacheWarning,
+    Loaded,
+    Store,
+    check_location,
+)
 from tarry._extras import MissingExtraError
 
 KEY = "ab" + "0" * 38
@@ -162,13 +171,18 @@ def test_a_file_url_works_through_fsspec(tmp_path: Path) -> None:
     assert store.function_digest("m:f") == "d"
 
 
-def test_a_url_without_fsspec_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+def hide_module(monkeypatch: pytest.MonkeyPatch, hidden: str) -> None:
+    """Make ``hidden`` look not installed to tarry's extras checks."""
     real = importlib.util.find_spec
     monkeypatch.setattr(
         importlib.util,
         "find_spec",
-        lambda name, *args: None if name == "fsspec" else real(name, *args),
+        lambda name, *args: None if name == hidden else real(name, *args),
     )
+
+
+def test_a_url_without_fsspec_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    hide_module(monkeypatch, "fsspec")
     with pytest.raises(MissingExtraError, match=r"pip install 'tarry\[cache\]'"):
         check_location("s3://bucket/cache")
     assert check_location(str(Path("/tmp/plain"))) == "/tmp/plain"  # a directory needs nothing
@@ -194,3 +208,24 @@ def _value(store: Store) -> object:
     loaded = store.load(KEY)
     assert loaded is not None
     return loaded.value
+
+
+def test_an_entry_header_holds_what_ls_shows(tmp_path: Path) -> None:
+    store = Store(str(tmp_path))
+    store.save(KEY, "x" * 100, "clean", {}, seconds=2.5)
+    data = entry_file(tmp_path).read_bytes()
+    assert data.startswith(b"TARRYC\x00\x02")
+    meta = json.loads(data[12 : 12 + int.from_bytes(data[8:12], "little")])
+    assert meta["label"] == "clean"
+    assert meta["seconds"] == 2.5
+    assert abs(meta["created"] - time.time()) < 3600
+    assert store.load(KEY) == Loaded("x" * 100, 2.5, len(data))
+
+
+def test_a_store_of_the_previous_format_is_refused_with_the_command_that_clears_it(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "FORMAT").write_text("tarry-cache 1\n")
+    with pytest.raises(CacheFormatError, match="made by an older tarry") as caught:
+        Store(str(tmp_path))
+    assert f"`tarry cache clear {tmp_path}`" in str(caught.value)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import signal
 import subprocess
 import sys
@@ -209,3 +211,124 @@ def test_dask_scheduler_starts_a_local_cluster(
     assert code == 0
     assert "Starting a dask.distributed LocalCluster" in out
     assert "on dask, 2 workers" in out
+
+
+# -- tarry cache ls | du | clear ----------------------------------------------------------
+
+
+def _filled_cache(root: Path) -> Path:
+    """A cache of three entries: two of `bytes` (one 100 kB), one of `str`, oldest first."""
+    with tarry.cache(root):
+        for lazy in (
+            tarry.delayed(bytes, pure=True)(100_000),
+            tarry.delayed(bytes, pure=True)(10),
+            tarry.delayed(str, pure=True)(3),
+        ):
+            lazy.compute(scheduler="sync")  # fmt: skip
+    entries = sorted((root / "entries").glob("*/*"), key=lambda p: p.stat().st_mtime)
+    for age, path in enumerate(entries):  # written 30, 20 and 10 days ago, in that order
+        when = path.stat().st_mtime - (3 - age) * 10 * 86400
+        os.utime(path, (when, when))
+    return root
+
+
+def test_cache_ls_lists_entries_newest_first_from_their_headers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = _filled_cache(tmp_path / "c")
+    assert main(["cache", "ls", str(root)]) == 0
+    lines = [_columns(line) for line in capsys.readouterr().out.splitlines()]
+    assert lines[0] == ["function", "size", "written", "last used", "key"]
+    assert [line[0] for line in lines[1:4]] == ["str", "bytes", "bytes"]
+    assert lines[3][1] == "100.2 kB"
+    keys = {p.name[:16] for p in (root / "entries").glob("*/*")}
+    assert {line[-1] for line in lines[1:4]} == keys
+    assert lines[4][1] == "3 entries"
+
+
+def test_cache_du_gives_the_total_and_per_function(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _filled_cache(tmp_path / "c")
+    monkeypatch.setenv("TARRY_CACHE", str(root))  # the default location
+    assert main(["cache", "du"]) == 0
+    lines = [_columns(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line[1:] for line in lines] == [
+        ["2 entries", "bytes"], ["1 entry", "str"], ["3 entries", f"in all, at {root}"]
+    ]  # fmt: skip
+
+
+def test_cache_clear_older_than_and_max_size_and_all(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = _filled_cache(tmp_path / "c")
+    assert main(["cache", "clear", "--older-than", "25d", str(root)]) == 0
+    assert capsys.readouterr().out.startswith("removed 1 entry (100.2 kB); 2 left")
+    assert main(["cache", "clear", "--max-size", "300B", str(root)]) == 0
+    assert capsys.readouterr().out.startswith("removed 1 entry")
+    assert main(["cache", "clear", str(root)]) == 0
+    assert capsys.readouterr().out.startswith("removed 1 entry")
+    assert not list((root / "entries").glob("*/*"))
+    with tarry.cache(root):  # still a cache
+        assert tarry.delayed(str, pure=True)(5).compute(scheduler="sync") == "5"
+    assert len(list((root / "entries").glob("*/*"))) == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["cache", "clear", "--older-than", "7y", "."], "a duration must be a number and a unit"),
+        (["cache", "clear", "--max-size", "huge", "."], "--max-size must be a number of bytes"),
+        (["cache", "ls"], "which cache? Give its directory or URL"),
+    ],
+)
+def test_cache_bad_arguments_are_explained(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.delenv("TARRY_CACHE", raising=False)
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's errors
+        code = int(str(exc.code))
+    assert code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cache_clear_leaves_a_folder_that_is_no_cache_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "mine.txt").write_text("keep me")
+    assert main(["cache", "clear", str(tmp_path)]) == 1
+    assert "holds no tarry cache" in capsys.readouterr().err
+    assert (tmp_path / "mine.txt").read_text() == "keep me"
+
+
+def test_a_store_of_the_older_format_is_cleared_whole_by_the_command_its_error_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tarry._cache.store import CacheFormatError
+
+    (tmp_path / "FORMAT").write_text("tarry-cache 1\n")
+    (tmp_path / "entries" / "ab").mkdir(parents=True)
+    (tmp_path / "entries" / "ab" / ("ab" * 20)).write_bytes(b"TARRYC\x00\x01old entry")
+    with pytest.raises(CacheFormatError, match=f"tarry cache clear {tmp_path}") as caught:
+        tarry.delayed(str, pure=True)(1).compute(cache=str(tmp_path))
+    command = str(caught.value).split("`")[1].split()
+    assert main([*command[1:-1], "--older-than", "1d", command[-1]]) == 1
+    assert "clear it whole" in capsys.readouterr().err
+    assert main(command[1:]) == 0
+    assert tarry.delayed(str, pure=True)(1).compute(cache=str(tmp_path)) == "1"
+
+
+def test_cache_command_through_python_dash_m(tmp_path: Path) -> None:
+    root = _filled_cache(tmp_path / "c")
+    done = subprocess.run([sys.executable, "-m", "tarry", "cache", "du", str(root)],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert _columns(done.stdout.splitlines()[-1])[1] == "3 entries"
+
+
+def _columns(line: str) -> list[str]:
+    """A line of ``tarry cache ls`` or ``du``, split where two spaces or more part columns."""
+    return re.split(r"\s{2,}", line.strip())

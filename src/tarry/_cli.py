@@ -1,5 +1,8 @@
 """The ``tarry`` command line: ``tarry tutorial`` runs the seed tutorial.
 
+``tarry cache ls | du | clear`` lists, measures and clears a cache of
+results kept across runs (:mod:`tarry._cache.command`).
+
 Also reachable as ``python -m tarry``. Every argument is checked before any
 work starts (a bad one gets the subcommand's usage), a missing extra is
 named with its pip command, and Ctrl-C ends the command with "interrupted"
@@ -24,6 +27,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from tarry import _extras
+from tarry._cache import command as cache_command
 from tarry._tutorial.exercises import Outcome
 
 __all__ = ["main"]
@@ -105,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
         help=f"write the tutorial as a Jupyter notebook to PATH (default ./{NOTEBOOK}) "
         "and stop; it never overwrites a file",
     )
+    cache_command.add_parser(commands)
     return parser
 
 
@@ -362,7 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     tolerate_unencodable_output()
     args = _parser().parse_args(argv)
     try:
-        return _tutorial(args)
+        return cache_command.run(args) if args.command == "cache" else _tutorial(args)
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return INTERRUPTED

@@ -18,7 +18,7 @@ from tarry import config
 from tarry._build.annotate import check_options
 from tarry._build.traverse import pack, shallow
 from tarry._cache.lookup import cached_targets
-from tarry._cache.switch import store_for
+from tarry._cache.switch import store_for, tidy
 from tarry._graph import Pack, Task, fingerprint, resolve
 from tarry._interop.dask_settings import dask_choice, dask_progress
 from tarry._schedule import Settings, check_scheduler, get_backend
@@ -198,6 +198,7 @@ def run_graph(
             watch.error = settle(run, options.scheduler) or backend(run, options.settings)
     finally:
         remember(run, watch.error)
+        tidy(store)
     if watch.error is not None:
         return packed, {}, watch.error
     return packed, run.results(), None

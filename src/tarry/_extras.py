@@ -39,6 +39,7 @@ __all__ = [
     "CACHE_URL",
     "DASK",
     "DATAFRAME",
+    "PARQUET",
     "PROCESSES",
     "PROGRESS",
     "RAY",
@@ -124,5 +125,7 @@ TUTORIAL: Final = Feature(
 )
 #: tarry.cache("s3://...") and any other URL (fsspec opens it)
 CACHE_URL: Final = Feature("a cache at a URL", "cache", ("fsspec",))
+#: f.options(cache_format="parquet") (pandas objects are Parquet when it is installed)
+PARQUET: Final = Feature("cache_format='parquet'", "cache", ("pyarrow",))
 #: scheduler name -> what it needs; the others need nothing beyond Python
 SCHEDULERS: Final = {"processes": PROCESSES, "ray": RAY, "dask": DASK}

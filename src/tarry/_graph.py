@@ -120,6 +120,8 @@ class TaskOptions(NamedTuple):
     priority: float | None = None
     #: keep the result across runs (:func:`tarry.cache`); None: if the task is pure
     cache: bool | None = None
+    #: how a cached result is stored (:data:`tarry._cache.formats.FORMATS`); None: "auto"
+    cache_format: str | None = None
 
 
 class Task:

@@ -24,13 +24,15 @@ from types import TracebackType
 from typing import Any
 
 from tarry._cache.store import check_location as check_cache
+from tarry._cache.tidy import parse_size
 from tarry._schedule import check_scheduler
 
-__all__ = ["check_cache", "chosen", "get", "set"]
+__all__ = ["check_cache", "check_cache_max_size", "chosen", "get", "set"]
 
 _DEFAULTS: dict[str, Any] = {"scheduler": "threads", "num_workers": None, "progress": False,
              "max_threads": 32, "ray_address": None, "dask_client": None,
-             "pure": False, "timeout": None, "cache": None}  # fmt: skip
+             "pure": False, "timeout": None, "cache": None,
+             "cache_max_size": None}  # fmt: skip
 _settings: dict[str, Any] = dict(_DEFAULTS)
 #: dask's names for tarry's settings: ``dask.config.set(delayed_pure=True)`` moved over works
 _ALIASES: dict[str, str] = {"delayed_pure": "pure"}
@@ -112,6 +114,17 @@ def check_dask_client(value: object) -> object:
     return value
 
 
+def check_cache_max_size(value: object) -> int | None:
+    """Return ``value`` as bytes if it is a size such as ``"20 GB"`` (or None), else raise.
+
+    Examples
+    --------
+    >>> check_cache_max_size("2 GiB"), check_cache_max_size(None)
+    (2147483648, None)
+    """
+    return parse_size(value, "cache_max_size")
+
+
 _CHECKS: dict[str, Callable[[object], Any]] = {
     "scheduler": check_scheduler,
     "num_workers": check_num_workers,
@@ -122,6 +135,7 @@ _CHECKS: dict[str, Callable[[object], Any]] = {
     "pure": check_pure,
     "timeout": check_timeout,
     "cache": check_cache,
+    "cache_max_size": check_cache_max_size,
 }
 
 
@@ -180,6 +194,10 @@ class set:  # noqa: N801 - mirrors dask.config.set, used as a function
     cache
         Where results are kept across runs: a directory or an fsspec URL;
         None (the default): nowhere. See :func:`tarry.cache`.
+    cache_max_size
+        The most the cache may hold: bytes, or a size such as ``"20 GB"``;
+        after a compute that wrote to it, the least recently used entries
+        are evicted down to it. None (the default): no limit.
     """
 
     def __init__(self, **settings: Any) -> None:

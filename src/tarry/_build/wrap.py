@@ -27,6 +27,7 @@ from tarry._build.delayed import (
     _set_task,
 )
 from tarry._build.traverse import pack, shallow
+from tarry._cache.formats import check_format
 from tarry._cache.switch import check_cache_option
 from tarry._graph import Lazy, Task
 from tarry._keys import check_key, new_key
@@ -183,6 +184,7 @@ class DelayedFunction(Delayed[Callable[P, R]]):
         nout: int | None = _MISSING,
         name: str = _MISSING,
         cache: bool | None = None,
+        cache_format: str | None = None,
         retries: int | None = None,
         retry_on: type[BaseException] | tuple[type[BaseException], ...] | None = None,
         resources: Mapping[str, float] | None = None,
@@ -210,6 +212,12 @@ class DelayedFunction(Delayed[Callable[P, R]]):
             ``True`` keeps the results across runs when a cache is on
             (:func:`tarry.cache`) even if the function is not pure; ``False``
             never caches them. Default: pure tasks are cached.
+        cache_format
+            How a cached result is stored: ``"auto"`` (the default: pandas
+            objects as Parquet when pyarrow is installed and holds them
+            exactly, anything else pickled, NumPy arrays memory-mapped on
+            load), ``"pickle"`` or ``"parquet"`` (needs pyarrow; what it
+            cannot hold is pickled).
         retries
             Further attempts after a failure, on every scheduler (Ray and Dask
             retry with their own machinery); ``compute(retries=...)`` sets it
@@ -234,6 +242,8 @@ class DelayedFunction(Delayed[Callable[P, R]]):
         changes = check_options(retries, retry_on, resources, workers, priority)
         if cache is not None:
             changes["cache"] = check_cache_option(cache)
+        if cache_format is not None:
+            changes["cache_format"] = check_format(cache_format)
         return DelayedFunction(
             self.__wrapped__,
             pure=self._pure if pure is _MISSING else pure,

@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 from tarry._cache.keys import CacheKeys, Keyed, NotCacheable
 from tarry._cache.store import Store
 from tarry._cache.tally import CacheTally, Hit
-from tarry._graph import Lazy, Pack, Task, walk
+from tarry._graph import Lazy, Pack, Task, TaskOptions, walk
 
 __all__ = ["Decision", "WriteThrough", "cached_targets", "decide"]
 
@@ -102,7 +102,7 @@ def cached_targets(targets: list[Task], store: Store) -> tuple[list[Task], Cache
             (misses if isinstance(keyed, Keyed) else uncacheable).append(key)
         func = task.func
         if func is not None and isinstance(keyed, Keyed):
-            func = WriteThrough(func, store, keyed, task.name)
+            func = WriteThrough(func, store, keyed, task.name, task.options)
         args = tuple(_rebuilt(a, built) for a in task.args)
         kwargs = {k: _rebuilt(v, built) for k, v in task.kwargs.items()} if task.kwargs else None
         deps = tuple(built[d.key] for d in task.deps)
@@ -132,27 +132,41 @@ class WriteThrough:
     """A task's function that stores each result under the task's cache key.
 
     Runs where the task runs; a result that cannot be stored warns and is
-    returned all the same (:meth:`~tarry._cache.store.Store.save`).
+    returned all the same (:meth:`~tarry._cache.store.Store.save`). Made in
+    the caller, it tells the caller's store that the run may write to it,
+    so that :meth:`~tarry._cache.store.Store.tidy` looks at it afterwards.
+    The task's ``cache_format`` option says how the result is stored.
     """
 
-    __slots__ = ("func", "keyed", "label", "store")
+    __slots__ = ("fmt", "func", "keyed", "label", "store")
 
-    def __init__(self, func: Callable[..., Any], store: Store, keyed: Keyed, label: str) -> None:
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        store: Store,
+        keyed: Keyed,
+        label: str,
+        options: TaskOptions | None = None,
+    ) -> None:
         self.func = func
         self.store = store
         self.keyed = keyed
         self.label = label
+        self.fmt = (options.cache_format if options is not None else None) or "auto"
+        store.grows = True
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         start = time.perf_counter()
         result = self.func(*args, **kwargs)
         seconds = time.perf_counter() - start
         if not isinstance(result, Lazy):  # the run fails it: nothing worth keeping
-            self.store.save(self.keyed.key, result, self.label, self.keyed.functions, seconds)
+            keyed = self.keyed
+            self.store.save(keyed.key, result, self.label, keyed.functions, seconds, self.fmt)
         return result
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (WriteThrough, (self.func, self.store, self.keyed, self.label))
+        options = TaskOptions(cache_format=self.fmt)
+        return (WriteThrough, (self.func, self.store, self.keyed, self.label, options))
 
     def __repr__(self) -> str:
         return f"<cached {self.func!r}>"

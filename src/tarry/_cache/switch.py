@@ -2,8 +2,10 @@
 
 A compute's ``cache=`` wins over the ``cache`` setting, which
 :func:`cache` and :func:`tarry.config.set` both change; ``False`` switches
-it off for one compute. The store is opened (its ``FORMAT`` checked) once
-per compute, in :func:`store_for`.
+it off for one compute. The ``cache_max_size`` setting (also
+``cache(..., max_size=)``) limits the store a compute uses. The store is
+opened (its ``FORMAT`` checked) once per compute, in :func:`store_for`, and
+tidied once the compute has finished, in :func:`tidy`.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ import os
 from tarry import config
 from tarry._cache.store import Store
 
-__all__ = ["cache", "check_cache_option", "store_for"]
+__all__ = ["cache", "check_cache_option", "store_for", "tidy"]
 
 
-def cache(location: str | os.PathLike[str] | None) -> config.set:
+def cache(location: str | os.PathLike[str] | None, max_size: int | str | None = None) -> config.set:
     """Keep the results of pure tasks across runs, in a directory or at an fsspec URL.
 
     Use it as a context manager (the previous setting comes back on exit)
@@ -35,12 +37,23 @@ def cache(location: str | os.PathLike[str] | None) -> config.set:
     versions of the packages it uses, its arguments and its inputs' keys.
     :func:`tarry.explain` with ``cache=`` says what would load or run, and why.
 
+    Results are pickled, NumPy arrays kept apart so that they load
+    memory-mapped (copy-on-write: writable, and a change never reaches the
+    store), pandas objects stored as Parquet when pyarrow is installed;
+    ``f.options(cache_format=...)`` chooses per function.
+
     Parameters
     ----------
     location
         A directory (made if missing; it must be empty or a tarry cache), or
         a URL such as ``"s3://bucket/cache"`` or ``"file:///tmp/c"`` (needs
         ``pip install 'tarry[cache]'``). None switches caching off.
+    max_size
+        The most the store may hold: bytes, or a size such as ``"20 GB"``
+        or ``"2GiB"``; None (the default): no limit. After a compute that
+        wrote to the store, the entries used longest ago are removed until
+        it holds no more (the run's own go last). Same as the
+        ``cache_max_size`` setting.
 
     Examples
     --------
@@ -52,7 +65,7 @@ def cache(location: str | os.PathLike[str] | None) -> config.set:
     >>> first, second, tarry.config.get("cache")
     (2, 2, None)
     """
-    return config.set(cache=location)
+    return config.set(cache=location, cache_max_size=max_size)
 
 
 def check_cache_option(value: object) -> bool:
@@ -80,4 +93,10 @@ def store_for(cache: object, create: bool = True) -> Store | None:
         return None
     if isinstance(chosen, Store):
         return chosen
-    return Store(config.check_cache(chosen) or "", create)
+    return Store(config.check_cache(chosen) or "", create, config.get("cache_max_size"))
+
+
+def tidy(store: Store | None) -> None:
+    """After a compute: keep ``store`` (if any) under its size limit."""
+    if store is not None:
+        store.tidy()
