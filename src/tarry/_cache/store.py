@@ -64,7 +64,7 @@ class Loaded(NamedTuple):
 
     #: the task's result
     value: Any
-    #: seconds the task ran when its result was stored: what loading it saves
+    #: seconds making the result took, its inputs included: what loading it saves
     seconds: float
     #: size of the entry in the store, in bytes
     nbytes: int
@@ -200,8 +200,9 @@ class Store:
     ) -> None:
         """Write ``value`` under ``key``, and the code digests it was keyed with.
 
-        ``seconds`` is how long the task ran: a later load reports it as
-        saved. ``fmt`` is one of :data:`~tarry._cache.formats.FORMATS`.
+        ``seconds`` is how long making the result took (the task, and its
+        inputs as far as known): a later load reports it as saved. ``fmt``
+        is one of :data:`~tarry._cache.formats.FORMATS`.
 
         Never raises for an ``Exception``: a result that cannot be pickled or
         written warns (:class:`CacheWarning`) and is simply not cached.

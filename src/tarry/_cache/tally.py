@@ -7,8 +7,8 @@ keep it. It holds keys and numbers, never a task or a value, so a kept
 record of a big run keeps no result alive.
 
 * a *hit* was loaded instead of run: when (the load's perf_counter
-  readings), how long its task ran when it was stored (what loading it
-  saved) and the entry's size;
+  readings), how long making it took when it was stored, its inputs
+  included (what loading it saved) and the entry's size;
 * a *miss* is a cacheable task that runs, and stores its result when it
   returns;
 * a task *not cacheable* runs without a key (impure, ``cache=False``, an
@@ -48,7 +48,7 @@ class Hit(NamedTuple):
     end: float
     #: CPU time of the thread that loaded it
     cpu: float
-    #: seconds its task ran when the result was stored: what the load saved
+    #: seconds making the result took (its inputs included) when stored: what the load saved
     saved: float
     #: size of its entry in the store
     nbytes: int
@@ -94,7 +94,7 @@ class CacheCounts:
     """
 
     hits: int
-    #: seconds the hits' tasks ran when they were stored: the time loading saved
+    #: seconds making the hits' results took (inputs included): the time loading saved
     saved: float
     #: seconds spent loading the hits
     loading: float

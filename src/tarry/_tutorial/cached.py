@@ -68,8 +68,8 @@ def groupby_with_cache(
         f"The result itself was stored, so the second run loaded it and ran none of the "
         f"groupby's tasks: {fmt(second)} instead of {fmt(first)}. Its profile:\n"
         f"  cache         {second_report.cache}\n"
-        f"(saved: how long the loaded task ran when it was stored; the tasks skipped "
-        f"beneath it saved the rest.) Edit a step, or mark a task impure, and explain() "
+        f"(saved: how long making the loaded result took when it was stored, the "
+        f"tasks beneath it included.) Edit a step, or mark a task impure, and explain() "
         f"says which tasks run again, and why."
     )
     return [
