@@ -56,11 +56,16 @@ def main() -> None:
     parser.add_argument("--mb", type=int, default=1000, help="array size in MB (default 1000)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")
     parser.add_argument("--entries", type=int, default=20_000, help="entries listed")
+    parser.add_argument(
+        "--frame-rows", type=int, default=1_000_000, help="rows of the pandas frame (default 1e6)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-cache-formats-") as folder:
         rows = measure(Store(folder), args.mb, args.repeat)
     with tempfile.TemporaryDirectory(prefix="bench-cache-formats-") as folder:
         rows += listing(Store(folder), args.entries, args.repeat)
+    with tempfile.TemporaryDirectory(prefix="bench-cache-formats-") as folder:
+        rows += frames(Store(folder), args.frame_rows, args.repeat)
     print(f"{args.mb} MB float64 array, local store, median of {args.repeat}")
     print("| | seconds |\n|---|---|")
     for name, seconds in rows:
@@ -118,6 +123,30 @@ def threshold(store: Store, repeat: int) -> list[tuple[str, float]]:
                          seconds / 1000))  # fmt: skip
     formats.INBAND_BELOW = real  # type: ignore[misc]
     return rows
+
+
+def frames(store: Store, rows: int, repeat: int) -> list[tuple[str, float]]:
+    """A pandas frame (an int, a float and a string column) pickled (the default) and as Parquet.
+
+    What made pickle the default for pandas objects (see :mod:`tarry._cache.formats`).
+    """
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {"a": np.arange(rows), "b": np.linspace(0, 1, rows), "c": ["x"] * rows}
+    )
+    found = []
+    for fmt in ("auto", "parquet"):
+        key = f"{KEY[:-1]}{'p' if fmt == 'parquet' else 'a'}"
+        write = median_seconds(lambda: store.save(key, frame, "f", {}, fmt=fmt), repeat)  # noqa: B023
+        store.load(key)  # warm: the page cache holds the file
+        load = median_seconds(lambda: store.load(key), repeat)  # noqa: B023
+        entry = store.load(key)
+        assert entry is not None
+        name = f"{rows:,}-row frame, {'pickled (default)' if fmt == 'auto' else 'as Parquet'}"
+        found += [(f"{name}: write", write), (f"{name}: load", load),
+                  (f"{name}: entry size in MB (not seconds)", entry.nbytes / 1e6)]  # fmt: skip
+    return found
 
 
 def listing(store: Store, count: int, repeat: int) -> list[tuple[str, float]]:

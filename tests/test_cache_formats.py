@@ -233,17 +233,38 @@ def exactly(back: Any, value: Any) -> None:
     [pytest.param(make, True, id=f"parquet: {name}") for name, make in EXACT.items()]
     + [pytest.param(make, False, id=f"pickle: {name}") for name, make in PICKLED.items()],
 )
-def test_pandas_objects_are_parquet_where_it_holds_them_exactly_and_come_back_exactly(
+def test_cache_format_parquet_is_used_where_it_holds_pandas_objects_exactly(
     tmp_path: Path, make: Any, parquet: bool
 ) -> None:
     store = Store(str(tmp_path))
-    store.save(KEY, make(), "f", {})
+    store.save(KEY, make(), "f", {}, fmt="parquet")
     assert header(entry(tmp_path))["kind"].startswith("parquet") == parquet
     exactly(loaded(store), make())
 
 
+@pytest.mark.parametrize("make", [*EXACT.values(), *PICKLED.values()])
+def test_pandas_objects_are_pickled_by_default_and_come_back_exactly(
+    tmp_path: Path, make: Any
+) -> None:
+    store = Store(str(tmp_path))
+    store.save(KEY, make(), "f", {})
+    assert header(entry(tmp_path))["kind"] == "pickle"
+    exactly(loaded(store), make())
+
+
+def test_a_large_frames_columns_load_mapped_by_default(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"a": np.arange(100_000), "b": np.linspace(0, 1, 100_000)})
+    store = Store(str(tmp_path))
+    store.save(KEY, frame, "f", {})
+    assert header(entry(tmp_path))["buffers"]  # the columns are kept out of the stream
+    back = loaded(store)
+    exactly(back, frame)
+    back.loc[0, "a"] = -1  # writable, and private to this copy
+    assert loaded(store).loc[0, "a"] == 0
+
+
 @pytest.mark.parametrize("scheduler", SCHEDULERS)
-def test_cache_format_pickle_keeps_a_frame_from_parquet(tmp_path: Path, scheduler: str) -> None:
+def test_cache_format_chooses_per_function(tmp_path: Path, scheduler: str) -> None:
     frame = delayed(pd.DataFrame, pure=True)
     where = tmp_path / "cache"
     with tarry.cache(where):
@@ -258,7 +279,7 @@ def test_cache_format_pickle_keeps_a_frame_from_parquet(tmp_path: Path, schedule
         tuple(loaded(store, path.name).columns): header(path)["kind"]
         for path in (where / "entries").glob("*/*")
     }
-    assert kinds == {("a",): "parquet", ("b",): "pickle", ("c",): "parquet"}
+    assert kinds == {("a",): "pickle", ("b",): "pickle", ("c",): "parquet"}
 
 
 def test_an_unknown_cache_format_lists_the_choices() -> None:

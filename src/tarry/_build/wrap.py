@@ -213,11 +213,11 @@ class DelayedFunction(Delayed[Callable[P, R]]):
             (:func:`tarry.cache`) even if the function is not pure; ``False``
             never caches them. Default: pure tasks are cached.
         cache_format
-            How a cached result is stored: ``"auto"`` (the default: pandas
-            objects as Parquet when pyarrow is installed and holds them
-            exactly, anything else pickled, NumPy arrays memory-mapped on
-            load), ``"pickle"`` or ``"parquet"`` (needs pyarrow; what it
-            cannot hold is pickled).
+            How a cached result is stored: ``"auto"`` (the default, today
+            the same as ``"pickle"``: pickled, with NumPy and pandas data
+            kept apart and memory-mapped on load) or ``"parquet"`` (pandas
+            objects as Parquet, which other tools read; needs pyarrow; what
+            it cannot hold exactly is pickled).
         retries
             Further attempts after a failure, on every scheduler (Ray and Dask
             retry with their own machinery); ``compute(retries=...)`` sets it

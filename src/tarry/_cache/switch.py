@@ -39,8 +39,8 @@ def cache(location: str | os.PathLike[str] | None, max_size: int | str | None = 
 
     Results are pickled, NumPy arrays kept apart so that they load
     memory-mapped (copy-on-write: writable, and a change never reaches the
-    store), pandas objects stored as Parquet when pyarrow is installed;
-    ``f.options(cache_format=...)`` chooses per function.
+    store), pandas objects too; ``f.options(cache_format="parquet")`` stores
+    a function's pandas results as Parquet instead.
 
     Parameters
     ----------
