@@ -18,8 +18,9 @@ An entry is one file::
   with ``cache_format="parquet"``, a pandas object as Parquet. Every
   buffer of :data:`INBAND_BELOW` bytes or more that the pickle exposes
   (a NumPy array's data, anything with ``__reduce_ex__`` returning a
-  ``PickleBuffer``) is kept out of the stream, 64-byte aligned after it, so that it loads **memory-mapped**: a
-  1 GB array costs nothing until it is read.
+  ``PickleBuffer``) is kept out of the stream, 64-byte aligned after it,
+  so that it loads **memory-mapped**: a 1 GB array costs nothing until it
+  is read.
 * Loaded buffers are **writable and private**: the file is mapped
   copy-on-write (``mmap.ACCESS_COPY``), so a loaded array can be changed
   like a computed one, and the change never reaches the store (nor another
