@@ -132,9 +132,7 @@ def frames(store: Store, rows: int, repeat: int) -> list[tuple[str, float]]:
     """
     import pandas as pd
 
-    frame = pd.DataFrame(
-        {"a": np.arange(rows), "b": np.linspace(0, 1, rows), "c": ["x"] * rows}
-    )
+    frame = pd.DataFrame({"a": np.arange(rows), "b": np.linspace(0, 1, rows), "c": ["x"] * rows})
     found = []
     for fmt in ("auto", "parquet"):
         key = f"{KEY[:-1]}{'p' if fmt == 'parquet' else 'a'}"
