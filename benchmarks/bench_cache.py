@@ -104,6 +104,27 @@ def shown(seconds: float) -> str:
     return f"{seconds:8.2f} s" if seconds >= 1 else f"{seconds * 1e3:7.1f} ms"
 
 
+def medians(
+    actions: list[Callable[[], Any]], repeats: int, fresh: Callable[[], None]
+) -> list[float]:
+    """Median seconds of each of ``actions``, taking turns, each after ``fresh()``.
+
+    Each starts with the disk's writes flushed (``os.sync``), and they swap
+    places from one repeat to the next: on a shared disk, what ran before
+    (removing 100,000 files, say) would slow down whatever comes first.
+    """
+    times: list[list[float]] = [[] for _ in actions]
+    for repeat in range(repeats):
+        order = list(range(len(actions)))
+        for i in order[repeat % 2 :] + order[: repeat % 2]:
+            fresh()
+            os.sync()
+            start = time.perf_counter()
+            actions[i]()
+            times[i].append(time.perf_counter() - start)
+    return [statistics.median(kept) for kept in times]
+
+
 def nothing() -> None:
     """No preparation."""
 
@@ -170,21 +191,25 @@ class Side:
 
     def __init__(self, run: Callable[[Steps, Any, str], Any], steps: Steps, folder: Path) -> None:
         self.run, self.steps, self.where = run, steps, str(folder)
+        #: the pipeline's input: a file name, or an array
+        self.start: Any = None
+
+    def once(self) -> Any:
+        return self.run(self.steps, self.start, self.where)
 
     def empty(self) -> None:
         shutil.rmtree(self.where, ignore_errors=True)
 
     def warm(self) -> None:
         if not Path(self.where).exists():
-            self.run(self.steps, self.start, self.where)
+            self.once()
 
     def measure(self, start: Any, repeats: int, heavy: int) -> dict[str, float]:
         """The first run, from an empty cache, and the second."""
         self.start = start
-        once = lambda: self.run(self.steps, start, self.where)  # noqa: E731
         return {
-            "first": median(once, heavy, self.empty),
-            "second": median(once, repeats, self.warm),
+            "first": median(self.once, heavy, self.empty),
+            "second": median(self.once, repeats, self.warm),
         }
 
 
@@ -265,10 +290,9 @@ def literal(steps: Steps, sides: dict[str, Side], megabytes: int, repeats: int) 
     data = np.random.default_rng(1).random(megabytes * 2**20 // 8)
     second = {}
     for name, side in sides.items():
-        side.empty()
         side.start = data
-        side.warm()
-        second[name] = median(lambda side=side: side.run(steps, data, side.where), repeats, nothing)
+        side.empty()
+        second[name] = median(side.once, repeats, side.warm)
         side.empty()
     print(f"  the same over a {megabytes:,} MB array passed as a literal, second run:")
     print(f"  {'':38}" + "".join(shown(second[tool]) for tool in sides))
@@ -283,31 +307,40 @@ def total(values: list[int]) -> int:
     return sum(values)
 
 
-def small_tasks(n: int, repeats: int, folder: Path) -> None:
+def small_tasks(n: int, repeats: int, folder: Path, where_label: str) -> None:
     lazy_inc = tarry.delayed(inc, pure=True)
     incs = [lazy_inc(i) for i in range(n)]
     graph = tarry.delayed(total, pure=True)(incs)
     where = str(folder / "small")
 
-    def empty() -> None:
-        shutil.rmtree(where, ignore_errors=True)
-
     def warm() -> None:
         if not Path(where).exists():
             tarry.compute(graph, incs, scheduler="sync", cache=where)
 
+    files = folder / "plain-files"
+
+    def write_files() -> None:
+        write_each(files, n)
+
+    def first_run() -> None:
+        graph.compute(scheduler="sync", cache=where)
+
+    def empty() -> None:
+        shutil.rmtree(where, ignore_errors=True)
+        shutil.rmtree(files, ignore_errors=True)
+
+    tarry.compute(lazy_inc(-1), scheduler="sync", cache=str(folder / "warm-up"))  # imports
     plain = median(lambda: graph.compute(scheduler="sync"), repeats, nothing)
-    first = median(lambda: graph.compute(scheduler="sync", cache=where), repeats, empty)
+    # a miss and its floor side by side in each repeat: the disk's speed varies by the minute
+    first, write = medians([first_run, write_files], repeats, empty)
     second = median(lambda: graph.compute(scheduler="sync", cache=where), repeats, warm)
     hits = median(lambda: tarry.compute(*incs, scheduler="sync", cache=where), repeats, warm)
     explain = median(lambda: tarry.explain(graph, cache=where), repeats, warm)
     plain_all = median(lambda: tarry.compute(*incs, scheduler="sync"), repeats, nothing)
-    files = folder / "plain-files"
-    write = median(lambda: write_each(files, n), repeats, lambda: shutil.rmtree(files, True))
     read = median(lambda: read_each(files, n), repeats, nothing)
     per = 1e6 / n
     miss, hit = (first - plain) * per, (hits - plain_all) * per
-    print(f"{n:,} small pure tasks (inc(i), then a sum), sync:")
+    print(f"{n:,} small pure tasks (inc(i), then a sum), sync, cache {where_label}:")
     rows = [
         ("no cache", plain),
         ("first run, all misses", first),
@@ -366,7 +399,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # joblib's notes about the edited function
         sys.dont_write_bytecode = True  # an edit within a second is read
-        small_tasks(args.tasks, repeats, Path(folder))
+        small_tasks(args.tasks, repeats, Path(folder), f"on disk ({folder})")
+        if os.path.isdir("/dev/shm"):  # the same in memory: tarry's costs, less the disk's
+            with tempfile.TemporaryDirectory(dir="/dev/shm") as memory:
+                small_tasks(args.tasks, repeats, Path(memory), "in memory (/dev/shm)")
         pipeline(args.size_mb, args.literal_mb, repeats, heavy, Path(folder))
 
 
