@@ -327,6 +327,9 @@ def _compute(
             values = dask_client.gather(futures)
     except TaskFailedError as failure:
         tracker.stop(look=True)
+        # the scheduler forgets the failed keys now, not when the futures are
+        # collected: a new compute of the same keys would get this error again
+        dask_client.cancel(futures)
         task = failed_task(run, failure.packet.key)
         return run.fail(task, unpack_error(failure.packet))
     except Exception as exc:
