@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import pytest
@@ -31,7 +32,7 @@ class Tracked:
         self.log = log
 
     def __reduce__(self) -> tuple[Any, ...]:
-        frame = sys._getframe(1)
+        frame: FrameType | None = sys._getframe(1)
         for_cache = False
         while frame is not None and not for_cache:  # a store's save, or what calls it
             for_cache = str(frame.f_globals.get("__name__")).startswith("tarry._cache.")
