@@ -10,25 +10,30 @@
    benchmark counts the calls and fails if not; joblib's count is shown.
    The second run is set beside the floor of any load of the final result:
    ``np.load`` of it saved as ``.npy`` (and unpickling it from a file).
+   The tools take turns, each cache removed before the next: at 1 GB each
+   holds 10 GB, and 5 GB more while an edited run is timed.
 2. **A large literal.** The same pipeline over an array (200 MB) passed in
    as the first step's argument, so its content is hashed in every run: the
    two second runs, each including building its graph (tarry hashes the
-   literal when it builds the graph; joblib at every step).
+   literal twice: for the task keys when it builds the graph, and once for
+   the cache keys; joblib at every step).
 3. **Many small tasks** (``inc(i)``, 100,000 by default, read by one sum):
    without a cache, the first run with one (every task a miss, its result
    written), the second (the sum loads), every ``inc`` as a target (all
    hits) and ``tarry.explain``; set beside the floor of the I/O a hit and a
    miss need: unpickling each result from its own file, and pickling each
    to a file of its own written atomically (a temporary name, then a
-   rename), in the store's folder layout.
+   rename), in the store's folder layout. On disk, then in ``/dev/shm``,
+   where the disk's share (and its noise) is gone.
 
 Every figure is a median of ``--repeats`` (the first and edited runs of
 the 1 GB pipeline once each unless ``--repeats`` is given: each writes
 gigabytes), on the sync scheduler: the cache's own costs, not a
 scheduler's. The machine is shared and noisy.
 
-Run: ``python benchmarks/bench_cache.py`` (``--quick`` for a smoke run of
-a few seconds; ``--size-mb``, ``--literal-mb``, ``--tasks`` to resize).
+Run: ``python benchmarks/bench_cache.py`` (about 15 minutes and 16 GB of
+free disk at the default sizes; ``--quick`` for a smoke run of a few
+seconds; ``--size-mb``, ``--literal-mb``, ``--tasks`` to resize).
 """
 
 from __future__ import annotations
@@ -147,9 +152,10 @@ class Steps:
         ]
         self.path.write_text(textwrap.dedent(STEP_SOURCE) + "".join(bodies))
 
-    def edit(self) -> None:
-        """The same kind of edit each time: a new factor in the middle step's body."""
-        self.edits += 1
+    def edit(self, edits: int | None = None) -> None:
+        """A new factor in the middle step's body (the n-th edit is the same every time);
+        ``edit(0)``: back to the code before any edit."""
+        self.edits = self.edits + 1 if edits is None else edits
         self.write()
         self.module = importlib.reload(self.module)
 
@@ -204,7 +210,7 @@ class Side:
         if not Path(self.where).exists():
             self.once()
 
-    def measure(self, start: Any, repeats: int, heavy: int) -> dict[str, float]:
+    def measure(self, start: Any, repeats: int, heavy: int) -> dict[str, Any]:
         """The first run, from an empty cache, and the second."""
         self.start = start
         return {
@@ -213,26 +219,25 @@ class Side:
         }
 
 
-def edited(steps: Steps, sides: dict[str, Side], source: str, heavy: int) -> dict[str, Any]:
-    """Per tool, the median run after an edit to a middle step, and the steps it ran.
+def edited(steps: Steps, side: Side, heavy: int) -> tuple[float, list[int]]:
+    """The median run after an edit to a middle step, and the steps the last one ran.
 
-    Each repeat makes a new edit, the same for both tools, and then removes
-    what it stored (gigabytes), so the next starts from the cache of the
-    unedited pipeline again.
+    Each repeat makes a new edit, and then removes what it stored
+    (gigabytes), so the next starts from the cache of the unedited pipeline
+    again. The tools take turns from the same code: their edits are the same.
     """
-    times: dict[str, list[float]] = {name: [] for name in sides}
-    ran: dict[str, list[int]] = {}
+    times = []
+    ran: list[int] = []
     for _ in range(heavy):
         steps.edit()
-        for name, side in sides.items():
-            mark = time.time()
-            steps.calls()
-            began = time.perf_counter()
-            side.run(steps, source, side.where)
-            times[name].append(time.perf_counter() - began)
-            ran[name] = steps.calls()
-            made_since(side.where, mark)
-    return {name: (statistics.median(times[name]), ran[name]) for name in sides}
+        mark = time.time()
+        steps.calls()
+        began = time.perf_counter()
+        side.once()
+        times.append(time.perf_counter() - began)
+        ran = steps.calls()
+        made_since(side.where, mark)
+    return statistics.median(times), ran
 
 
 def pipeline(megabytes: int, literal_mb: int, repeats: int, heavy: int, folder: Path) -> None:
@@ -246,14 +251,16 @@ def pipeline(megabytes: int, literal_mb: int, repeats: int, heavy: int, folder: 
         "joblib": Side(joblib_run, steps, folder / "joblib"),
     }
     plain = median(lambda: tarry_run(steps, source, None), repeats, nothing)
-    found = {name: side.measure(source, repeats, heavy) for name, side in sides.items()}
-    after = edited(steps, sides, source, heavy)
-    ran = after["tarry"][1]
+    floors = load_floors(tarry_run(steps, source, None), folder, repeats)
+    found: dict[str, dict[str, Any]] = {}
+    for name, side in sides.items():  # one after the other: each cache holds gigabytes
+        steps.edit(0)
+        found[name] = side.measure(source, repeats, heavy)
+        found[name]["edited"], found[name]["ran"] = edited(steps, side, heavy)
+        side.empty()
+    ran = found["tarry"]["ran"]
     if ran != list(range(EDITED, STEPS)):
         raise AssertionError(f"after an edit to step {EDITED}, tarry ran steps {ran}")
-    final = tarry_run(steps, source, sides["tarry"].where)
-    floors = load_floors(final, folder, repeats)
-    del final
     floor = floors["np.load"]
     print(f"{STEPS}-step pipeline over a {megabytes:,} MB array read from a file, sync:")
     print(
@@ -264,9 +271,11 @@ def pipeline(megabytes: int, literal_mb: int, repeats: int, heavy: int, folder: 
         print(f"  {label:<38}" + "".join(shown(found[t][name]) for t in sides))
     row = [found[tool]["second"] / floor for tool in sides]
     print(f"  {'second run / np.load of the result':<38}" + "".join(f"{r:9.2f}×" for r in row))
-    print(f"  {f'after an edit to step {EDITED}':<38}" + "".join(shown(after[t][0]) for t in sides))
-    counts = "".join(f"{len(after[t][1]):>10}" for t in sides)
+    label = f"after an edit to step {EDITED}"
+    print(f"  {label:<38}" + "".join(shown(found[t]["edited"]) for t in sides))
+    counts = "".join(f"{len(found[t]['ran']):>10}" for t in sides)
     print(f"  {'  steps it ran (of ' + str(STEPS) + ')':<38}{counts}")
+    steps.edit(0)
     literal(steps, sides, literal_mb, repeats)
 
 
@@ -334,10 +343,17 @@ def small_tasks(n: int, repeats: int, folder: Path, where_label: str) -> None:
     # a miss and its floor side by side in each repeat: the disk's speed varies by the minute
     first, write = medians([first_run, write_files], repeats, empty)
     second = median(lambda: graph.compute(scheduler="sync", cache=where), repeats, warm)
-    hits = median(lambda: tarry.compute(*incs, scheduler="sync", cache=where), repeats, warm)
     explain = median(lambda: tarry.explain(graph, cache=where), repeats, warm)
-    plain_all = median(lambda: tarry.compute(*incs, scheduler="sync"), repeats, nothing)
-    read = median(lambda: read_each(files, n), repeats, nothing)
+    # the hits, the same without a cache, and the floor of their reads, in turns
+    hits, plain_all, read = medians(
+        [
+            lambda: tarry.compute(*incs, scheduler="sync", cache=where),
+            lambda: tarry.compute(*incs, scheduler="sync"),
+            lambda: read_each(files, n),
+        ],
+        repeats,
+        warm,
+    )
     per = 1e6 / n
     miss, hit = (first - plain) * per, (hits - plain_all) * per
     print(f"{n:,} small pure tasks (inc(i), then a sum), sync, cache {where_label}:")
