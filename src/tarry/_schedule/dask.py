@@ -327,9 +327,11 @@ def _compute(
             values = dask_client.gather(futures)
     except TaskFailedError as failure:
         tracker.stop(look=True)
-        # the scheduler forgets the failed keys now, not when the futures are
-        # collected: a new compute of the same keys would get this error again
-        dask_client.cancel(futures)
+        # let go of the failed keys now, not when the error's traceback (which
+        # holds these futures) is collected: until then the scheduler keeps the
+        # erred tasks, and a new compute of the same keys gets this error again
+        for future in futures:
+            future.release()
         task = failed_task(run, failure.packet.key)
         return run.fail(task, unpack_error(failure.packet))
     except Exception as exc:
