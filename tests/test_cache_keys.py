@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import json
+import os
+import shutil
+import subprocess
 import sys
 import textwrap
 import threading
@@ -264,3 +268,118 @@ def test_a_literal_task_is_keyed_by_its_value() -> None:
     keys = CacheKeys()
     one = keys.of(Task.literal("a", [1, 2]))
     assert one == keys.of(Task.literal("b", [1, 2])) != keys.of(Task.literal("c", [1, 3]))
+
+
+def test_a_function_is_described_once_per_run(
+    user_module: Module, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    described: list[str] = []
+    real = _Describer.state
+
+    def counting(self: _Describer, func: Any) -> None:
+        described.append(func.__name__)
+        real(self, func)
+
+    monkeypatch.setattr(_Describer, "state", counting)
+    clean = delayed(user_module.module.clean, pure=True)
+    tasks = [clean([i])._task for i in range(50)]
+    described.clear()  # building pure tasks described it for their task keys
+    keys = CacheKeys()
+    assert len({str(keys.of(t)) for t in tasks}) == 50
+    assert sorted(described) == ["clean", "normalise"]  # not 50 times each
+    CacheKeys().of(tasks[0])  # a new run describes it again
+    assert len(described) == 4
+
+
+def test_a_key_is_the_same_whichever_task_a_run_keys_first(tmp_path: Path) -> None:
+    """A function is described once per run (``plain``: its later calls take a short
+    cut), unless it is in a cycle (``ping`` calls ``pong`` calls ``ping``): the
+    same keys in any order, and whether a task is the first of its function or not."""
+    cycle = Module(
+        tmp_path,
+        "cachekeys_cycle",
+        "def ping(n):\n    return n and pong(n - 1)\n\n\n"
+        "def pong(n):\n    return n and ping(n - 1)\n\n\n"
+        "def both(n):\n    return ping(n) + pong(n)\n\n\n"
+        "def plain(n):\n    return n + 1\n",
+    )
+    try:
+        m = cycle.module
+        lazy = {name: delayed(getattr(m, name), pure=True) for name in ("ping", "pong", "both")}
+        lazy["plain"] = delayed(m.plain, pure=True)
+        tasks = [f(n)._task for f in lazy.values() for n in (1, 2, "2")]
+        tasks.append(lazy["both"](lazy["ping"](3))._task)  # an input, by its key
+        tasks.append(lazy["plain"](lazy["ping"](3))._task)
+
+        def keyed(order: list[Task]) -> dict[str, str]:
+            keys = CacheKeys()
+            found = {t.key: keys.of(t) for t in order}
+            return {k: v.key for k, v in found.items() if isinstance(v, Keyed)}
+
+        first = keyed(tasks)
+        assert len(set(first.values())) == len(tasks)
+        assert keyed(tasks[::-1]) == first
+        assert keyed(tasks[1::2] + tasks[::2]) == first
+        alone = {t.key: keyed([t])[t.key] for t in tasks}  # each one first in its run
+        assert alone == first
+    finally:
+        sys.modules.pop("cachekeys_cycle", None)
+
+
+UPGRADE_SCRIPT = """
+import json, sys
+import tinypkg, usercode
+from tarry import delayed
+from tarry._cache.keys import CacheKeys
+
+keys = CacheKeys()
+tasks = {
+    "uses": delayed(usercode.uses, pure=True)(1),
+    "library": delayed(tinypkg.scale, pure=True)(1),
+    "unrelated": delayed(usercode.unrelated, pure=True)(1),
+}
+print(json.dumps({name: keys.of(x._task).key for name, x in tasks.items()}))
+"""
+
+
+def test_upgrading_an_installed_package_changes_the_keys_of_what_uses_it(tmp_path: Path) -> None:
+    """A real distribution (a ``.dist-info`` in a virtualenv's site-packages), upgraded
+    without a change to its code: what calls into it gets new keys, the rest keeps them."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    purelib = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    site = Path(
+        subprocess.run([python, "-c", purelib], capture_output=True, text=True).stdout.strip()
+    )
+    (site / "tinypkg").mkdir(parents=True)
+    (site / "tinypkg" / "__init__.py").write_text("def scale(x):\n    return x * 2\n")
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "usercode.py").write_text(
+        "import tinypkg\n\n\ndef uses(x):\n    return tinypkg.scale(x) + 1\n\n\n"
+        "def unrelated(x):\n    return x + 1\n"
+    )
+    src = Path(keys_module.__file__).parents[2]  # this tarry, not an installed one
+    env = {"PYTHONPATH": os.pathsep.join([str(src), str(tmp_path / "code")])}
+
+    def keys_with(version: str) -> dict[str, str]:
+        for old in site.glob("tinypkg-*.dist-info"):
+            shutil.rmtree(old)
+        info = site / f"tinypkg-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: tinypkg\nVersion: {version}\n"
+        )
+        run = subprocess.run(
+            [python, "-c", UPGRADE_SCRIPT], capture_output=True, text=True, env=env, timeout=120
+        )
+        assert run.returncode == 0, run.stderr
+        found: dict[str, str] = json.loads(run.stdout)
+        return found
+
+    before = keys_with("1.0")
+    assert keys_with("1.0") == before  # another process, the same keys
+    after = keys_with("1.1")
+    assert after["uses"] != before["uses"]
+    assert after["library"] != before["library"]
+    assert after["unrelated"] == before["unrelated"]

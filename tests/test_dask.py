@@ -102,6 +102,30 @@ def test_worker_exception_keeps_type_message_traceback_and_key() -> None:
     assert f"tarry: raised by task {bad.key!r} (raise_needs_two)" in info.value.__notes__
 
 
+def fails_while(path: str, value: int) -> int:
+    if os.path.exists(path):
+        raise RuntimeError(f"{path} is there")
+    return value
+
+
+def test_a_graph_that_failed_computes_again_once_the_cause_is_gone(tmp_path: Path) -> None:
+    # the same keys, at once: the scheduler must have forgotten the erred task
+    flag = tmp_path / "fail"
+    stale = 0
+    for n in range(20):
+        parts = [delayed(fails_while, pure=True)(str(flag), n + i) for i in (0, 100)]
+        x = delayed(sum, pure=True)(parts)
+        flag.touch()
+        with pytest.raises(RuntimeError, match="is there"):
+            compute(x, scheduler="dask")
+        flag.unlink()
+        with contextlib.suppress(RuntimeError):
+            compute(x, scheduler="dask")
+            continue
+        stale += 1
+    assert stale == 0
+
+
 # -- what the caller learns as the run goes ----------------------------------------------
 
 

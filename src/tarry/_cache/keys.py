@@ -20,8 +20,10 @@ cannot be described (no pickle, a bare ``object()``), or an input that is
 not cacheable itself.
 
 Lifetime: one :class:`CacheKeys` per compute (or explain). It keeps each
-NumPy array it hashed by identity until it is dropped, so an array passed to
-many tasks is hashed once per run.
+NumPy array it hashed, and each function it described (with the user's
+functions it reaches), by identity until it is dropped: an array passed to
+many tasks is hashed once per run, and a function called by 100,000 tasks
+or by many callers is walked once.
 """
 
 from __future__ import annotations
@@ -36,12 +38,14 @@ from typing import Any, NamedTuple
 
 from tarry._graph import Task
 from tarry._tokens import _CLASS_SKIP as _TOKENS_CLASS_SKIP
-from tarry._tokens import _code, _Describer, _importable, _in_library
+from tarry._tokens import _SCALARS, _code, _Describer, _importable, _in_library
 
 __all__ = ["KEY_VERSION", "CacheKeys", "Keyed", "NotCacheable", "code_digest"]
 
 #: part of every key: a change in how keys are derived must not reuse old entries
-KEY_VERSION = "tarry-cache-key-1"
+KEY_VERSION = "tarry-cache-key-2"
+#: how a call's description starts (:meth:`CacheKeys._plain_call` writes it itself)
+_CALL = f"str:{KEY_VERSION!r}\x1fstr:'call'"
 
 # Python 3.14 marks a docstring with a flag; before, a function's first
 # constant is its docstring, or None when it has none.
@@ -172,6 +176,19 @@ class _CacheDescriber(_Describer):
     def function(self, func: types.FunctionType) -> None:
         if self.again(func):
             return
+        keys = self.keys
+        found = keys.described.get(id(func))
+        if found is None:
+            if id(func) in keys.describing:  # a cycle of functions: described in place
+                keys.cycles += 1
+                self.inline(func)
+                return
+            found = keys.describe(func)
+        self.out.append(found[0])
+        self.functions.update(found[1])
+
+    def inline(self, func: types.FunctionType) -> None:
+        """``func`` described here: its code, state and the globals it reads."""
         module = func.__module__
         name = f"{module}:{func.__qualname__}"
         library = isinstance(module, str) and _in_library(module)
@@ -264,13 +281,43 @@ class CacheKeys:
     'impure: build it with delayed(f, pure=True), or opt in with f.options(cache=True)'
     """
 
-    __slots__ = ("arrays", "found")
+    __slots__ = ("arrays", "cycles", "described", "describing", "found")
 
     def __init__(self) -> None:
         #: per task key, its cache key or why it has none
         self.found: dict[str, Keyed | NotCacheable] = {}
         #: NumPy arrays hashed in this run, by identity (kept alive with their text)
         self.arrays: dict[int, tuple[str, object]] = {}
+        #: functions described in this run, by identity: their text, the
+        #: user's functions they cover, and themselves (kept alive)
+        self.described: dict[int, tuple[str, dict[str, str], object]] = {}
+        #: the functions being described, and how often one was met again inside itself
+        self.describing: set[int] = set()
+        self.cycles = 0
+
+    def describe(self, func: types.FunctionType) -> tuple[str, dict[str, str], object]:
+        """``func``'s description on its own, kept for the run unless it is part of a cycle.
+
+        A run describes each function once, not once per task that calls it
+        or per caller: 100,000 tasks of one function, or callers sharing
+        helpers, walk its code and globals once. A function that reaches a
+        function still being described (``f`` calls ``g`` calls ``f``) is
+        described in place wherever it is met, as before, and not kept: its
+        text depends on where the walk entered the cycle, and a key must not
+        depend on the order a run keys its tasks in.
+        """
+        describer = _CacheDescriber(self)
+        cycles = self.cycles
+        self.describing.add(id(func))
+        describer.again(func)  # numbered first: a recursive function refers back to itself
+        try:
+            describer.inline(func)
+        finally:
+            self.describing.discard(id(func))
+        found = ("\x1f".join(describer.out), describer.functions, func)
+        if self.cycles == cycles:
+            self.described[id(func)] = found
+        return found
 
     def all(self, tasks: Iterable[Task]) -> dict[str, Keyed | NotCacheable]:
         """Key ``tasks`` (given inputs first, as :func:`tarry._graph.walk` yields them)."""
@@ -318,15 +365,41 @@ class CacheKeys:
                     "or opt in with f.options(cache=True)"
                 )
             parts = ("call", func, task.args, task.kwargs)
-        describer = _CacheDescriber(self)
         try:
-            describer.add(KEY_VERSION)
-            for part in parts:
-                describer.add(part)
+            described = self._plain_call(parts) if parts[0] == "call" else None
+            if described is None:
+                describer = _CacheDescriber(self)
+                describer.add(KEY_VERSION)
+                for part in parts:
+                    describer.add(part)
+                described = describer.out, describer.functions
         except _UnkeyableError as exc:
             return NotCacheable(str(exc))
         except RecursionError:
             return NotCacheable("an argument is nested too deeply to describe")
-        text = "\x1f".join(describer.out).encode(errors="surrogatepass")
-        digest = hashlib.blake2b(text, digest_size=20).hexdigest()
-        return Keyed(digest, describer.functions)
+        text = "\x1f".join(described[0]).encode(errors="surrogatepass")
+        return Keyed(hashlib.blake2b(text, digest_size=20).hexdigest(), described[1])
+
+    def _plain_call(self, parts: tuple[Any, ...]) -> tuple[list[str], dict[str, str]] | None:
+        """A call of a function described already, on scalars and inputs: the most
+        common task (``inc(i)`` 100,000 times), written without a describer.
+
+        The text is the one the describer writes, so the key is the same
+        either way; None when the call is of another kind.
+        """
+        _, func, args, kwargs = parts
+        found = self.described.get(id(func)) if kwargs is None else None
+        if found is None:
+            return None
+        out = [_CALL, found[0], "tuple["]
+        for item in args:
+            kind = type(item)
+            prefix = _SCALARS.get(id(kind))
+            if prefix is not None:
+                out.append(prefix + repr(item))
+            elif kind is Task:
+                out.append(f"input:{self.input_key(item)}")
+            else:
+                return None
+        out += ("]", "NoneType:None")
+        return out, found[1]

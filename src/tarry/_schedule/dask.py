@@ -327,6 +327,15 @@ def _compute(
             values = dask_client.gather(futures)
     except TaskFailedError as failure:
         tracker.stop(look=True)
+        # let go of the failed keys now, not when the error's traceback (which
+        # holds these futures) is collected: until then the scheduler keeps the
+        # erred tasks, and a new compute of the same keys gets this error again.
+        # A release is queued on the client's loop: wait for it to run, or the
+        # next compute's futures of the same keys would count before it does
+        # and the keys would never be released (17 stale errors in 30 retries)
+        for future in futures:
+            future.release()
+        dask_client.sync(_loop_turn)
         task = failed_task(run, failure.packet.key)
         return run.fail(task, unpack_error(failure.packet))
     except Exception as exc:
@@ -382,6 +391,10 @@ def _fetch(run: Run, held: dict[str, Held]) -> dict[str, Any] | BaseException:
                 return run.fail(failed_task(run, failed[0]), exc)
             return _system_error(run, exc, owner, [])
     return fetched
+
+
+async def _loop_turn() -> None:
+    """Nothing: run on a client's loop, it ends once what was queued there before it ran."""
 
 
 def _done_by(deadline: Deadline, futures: list[Any]) -> bool:
