@@ -222,6 +222,24 @@ def test_impure_and_opted_out_tasks_always_run(pipe: Pipeline, where: str) -> No
     assert pipe.calls() == ["load"]
 
 
+def test_a_pure_task_opted_out_runs_every_time_and_its_readers_load(
+    pipe: Pipeline, where: str
+) -> None:
+    load = delayed(pipe.module.load, pure=True).options(cache=False)  # big, quick to redo
+    clean = delayed(pipe.module.clean, pure=True)
+    loaded = load(2)
+    graph = clean(loaded)
+    graph.compute(scheduler="sync", cache=where)
+    assert pipe.calls() == ["load", "clean"]
+    graph.compute(scheduler="sync", cache=where)
+    assert pipe.calls() == []  # clean loads, so load is not needed
+    plan = str(tarry.explain(loaded, cache=where).cache)
+    assert "not cacheable: cache=False (it runs every time" in plan
+    loaded.compute(scheduler="sync", cache=where)
+    assert pipe.calls() == ["load"]  # never stored
+    assert len(list(Path(where).glob("entries/*/*"))) == 1  # clean's result alone
+
+
 def test_every_way_of_switching_it_on_and_off(pipe: Pipeline, where: str) -> None:
     graph = pipe.graph()
     with tarry.cache(where):

@@ -194,8 +194,11 @@ def test_impure_and_opted_out_tasks_are_not_cacheable() -> None:
     impure = keys.of(delayed(abs)(-1)._task)
     assert isinstance(impure, NotCacheable)
     assert impure.reason.startswith("impure")
-    opted_out = keys.of(delayed(abs, pure=True).options(cache=False)(-1)._task)
-    assert opted_out == NotCacheable("cache=False")
+    impure_out = keys.of(delayed(abs).options(cache=False)(-1)._task)
+    assert impure_out == NotCacheable("cache=False")
+    pure_out = keys.of(delayed(abs, pure=True).options(cache=False)(-1)._task)
+    assert isinstance(pure_out, Keyed)  # keyed for its readers...
+    assert not pure_out.stored  # ...and never stored
     opted_in = keys.of(delayed(abs).options(cache=True)(-1)._task)
     assert isinstance(opted_in, Keyed)
 

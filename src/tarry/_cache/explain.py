@@ -116,15 +116,23 @@ def _reason(decision: Decision, decided: dict[str, Decision], stored: _Lookup) -
         return "not needed: what reads it loads"
     if isinstance(keyed, NotCacheable):
         return f"not cacheable: {keyed.reason}"
+    if not keyed.stored:
+        return "not cacheable: cache=False (it runs every time; its key still keys its readers)"
     own = getattr(task.func, "__module__", None), getattr(task.func, "__qualname__", None)
     own_name = f"{own[0]}:{own[1]}"
     if own_name in keyed.functions and stored(own_name) is None:
         return "new"  # its function never stored a result here
-    rerun = [d.key for d in task.deps if d.func is not None and decided[d.key].action == "run"]
+    rerun = [d.key for d in task.deps if d.func is not None and _reruns(decided[d.key])]
     if rerun:
         more = f" (and {len(rerun) - 1} more)" if len(rerun) > 1 else ""
         return f"input `{rerun[0]}` will be recomputed{more}"
     return _changed(task, keyed, own_name, stored)
+
+
+def _reruns(decision: Decision) -> bool:
+    """Whether an input runs again in place of a stored result (one never stored always runs)."""
+    keyed = decision.keyed
+    return decision.action == "run" and not (isinstance(keyed, Keyed) and not keyed.stored)
 
 
 def _changed(task: Task, keyed: Keyed, own_name: str, stored: _Lookup) -> str:

@@ -15,9 +15,11 @@ A task's key covers everything its result may depend on:
   its readers new too, and an input's value is never hashed.
 
 A task that cannot be keyed is *not cacheable*, with a reason: an impure
-task (unless ``.options(cache=True)``), ``cache=False``, an argument that
-cannot be described (no pickle, a bare ``object()``), or an input that is
-not cacheable itself.
+task (unless ``.options(cache=True)``), ``cache=False`` on an impure one,
+an argument that cannot be described (no pickle, a bare ``object()``), or
+an input that is not cacheable itself. A pure task with ``cache=False``
+keeps its key (``Keyed.stored`` False): it runs every time and is never
+stored, and its readers are cached as usual.
 
 Lifetime: one :class:`CacheKeys` per compute (or explain). It keeps each
 NumPy array it hashed, and each function it described (with the user's
@@ -63,6 +65,9 @@ class Keyed(NamedTuple):
     #: per function of the user's (``module:qualname``), the digest of its
     #: code that went into the key
     functions: dict[str, str]
+    #: False for a pure task opted out with ``cache=False``: it runs every
+    #: time and its result is never stored, but its key still keys its readers
+    stored: bool = True
 
 
 class NotCacheable(NamedTuple):
@@ -357,7 +362,7 @@ class CacheKeys:
             parts = ("value", task.args[0])
         else:
             wanted = None if task.options is None else task.options.cache
-            if wanted is False:
+            if wanted is False and not task.pure:
                 return NotCacheable("cache=False")
             if wanted is None and not task.pure:
                 return NotCacheable(
@@ -378,7 +383,9 @@ class CacheKeys:
         except RecursionError:
             return NotCacheable("an argument is nested too deeply to describe")
         text = "\x1f".join(described[0]).encode(errors="surrogatepass")
-        return Keyed(hashlib.blake2b(text, digest_size=20).hexdigest(), described[1])
+        digest = hashlib.blake2b(text, digest_size=20).hexdigest()
+        stored = task.options is None or task.options.cache is not False
+        return Keyed(digest, described[1], stored)
 
     def _plain_call(self, parts: tuple[Any, ...]) -> tuple[list[str], dict[str, str]] | None:
         """A call of a function described already, on scalars and inputs: the most

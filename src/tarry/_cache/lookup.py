@@ -64,7 +64,7 @@ def decide(targets: list[Task], store: Store, keys: CacheKeys, load: bool) -> di
         if task.func is None:
             decided[task.key] = Decision(task, "value", keyed)
             continue
-        if isinstance(keyed, Keyed):
+        if isinstance(keyed, Keyed) and keyed.stored:
             if load:
                 start, cpu = time.perf_counter(), time.thread_time()
                 loaded = store.load(keyed.key)
@@ -100,9 +100,10 @@ def cached_targets(targets: list[Task], store: Store) -> tuple[list[Task], Cache
             built[key] = Task.literal(key, value, task.name)
             continue
         if task.func is not None:
-            (misses if isinstance(keyed, Keyed) else uncacheable).append(key)
+            stored = isinstance(keyed, Keyed) and keyed.stored
+            (misses if stored else uncacheable).append(key)
         func = task.func
-        if func is not None and isinstance(keyed, Keyed):
+        if func is not None and isinstance(keyed, Keyed) and keyed.stored:
             inputs = _input_costs(task, decided)
             func = WriteThrough(func, store, keyed, task.name, task.options, inputs)
         args = tuple(_rebuilt(a, built) for a in task.args)

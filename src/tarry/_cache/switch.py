@@ -28,7 +28,8 @@ def cache(location: str | os.PathLike[str] | None, max_size: int | str | None = 
     for one compute.
 
     Pure tasks (``delayed(f, pure=True)``) are cached, and those of
-    ``f.options(cache=True)``; ``f.options(cache=False)`` opts out. Before a
+    ``f.options(cache=True)``; ``f.options(cache=False)`` opts out (a pure
+    task opted out is never stored, but its readers are cached). Before a
     run, every needed task's key is looked up: a hit is loaded and not run
     (nor are its inputs, if nothing else needs them); a miss runs and its
     result is written as soon as it has it, so a run that fails resumes
