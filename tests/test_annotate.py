@@ -84,6 +84,16 @@ def test_a_block_with_cache_true_keeps_impure_results_across_runs(tmp_path: Path
     assert Path(log).read_text().split() == ["1", "2", "2"]  # 1 ran, then loaded; 2 ran twice
 
 
+def test_an_attribute_read_inside_a_block_has_its_options_wherever_it_is_used() -> None:
+    with annotate(retries=2, cache=False):
+        column = delayed(dict)(a=[1, 2]).get  # its getattr task is made below, outside
+    total = delayed(len)(column)
+    (getter,) = total._task.deps
+    assert getter.name == "getattr"
+    assert getter.options == TaskOptions(retries=2, cache=False)
+    assert total._task.options is None
+
+
 def test_options_survive_rebinding_and_pickling() -> None:
     import pickle
 

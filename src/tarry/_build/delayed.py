@@ -20,7 +20,7 @@ from tarry._build.annotate import merged
 from tarry._build.labels import BINARY_OPERATORS, COMPARISONS, UNARY_OPERATORS, method_caller
 from tarry._build.traverse import ATOMIC as _ATOMIC
 from tarry._build.traverse import pack, shallow
-from tarry._graph import Lazy, Pack, Quote, Task, TaskGraph, check_same, resolve
+from tarry._graph import Lazy, Pack, Quote, Task, TaskGraph, TaskOptions, check_same, resolve
 from tarry._interop.collection import DaskCollection
 from tarry._keys import check_key, new_key
 from tarry._schedule.tracebacks import release_own_frames
@@ -371,25 +371,33 @@ class DelayedAttr(Delayed[Any]):
     """``x.attr``: a lazy attribute that, when called, becomes ONE method-call task.
 
     Its own ``getattr`` task is made only if the attribute is used as a value,
-    so ``x.method(...)`` costs one task and no wasted key hashing.
+    so ``x.method(...)`` costs one task and no wasted key hashing; that task
+    has the options of the :func:`tarry.annotate` block the attribute was
+    read in, wherever it is made.
     """
 
-    __slots__ = ("_attr", "_owner")
+    __slots__ = ("_attr", "_block", "_owner")
 
     _attr: str
+    _block: TaskOptions | None
     _owner: Delayed[Any]
 
     def __init__(self, owner: Delayed[Any], attr: str) -> None:
         _set_length(self, None)
         _set(self, "_owner", owner)
         _set(self, "_attr", attr)
+        _set(self, "_block", current_options())
 
     @property  # type: ignore[override,unused-ignore]
     def _task(self) -> Task:  # type: ignore[override]
         try:
             task: Task = _get_task(self)
         except AttributeError:
-            task = _make_task(getattr, (self._owner, self._attr), None, "getattr", True)
+            block = self._block
+            options = None if block is None else block._asdict()
+            task = _make_task(
+                getattr, (self._owner, self._attr), None, "getattr", True, options=options
+            )
             _set_task(self, task)
         return task
 
