@@ -75,7 +75,7 @@ def test_the_profile_counts_misses_then_hits(scheduler: str, tmp_path: Path) -> 
     assert counts.saved >= (3 * NAP if scheduler != "processes" else 0)
     assert report.tasks == 1  # only the task that is not cacheable ran
     assert re.search(r"^  cache +1 hit \(saved .+, loaded in .+, \d+ B\), 0 misses stored, "
-                     r"1 not cacheable, 3 skipped$", str(report), re.M)  # fmt: skip
+                     r"1 not cached, 3 skipped$", str(report), re.M)  # fmt: skip
     frame = second.to_dataframe()
     hit = frame[frame.cache == "hit"].iloc[0]
     assert (hit["name"], hit.worker, hit.attempts) == ("total", "cache", 0)

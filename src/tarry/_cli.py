@@ -213,7 +213,7 @@ def run_tutorial(args: argparse.Namespace) -> list[Outcome]:
                 from tarry._tutorial.cached import groupby_with_cache
 
                 outcomes += groupby_with_cache(
-                    exercise, args.scheduler, args.workers, folder.parent
+                    exercise, flight_files(folder), args.scheduler, args.workers, folder.parent
                 )
     return outcomes
 

@@ -83,9 +83,9 @@ def plan(targets: list[Task], store: Store) -> CachePlan:
     >>> store = Store(tempfile.mkdtemp())
     >>> x = double(double(1))
     >>> for task in plan([x._task], store).tasks:
-    ...     print(task.action, task.reason)  # doctest: +ELLIPSIS
+    ...     print(task.action, task.reason)
     run new
-    run input `double-...` will be recomputed
+    run new
     >>> _ = x.compute(cache=store)
     >>> [t.action for t in plan([double(x)._task], store).tasks]
     ['skip', 'load', 'run']
@@ -99,16 +99,19 @@ def plan(targets: list[Task], store: Store) -> CachePlan:
         return digests[name]
 
     tasks = []
-    for key, decision in decided.items():
+    reasons: dict[str, str] = {}
+    for key, decision in decided.items():  # inputs first
         task = decision.task
         if task.func is None:
             continue
-        reason = _reason(decision, decided, stored)
+        reasons[key] = reason = _reason(decision, decided, reasons, stored)
         tasks.append(TaskPlan(key, task.name, decision.action, reason))
     return CachePlan(store.location, tasks)
 
 
-def _reason(decision: Decision, decided: dict[str, Decision], stored: _Lookup) -> str:
+def _reason(
+    decision: Decision, decided: dict[str, Decision], reasons: dict[str, str], stored: _Lookup
+) -> str:
     task, action, keyed = decision.task, decision.action, decision.keyed
     if action == "load":
         return "stored under its key"
@@ -123,6 +126,9 @@ def _reason(decision: Decision, decided: dict[str, Decision], stored: _Lookup) -
     if own_name in keyed.functions and stored(own_name) is None:
         return "new"  # its function never stored a result here
     rerun = [d.key for d in task.deps if d.func is not None and _reruns(decided[d.key])]
+    if rerun and all(reasons[k] == "new" for k in rerun):
+        return "new"  # what it reads was never stored: neither was it
+    rerun = [k for k in rerun if reasons[k] != "new"]
     if rerun:
         more = f" (and {len(rerun) - 1} more)" if len(rerun) > 1 else ""
         return f"input `{rerun[0]}` will be recomputed{more}"

@@ -103,7 +103,7 @@ def cached_targets(targets: list[Task], store: Store) -> tuple[list[Task], Cache
             stored = isinstance(keyed, Keyed) and keyed.stored
             (misses if stored else uncacheable).append(key)
         func = task.func
-        if func is not None and isinstance(keyed, Keyed) and keyed.stored:
+        if func is not None and isinstance(keyed, Keyed):  # stored, or timed for its readers
             inputs = _input_costs(task, decided)
             func = WriteThrough(func, store, keyed, task.name, task.options, inputs)
         args = tuple(_rebuilt(a, built) for a in task.args)
@@ -155,6 +155,9 @@ def _rebuilt(arg: Any, built: dict[str, Task]) -> Any:
 class WriteThrough:
     """A task's function that stores each result under the task's cache key.
 
+    A task keyed but never stored (``cache=False`` on a pure task) only
+    notes what making its result took, for its readers' entries.
+
     Runs where the task runs; a result that cannot be stored warns and is
     returned all the same (:meth:`~tarry._cache.store.Store.save`). Made in
     the caller, it tells the caller's store that the run may write to it,
@@ -195,7 +198,8 @@ class WriteThrough:
         self.label = label
         self.fmt = (options.cache_format if options is not None else None) or "auto"
         self.inputs = inputs
-        store.grows = True
+        if keyed.stored:
+            store.grows = True
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         start = time.perf_counter()
@@ -208,7 +212,8 @@ class WriteThrough:
             if len(_MADE) >= _MADE_LIMIT:
                 del _MADE[next(iter(_MADE))]
             _MADE[keyed.key] = seconds
-            self.store.save(keyed.key, result, self.label, keyed.functions, seconds, self.fmt)
+            if keyed.stored:
+                self.store.save(keyed.key, result, self.label, keyed.functions, seconds, self.fmt)
         return result
 
     def __reduce__(self) -> tuple[Any, ...]:

@@ -64,7 +64,7 @@ class CacheTally:
     hits: tuple[Hit, ...]
     #: cacheable tasks the run was to run (and store)
     misses: frozenset[str]
-    #: tasks the run was to run without a key
+    #: tasks the run was to run without storing them: no key, or ``cache=False``
     uncacheable: frozenset[str]
     #: tasks not needed, since only hits read them
     skipped: int
@@ -90,7 +90,7 @@ class CacheCounts:
     --------
     >>> one = CacheCounts(2, 3.0, 0.1, 2048, 1, 0, 0)
     >>> print(one + CacheCounts(0, 0.0, 0.0, 0, 4, 1, 0))
-    2 hits (saved 3.00 s, loaded in 100 ms, 2.05 kB), 5 misses stored, 1 not cacheable
+    2 hits (saved 3.00 s, loaded in 100 ms, 2.05 kB), 5 misses stored, 1 not cached
     """
 
     hits: int
@@ -102,7 +102,7 @@ class CacheCounts:
     nbytes: int
     #: cacheable tasks that ran and stored their result
     misses: int
-    #: tasks that ran without a cache key
+    #: tasks that ran without storing their result: no key, or ``cache=False``
     uncacheable: int
     #: tasks not run, since only hits read them
     skipped: int
@@ -128,7 +128,7 @@ class CacheCounts:
         misses = "miss" if self.misses == 1 else "misses"
         parts = [hits, f"{self.misses:,} {misses} stored"]
         if self.uncacheable:
-            parts.append(f"{self.uncacheable:,} not cacheable")
+            parts.append(f"{self.uncacheable:,} not cached")
         if self.skipped:
             parts.append(f"{self.skipped:,} skipped")
         return ", ".join(parts)
