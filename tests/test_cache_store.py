@@ -17,6 +17,7 @@ import pytest
 
 from tarry._cache.store import (
     FORMAT,
+    LIST_FROM,
     CacheFormatError,
     CacheWarning,
     Loaded,
@@ -229,3 +230,27 @@ def test_a_store_of_the_previous_format_is_refused_with_the_command_that_clears_
     with pytest.raises(CacheFormatError, match="made by an older tarry") as caught:
         Store(str(tmp_path))
     assert f"`tarry cache clear {tmp_path}`" in str(caught.value)
+
+
+def _noted_inc(x: int, log: str) -> int:
+    with open(log, "a") as f:
+        f.write(f"{x}\n")
+    return x + 1
+
+
+def test_a_run_of_many_keys_finds_its_entries_by_listing_their_folders(tmp_path: Path) -> None:
+    import tarry
+
+    log = str(tmp_path / "calls.log")
+    where = str(tmp_path / "cache")
+    lazy = tarry.delayed(_noted_inc, pure=True)
+    incs = [lazy(i, log) for i in range(LIST_FROM + 44)]
+    tarry.compute(*incs, scheduler="sync", cache=where)
+    store = Store(where)
+    keys = {p.name for p in Path(where).glob("entries/*/*")}
+    assert store.existing(sorted(keys)) == keys  # listed, not tried one by one
+    gone = sorted(keys)[7]
+    (Path(where) / "entries" / gone[:2] / gone).unlink()
+    Path(log).unlink()
+    tarry.compute(*incs, scheduler="sync", cache=where)
+    assert len(Path(log).read_text().split()) == 1  # the one whose entry went, alone

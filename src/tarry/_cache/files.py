@@ -14,6 +14,7 @@ way to do that, so a remote entry's last use is when it was written.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import mmap
 import os
 import sys
@@ -83,6 +84,24 @@ def _header_of(read: Any) -> Header:
     return found
 
 
+#: this process's part of a temporary file's name: random, so that processes
+#: of two machines sharing a store never pick the same name
+_PROCESS_TAG = uuid.uuid4().hex[:16]
+_TEMP_COUNT = itertools.count()
+
+
+def _temp_name() -> str:
+    """A name no other writer uses: the process's tag, its pid (a forked child
+    keeps the tag) and a count (threads), 0.4 µs against uuid4's 2.2 µs a file.
+
+    Examples
+    --------
+    >>> _temp_name() != _temp_name()
+    True
+    """
+    return f"{_PROCESS_TAG}-{os.getpid()}-{next(_TEMP_COUNT)}"
+
+
 class Local:
     """A local directory, through ``os``: no fsspec needed."""
 
@@ -107,7 +126,7 @@ class Local:
         if folder not in self.made:
             os.makedirs(folder, exist_ok=True)
             self.made.add(folder)
-        temp = f"{final}.{uuid.uuid4().hex}.tmp"
+        temp = f"{final}.{_temp_name()}.tmp"
         try:
             with open(temp, "wb") as f:
                 for part in parts:
@@ -205,7 +224,7 @@ class Remote:
     def write(self, path: str, parts: Sequence[Bytes]) -> None:
         final = self.where(path)
         self.fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)
-        temp = f"{final}.{uuid.uuid4().hex}.tmp"
+        temp = f"{final}.{_temp_name()}.tmp"
         self.fs.pipe_file(temp, b"".join(parts))
         self.fs.mv(temp, final)
 

@@ -54,6 +54,7 @@ def decide(targets: list[Task], store: Store, keys: CacheKeys, load: bool) -> di
     """
     tasks = list(walk(targets))
     found = keys.all(tasks)
+    existing = store.existing([k.key for k in found.values() if isinstance(k, Keyed) and k.stored])
     needed = {t.key for t in targets}
     decided: dict[str, Decision] = {}
     for task in reversed(tasks):  # readers before their inputs
@@ -64,7 +65,11 @@ def decide(targets: list[Task], store: Store, keys: CacheKeys, load: bool) -> di
         if task.func is None:
             decided[task.key] = Decision(task, "value", keyed)
             continue
-        if isinstance(keyed, Keyed) and keyed.stored:
+        if (
+            isinstance(keyed, Keyed)
+            and keyed.stored
+            and (existing is None or keyed.key in existing)
+        ):
             if load:
                 start, cpu = time.perf_counter(), time.thread_time()
                 loaded = store.load(keyed.key)
