@@ -205,13 +205,18 @@ def layout(encoded: Encoded, meta: dict[str, Any]) -> list[Bytes]:
         pad = -end % _ALIGN
         tail += [bytes(pad), buffer]
         end += pad + buffer.nbytes
-    header = json.dumps(
+    header = _json(
         {**meta, "kind": encoded.kind, "crc": zlib.crc32(encoded.stream),
          "stream": len(encoded.stream), "buffers": sizes, "payload": end},
-        separators=(",", ":"),
     ).encode()  # fmt: skip
     head = MAGIC + len(header).to_bytes(4, "little") + header
+    if not encoded.buffers:  # a small result: one write
+        return [b"".join((head, bytes(-len(head) % _ALIGN), encoded.stream))]
     return [head, bytes(-len(head) % _ALIGN), *tail]
+
+
+#: a header's JSON, compact; made once (``json.dumps`` makes an encoder per call)
+_json = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 
 
 def read_header(start: bytes) -> Header | int:
