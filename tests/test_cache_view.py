@@ -151,3 +151,23 @@ def test_a_profile_sums_the_counts_of_its_computes(tmp_path: Path) -> None:
     assert counts is not None
     assert (counts.hits, counts.misses) == (1, 2)
     assert counts.saved >= NAP
+
+
+def test_the_memo_of_making_times_keeps_the_newest_and_stays_bounded(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from collections import OrderedDict
+
+    from tarry._cache import lookup
+    from tarry._cache.keys import CacheKeys, Keyed
+
+    monkeypatch.setattr(lookup, "_MADE", OrderedDict())
+    monkeypatch.setattr(lookup, "_MADE_LIMIT", 5)
+    chain = [delayed(plus_one, pure=True)(0)]
+    for _ in range(7):  # a chain: made in this order
+        chain.append(delayed(plus_one, pure=True)(chain[-1]))
+    assert chain[-1].compute(scheduler="sync", cache=tmp_path) == 8
+    keys = CacheKeys()
+    made = [keys.of(x._task) for x in chain]
+    assert all(isinstance(k, Keyed) for k in made)
+    assert list(lookup._MADE) == [k.key for k in made[-5:]]  # type: ignore[union-attr]

@@ -20,6 +20,7 @@ tasks not cacheable) comes back beside them, as a
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Final, NamedTuple
 
@@ -142,7 +143,7 @@ def _input_costs(task: Task, decided: dict[str, Decision]) -> tuple[tuple[str, f
 #: adds its inputs' figures to its own; an input made in another process
 #: (another worker of ``"processes"``, Ray or Dask) is not known here and
 #: counts 0, so the figure is a lower bound there.
-_MADE: dict[str, float] = {}
+_MADE: OrderedDict[str, float] = OrderedDict()
 #: forgotten oldest first beyond this many results (about 10 MB of keys)
 _MADE_LIMIT: Final = 100_000
 
@@ -215,7 +216,8 @@ class WriteThrough:
                 seconds += _MADE.get(key, 0.0) if cost < 0 else cost
             keyed = self.keyed
             if len(_MADE) >= _MADE_LIMIT:
-                del _MADE[next(iter(_MADE))]
+                # O(1): a dict's first item, once many are deleted, takes a scan to find
+                _MADE.popitem(last=False)
             _MADE[keyed.key] = seconds
             if keyed.stored:
                 self.store.save(keyed.key, result, self.label, keyed.functions, seconds, self.fmt)
