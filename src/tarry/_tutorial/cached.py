@@ -57,7 +57,8 @@ def cached_mean_delay(filenames: Sequence[str]) -> tarry.Delayed[Any]:
                 delays = tarry.delayed(pd.read_csv)(fn).groupby("Origin").DepDelay
             sums.append(delays.sum())
             counts.append(delays.count())
-        return tarry.delayed(sum)(sums) / tarry.delayed(sum)(counts)
+        mean: tarry.Delayed[Any] = tarry.delayed(sum)(sums) / tarry.delayed(sum)(counts)
+    return mean
 
 
 def groupby_with_cache(
