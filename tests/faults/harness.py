@@ -50,8 +50,12 @@ TAG = "TARRY_FAULT_SCENARIO"
 GRACE = 30.0
 
 _PRELUDE = f"""
-import json as _json, os as _os, sys as _sys, threading as _threading
+import json as _json, os as _os, signal as _signal, sys as _sys, threading as _threading
 _sys.path[:0] = [{str(TESTS)!r}, {str(TESTS / "faults")!r}]
+# Ctrl-C as an interactive program gets it, whoever started the suite: a
+# shell's background job (``./.ci/run &``) starts with SIGINT ignored, and a
+# child inherits that, so a scenario's Ctrl-C would never arrive
+_signal.signal(_signal.SIGINT, _signal.default_int_handler)
 
 def report(**values):
     print({_MARK!r} + _json.dumps(values), flush=True)
