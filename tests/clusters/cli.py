@@ -157,6 +157,15 @@ def free_port() -> int:
         return port
 
 
+def _accepts(port: int) -> bool:
+    """Whether something accepts TCP connections on ``port`` of this machine."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
 def _wait_until(ready: Callable[[], bool], procs: _Processes, what: str) -> None:
     """Poll ``ready()`` until true; fail with the logs if a process died or time ran out."""
     deadline = time.monotonic() + START_TIMEOUT
@@ -287,5 +296,8 @@ def ray_cluster(num_cpus: int = 2, *head_args: str) -> Iterator[RayCluster]:
         address = f"127.0.0.1:{port}"
         log = folder / "head.log"
         _wait_until(lambda: _RAY_STARTED in log.read_text(), procs, "the Ray head did not start")
+        # the client server starts after the head says so: a driver connecting
+        # by ray:// at once found nothing listening there (once in a CI run)
+        _wait_until(lambda: _accepts(client_port), procs, "Ray's client server did not listen")
         client_address = f"ray://127.0.0.1:{client_port}"
         yield RayCluster(address, client_address, env, head, procs.tag, folder)
