@@ -46,6 +46,7 @@ def check_options(
     resources: object = None,
     workers: object = None,
     priority: object = None,
+    cache: object = None,
 ) -> dict[str, Any]:
     """The given options, checked and normalised; raises a clear error for a bad one.
 
@@ -102,6 +103,8 @@ def check_options(
         if isinstance(priority, builtins.bool) or not isinstance(priority, int | float):
             raise TypeError(f"priority must be a number (higher runs first), not {priority!r}")
         checked["priority"] = priority
+    if cache is not None:
+        checked["cache"] = check_cache_option(cache)
     return checked
 
 
@@ -178,9 +181,7 @@ def annotate(
     >>> options.workers, options.priority
     (('gpu-node-1',), 5)
     """
-    changes = check_options(retries, retry_on, resources, workers, priority)
-    if cache is not None:
-        changes["cache"] = check_cache_option(cache)
+    changes = check_options(retries, retry_on, resources, workers, priority, cache)
     token = _current.set(merged(_current.get(), changes))
     try:
         yield

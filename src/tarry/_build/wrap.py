@@ -28,7 +28,6 @@ from tarry._build.delayed import (
 )
 from tarry._build.traverse import pack, shallow
 from tarry._cache.formats import check_format
-from tarry._cache.switch import check_cache_option
 from tarry._graph import Lazy, Task
 from tarry._keys import check_key, new_key
 from tarry._tokens import tokenize
@@ -239,9 +238,7 @@ class DelayedFunction(Delayed[Callable[P, R]]):
         >>> flaky(-1)._task.options.retries
         3
         """
-        changes = check_options(retries, retry_on, resources, workers, priority)
-        if cache is not None:
-            changes["cache"] = check_cache_option(cache)
+        changes = check_options(retries, retry_on, resources, workers, priority, cache)
         if cache_format is not None:
             changes["cache_format"] = check_format(cache_format)
         return DelayedFunction(
