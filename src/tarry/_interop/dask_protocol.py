@@ -32,12 +32,13 @@ from dask._task_spec import DataNode, GraphNode, TaskRef
 from dask._task_spec import Task as DaskTask
 from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
 
-from tarry._graph import Task, TaskOptions, call, walk
+from tarry._graph import Task, call, walk
 from tarry._interop.dask_collections import original
+from tarry._schedule.dask_tasks import annotations_of
 from tarry._schedule.held import fetched
 from tarry._schedule.wire import slim
 
-__all__ = ["dask_graph", "dask_key", "layer_of", "placement", "run_retried", "run_task"]
+__all__ = ["dask_graph", "dask_key", "layer_of", "run_retried", "run_task"]
 
 
 def dask_key(task: Task) -> Any:
@@ -85,30 +86,12 @@ def dask_graph(target: Task) -> HighLevelGraph:
         wanted.update(layer_of(dask_key(d)) for d in task.deps)
         wanted.discard(layer)
         if task.options is not None and original(task) is None:
-            placed[layer] = placement(task.options)
+            placed[layer] = annotations_of(task.options)
     layers = {
         name: MaterializedLayer(tasks, annotations=placed.get(name) or None)
         for name, tasks in nodes.items()
     }
     return HighLevelGraph(layers, needs)
-
-
-def placement(options: TaskOptions) -> dict[str, Any]:
-    """What distributed is told of a task's placement: dask's annotation names.
-
-    Examples
-    --------
-    >>> placement(TaskOptions(resources={"GPU": 1}, priority=3, retries=2))
-    {'resources': {'GPU': 1}, 'priority': 3}
-    """
-    found: dict[str, Any] = {}
-    if options.resources:
-        found["resources"] = dict(options.resources)
-    if options.workers:
-        found["workers"] = list(options.workers)
-    if options.priority is not None:
-        found["priority"] = options.priority
-    return found
 
 
 def _node(task: Task, key: Any, stubs: dict[str, Task]) -> GraphNode:

@@ -17,13 +17,13 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from tarry._build.traverse import ATOMIC
-from tarry._graph import Quote, Task, call
+from tarry._graph import Quote, Task, TaskOptions, call
 from tarry._schedule.errors import TaskFailedError
 from tarry._schedule.held import Held
 from tarry._schedule.timing import HOST, Stopwatch, Timing, for_caller, wall_anchor
 from tarry._schedule.wire import Payload, pack_error, slim
 
-__all__ = ["TOPIC", "layer", "placement", "sent_once", "to_dask"]
+__all__ = ["TOPIC", "annotations_of", "layer", "placement", "sent_once", "to_dask"]
 
 #: an object shared by several tasks becomes one graph node from this size on
 _SHARE_BYTES = 100_000
@@ -204,20 +204,32 @@ def placement(tasks: Iterable[Task]) -> dict[str, dict[str, Any]]:
 
     Examples
     --------
-    >>> from tarry._graph import TaskOptions
     >>> gpu = Task("g", abs, (-1,), None, (), "abs", options=TaskOptions(resources={"GPU": 1}))
     >>> placement([gpu, Task("h", abs, (-1,), None, (), "abs")])
     {'resources': {'g': {'GPU': 1}}}
     """
     found: dict[str, dict[str, Any]] = {}
     for task in tasks:
-        options = task.options
-        if options is None or task.func is None:
+        if task.options is None or task.func is None:
             continue
-        for name in _PLACEMENT:
-            value = getattr(options, name)
-            if value is not None:
-                found.setdefault(name, {})[task.key] = list(value) if name == "workers" else value
+        for name, value in annotations_of(task.options).items():
+            found.setdefault(name, {})[task.key] = value
+    return found
+
+
+def annotations_of(options: TaskOptions) -> dict[str, Any]:
+    """One task's placement as dask's annotations (what ``dask.annotate`` would set).
+
+    Examples
+    --------
+    >>> annotations_of(TaskOptions(resources={"GPU": 1}, priority=3, retries=2))
+    {'resources': {'GPU': 1}, 'priority': 3}
+    """
+    found: dict[str, Any] = {}
+    for name in _PLACEMENT:
+        value = getattr(options, name)
+        if value is not None:
+            found[name] = list(value) if name == "workers" else value
     return found
 
 
