@@ -133,8 +133,7 @@ def _rebuilt(
     if type(held).__name__ == "Future" and callable(getattr(held, "result", None)):
         # client.persist: the value stays on the cluster, held as tarry's own
         # persist on Dask holds it (fetched once by a compute elsewhere)
-        from tarry._schedule.dask import _fetch
-        from tarry._schedule.held import Held
+        from tarry._schedule.dask import held_future
 
-        held = Held("dask", held, _fetch, held.client, {str(key): task.name})
+        held = held_future(held, {str(key): task.name})
     return make(Task.kept(str(key), held, task.name, fingerprint(task)), length)

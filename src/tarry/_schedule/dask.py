@@ -62,6 +62,7 @@ import secrets
 import threading
 import time
 import warnings
+from collections.abc import Mapping
 from contextlib import suppress
 from typing import Any
 
@@ -74,7 +75,7 @@ from tarry._schedule.held import Held, failed_task, settle
 from tarry._schedule.timing import Timing
 from tarry._schedule.wire import find_unloadable, scan_payload, unpack_error
 
-__all__ = ["persist_dask", "run_dask", "to_dask"]
+__all__ = ["held_future", "persist_dask", "run_dask", "to_dask"]
 
 #: seconds before a run first asks the scheduler which of its tasks are
 #: computed: a progress bar shows from 1 s, and a shorter run never asks
@@ -371,7 +372,15 @@ def _held(run: Run, dask_client: Any, futures: list[Any], check: bool) -> list[H
             if future.status != "finished":
                 future.result()  # raises its error
     names = {key: task.name for key, task in run.tasks.items() if task.func is not None}
-    return [Held("dask", future, _fetch, dask_client, names) for future in futures]
+    return [held_future(future, names) for future in futures]
+
+
+def held_future(future: Any, names: Mapping[str, str]) -> Held:
+    """A :class:`Held` for a ``distributed.Future``, fetched with its own client.
+
+    ``names``: per key, the task that made it (for the error a later compute raises).
+    """
+    return Held("dask", future, _fetch, future.client, names)
 
 
 def _fetch(run: Run, held: dict[str, Held]) -> dict[str, Any] | BaseException:
