@@ -186,9 +186,9 @@ class Store:
         if not self.present:
             return set()
         found: set[str] = set()
-        for prefix in {key[:2] for key in keys}:
+        for folder in {entry_path(key).rpartition("/")[0] for key in keys}:
             try:
-                found.update(os.listdir(self.files.where(f"entries/{prefix}")))
+                found.update(os.listdir(self.files.where(folder)))
             except (FileNotFoundError, NotADirectoryError):
                 continue
         return found.intersection(keys)
