@@ -33,11 +33,22 @@ def kill_first_napper(folder: str) -> threading.Thread:
 
     Run in a scenario (the driver), not in a worker; join it after the compute.
     """
+    return kill_once_noted(folder)
+
+
+def kill_once_noted(folder: str, pid: int | None = None, group: bool = False) -> threading.Thread:
+    """Start a thread that, once a task has noted its pid in ``folder``, SIGKILLs
+    process ``pid`` (its process group with ``group``), or that task's process
+    when ``pid`` is None.
+
+    Run in a scenario (the driver), not in a worker; join it after the compute.
+    """
     from remote_helpers import pids_noted, wait_for  # the tests folder: the driver's path only
 
     def kill() -> None:
         assert wait_for(lambda: bool(pids_noted(Path(folder))), 120)
-        os.kill(pids_noted(Path(folder))[0], signal.SIGKILL)
+        victim = pids_noted(Path(folder))[0] if pid is None else pid
+        (os.killpg if group else os.kill)(victim, signal.SIGKILL)
 
     killer = threading.Thread(target=kill)
     killer.start()

@@ -132,19 +132,14 @@ def test_a_killed_scheduler_fails_the_compute_at_once_with_a_connection_error(
 ) -> None:
     out = run_scenario(
         f"""
-        import os, signal, tempfile, threading
-        from pathlib import Path
+        import tempfile
         import distributed, tarry
         from tarry import compute, delayed
-        from remote_helpers import inc, nap_noting, pids_noted, wait_for
+        from clusters.cluster_helpers import kill_once_noted
+        from remote_helpers import inc, nap_noting
 
         folder = tempfile.mkdtemp()
-
-        def kill_the_scheduler():
-            assert wait_for(lambda: pids_noted(Path(folder)), 120)
-            os.kill({dask_cli.scheduler.pid}, signal.SIGKILL)
-
-        threading.Thread(target=kill_the_scheduler).start()
+        kill_once_noted(folder, {dask_cli.scheduler.pid})
         client = distributed.Client({dask_cli.address!r}, set_as_default=False)
         with tarry.config.set(dask_client=client):
             try:

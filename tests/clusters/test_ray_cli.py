@@ -79,17 +79,13 @@ def test_a_killed_head_fails_the_compute_promptly_with_a_connection_error(how: s
         address = cluster.address if how == "gcs" else cluster.client_address
         out = run_scenario(
             f"""
-            import os, signal, tempfile, threading
-            from pathlib import Path
+            import tempfile
             import tarry
             from tarry import compute, delayed
-            from remote_helpers import inc, nap_noting, pids_noted, wait_for
+            from clusters.cluster_helpers import kill_once_noted
+            from remote_helpers import inc, nap_noting
 
             folder = tempfile.mkdtemp()
-
-            def kill_the_head():
-                assert wait_for(lambda: pids_noted(Path(folder)), 120)
-                os.killpg({cluster.head.pid}, signal.SIGKILL)
 
             with tarry.config.set(ray_address={address!r}):
                 # on a busy machine, Ray's client server may fail to start a
@@ -101,7 +97,7 @@ def test_a_killed_head_fails_the_compute_promptly_with_a_connection_error(how: s
                     except ConnectionAbortedError:
                         if attempt == 2:
                             raise
-                threading.Thread(target=kill_the_head).start()
+                kill_once_noted(folder, {cluster.head.pid}, group=True)  # the head's daemons too
                 try:
                     compute(delayed(nap_noting)(folder, 600), scheduler="ray")
                 except ConnectionError as exc:
