@@ -92,7 +92,7 @@ _TEMP_COUNT = itertools.count()
 
 def _temp_name() -> str:
     """A name no other writer uses: the process's tag, its pid (a forked child
-    keeps the tag) and a count (threads), 0.4 µs against uuid4's 2.2 µs a file.
+    keeps the tag) and a count (threads): no uuid4 per file.
 
     Examples
     --------

@@ -333,7 +333,7 @@ def _compute(
         # erred tasks, and a new compute of the same keys gets this error again.
         # A release is queued on the client's loop: wait for it to run, or the
         # next compute's futures of the same keys would count before it does
-        # and the keys would never be released (17 stale errors in 30 retries)
+        # and the keys would never be released (tests/test_dask.py, a graph that failed)
         for future in futures:
             future.release()
         dask_client.sync(_loop_turn)
